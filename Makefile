@@ -1,0 +1,75 @@
+# otelcol-phoenix — build, run and test the distribution.
+# Needs only Go and make: every dev tool comes from tools/go.mod (`go tool -modfile=tools/go.mod …`).
+
+SHELL       := /bin/bash
+GO          ?= go
+TOOL        := $(GO) tool -modfile=$(CURDIR)/tools/go.mod
+BUILD_DIR   := distribution/_build
+BINARY      := $(BUILD_DIR)/otelcol-phoenix
+CONFIG      ?= examples/quickstart.yaml
+GOTEST_FLAGS ?= -race -count=1
+BENCH       ?= .
+BENCH_TIME  ?= 1s
+
+# Everything that, when changed, must rebuild the binary.
+OWN_SOURCES := $(shell find . -path ./$(BUILD_DIR) -prune -o -path ./tests -prune -o -path ./tools -prune \
+                 -o \( -name '*.go' -o -name '*.yaml' -o -name 'go.mod' -o -name 'go.sum' \) -print 2>/dev/null \
+                 | grep -v -e '_test.go$$' -e '/testdata/' -e '^./examples/' -e '^./charts/' -e '^./distribution/')
+
+.PHONY: all build run test unit-test e2e-test validate-examples generate check-generated check-versions \
+        lint bench clean help
+
+all: build
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+build: $(BINARY) ## build the distribution with ocb into distribution/_build/otelcol-phoenix
+
+# ocb regenerates the sources and runs `go build`; Go's build cache makes a rebuild incremental.
+# The log is kept quiet on success and printed on failure.
+$(BINARY): builder-config.yaml tools/go.mod $(OWN_SOURCES)
+	@mkdir -p $(BUILD_DIR)
+	@echo "ocb: building $(BINARY)"
+	@if ! $(TOOL) builder --config builder-config.yaml > $(BUILD_DIR)/build.log 2>&1; then \
+		cat $(BUILD_DIR)/build.log; echo "ocb failed (log above, also in $(BUILD_DIR)/build.log)"; exit 1; fi
+	@touch $(BINARY)
+
+run: build ## build and run examples/quickstart.yaml (CONFIG=... to pick another) in the foreground
+	$(BINARY) --config $(CONFIG)
+
+test: lint check-versions unit-test build validate-examples e2e-test ## everything CI runs
+
+UNIT_PKGS = $$($(GO) list ./... | grep -v '/tests/')
+
+unit-test: ## unit tests of our own packages, with -race
+	@pkgs="$(UNIT_PKGS)"; if [ -z "$$pkgs" ]; then echo "unit-test: no packages yet"; else $(GO) test $(GOTEST_FLAGS) $$pkgs; fi
+
+validate-examples: $(BINARY) ## `otelcol-phoenix validate` every examples/*.yaml and distribution/config.yaml
+	@set -e; for f in examples/*.yaml distribution/config.yaml; do \
+		printf '  validate %-40s ' "$$f"; $(BINARY) validate --config "$$f" && echo ok; done
+
+e2e-test: $(BINARY) ## end-to-end tests against the built binary (smoke, drop-in compatibility)
+	OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -timeout 15m ./tests/...
+
+generate: ## regenerate mdatagen code for every component
+	$(GO) generate ./...
+
+check-generated: generate ## fail when generated files differ from what is committed
+	@git diff --exit-code --stat -- . ':!$(BUILD_DIR)' || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- '*/internal/metadata/*' '*generated_*'); \
+		if [ -n "$$untracked" ]; then echo "untracked generated files:"; echo "$$untracked"; exit 1; fi
+
+check-versions: ## fail when core/stable/contrib versions disagree across go.mod, builder-config.yaml, tools/go.mod, chart
+	@./scripts/check-versions.sh
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(find . -path ./$(BUILD_DIR) -prune -o -name '*.go' -print)); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench: ## Go benchmarks of our own packages (BENCH=regex, BENCH_TIME=…)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCH_TIME) -benchmem $(UNIT_PKGS)
+
+clean: ## remove build outputs
+	rm -rf $(BUILD_DIR)
