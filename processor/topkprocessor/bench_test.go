@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/benchmeasure"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/receivercapture"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/topk"
 	"github.com/phoenix-platform/otelcol-phoenix/processor/topkprocessor/internal/metadata"
 	"github.com/phoenix-platform/otelcol-phoenix/receiver/simulatedprocessreceiver"
@@ -64,7 +65,7 @@ func newProcessor(b *testing.B, f processor.Factory, cfg any, conf map[string]an
 // Arms alternate each iteration on fresh copies of the next interval, each after runtime.GC(); reported:
 // datapoints in per CPU-second for each arm, topk's CPU time over filter's, and allocations per batch.
 func BenchmarkTopKVsFilter(b *testing.B) {
-	batch := capture(&testing.T{}, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 1000, "seed": 1}, 1)[0]
+	batch := receivercapture.Capture(b, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 1000, "seed": 1}, 1)[0]
 	dps := batch.DataPointCount()
 
 	topk := newProcessor(b, NewFactory(), createDefaultConfig(), nil)
@@ -129,7 +130,7 @@ func newProcessorTo(b *testing.B, next consumer.Metrics) processor.Metrics {
 // default process metrics, after two intervals). k exceeds the process count so the batches stay intact and
 // alive across the measurement; a tracked resource's state is the same whether it is kept or rolled up.
 func BenchmarkStateBytesPerResource(b *testing.B) {
-	batch := capture(&testing.T{}, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 10_000, "seed": 1}, 1)[0]
+	batch := receivercapture.Capture(b, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 10_000, "seed": 1}, 1)[0]
 	cfg := createDefaultConfig().(*Config)
 	opts, err := cfg.options()
 	require.NoError(b, err)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
@@ -22,11 +21,10 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processortest"
-	"go.opentelemetry.io/collector/receiver"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/phoenix-platform/otelcol-phoenix/internal/receivercapture"
 	"github.com/phoenix-platform/otelcol-phoenix/processor/topkprocessor/internal/metadata"
 	"github.com/phoenix-platform/otelcol-phoenix/processor/topkprocessor/internal/metadatatest"
 	"github.com/phoenix-platform/otelcol-phoenix/receiver/simulatedprocessreceiver"
@@ -89,28 +87,14 @@ func TestWriteCaseInputs(t *testing.T) {
 		}
 	}
 	hm := map[string]any{"scrapers": map[string]any{"process": map[string]any{"mute_process_all_errors": true}}}
-	write("hostmetrics_top5", capture(t, hostmetricsreceiver.NewFactory(), hm, 3))
+	write("hostmetrics_top5", receivercapture.Capture(t, hostmetricsreceiver.NewFactory(), hm, 3))
 	sim := map[string]any{"processes": 40, "seed": 3}
-	batches := capture(t, simulatedprocessreceiver.NewFactory(), sim, 4)
+	batches := receivercapture.Capture(t, simulatedprocessreceiver.NewFactory(), sim, 4)
 	for _, dir := range []string{"simulated_top10_keep_critical", "simulated_by_executable", "simulated_memory_top5_drop"} {
 		write(dir, batches)
 	}
-	write("simulated_two_hosts_chaos", capture(t, simulatedprocessreceiver.NewFactory(),
+	write("simulated_two_hosts_chaos", receivercapture.Capture(t, simulatedprocessreceiver.NewFactory(),
 		map[string]any{"processes": 15, "hosts": 2, "seed": 5, "profile": "chaos", "kill_rate": 0.1, "churn_rate": 0.1}, 4))
-}
-
-// capture runs a receiver at a 200ms interval until it has emitted n batches.
-func capture(t *testing.T, f receiver.Factory, conf map[string]any, n int) []pmetric.Metrics {
-	cfg := f.CreateDefaultConfig()
-	conf["collection_interval"] = "200ms"
-	require.NoError(t, confmap.NewFromStringMap(conf).Unmarshal(cfg))
-	sink := new(consumertest.MetricsSink)
-	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
-	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	defer func() { require.NoError(t, r.Shutdown(context.Background())) }()
-	require.Eventually(t, func() bool { return len(sink.AllMetrics()) >= n }, 30*time.Second, 20*time.Millisecond)
-	return sink.AllMetrics()[:n]
 }
 
 // TestTelemetry: kept and folded resources and tracked state are reported as the collector's own metrics.

@@ -1,0 +1,86 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package control // import "github.com/phoenix-platform/otelcol-phoenix/internal/control"
+
+import (
+	"errors"
+	"time"
+)
+
+// VariantStats are one variant's figures over a window, and how they compare with the baseline's.
+type VariantStats struct {
+	Name        string `json:"name"`
+	Active      bool   `json:"active"`
+	Baseline    bool   `json:"baseline"`
+	PassThrough bool   `json:"pass_through"`
+
+	Series      uint64 `json:"series"`     // distinct series (metric name + resource and point attributes)
+	NewSeries   uint64 `json:"new_series"` // of which not in the previous window (churn)
+	SeriesExact bool   `json:"series_exact"`
+	Datapoints  uint64 `json:"datapoints"`
+	Bytes       uint64 `json:"bytes"` // OTLP protobuf size
+
+	DatapointsPerSecond float64 `json:"datapoints_per_second"`
+	BytesPerSecond      float64 `json:"bytes_per_second"`
+
+	// Savings against the baseline: 1 - variant/baseline (0.9 = 90% less; negative = more).
+	SeriesSavings    float64 `json:"series_savings"`
+	DatapointSavings float64 `json:"datapoint_savings"`
+	ByteSavings      float64 `json:"byte_savings"`
+
+	// Fidelity against the baseline, in [0,1]: per configured counter (compared as rates) and gauge (compared
+	// as window means), 1 - |variant - baseline| / |baseline|; Fidelity is the lowest of them.
+	Fidelity       float64            `json:"fidelity"`
+	MetricFidelity map[string]float64 `json:"metric_fidelity"`
+	// CriticalVisible is the share of critical processes seen in the baseline that the variant still shows
+	// on their own (1 when the baseline has none).
+	CriticalVisible float64 `json:"critical_visible"`
+
+	Errors uint64 `json:"errors"` // batches the variant's chain failed on
+}
+
+// ExperimentSnapshot is an experiment's state: its variants over the last complete window (or, before the
+// first one completes, the window so far).
+type ExperimentSnapshot struct {
+	Name        string         `json:"name"`
+	Mode        string         `json:"mode"`
+	Baseline    string         `json:"baseline"`
+	Active      string         `json:"active"`
+	Window      time.Duration  `json:"window"`
+	WindowStart time.Time      `json:"window_start"`
+	WindowEnd   time.Time      `json:"window_end"`
+	Complete    bool           `json:"complete"` // false while the first window is still running
+	Variants    []VariantStats `json:"variants"`
+}
+
+// Variant returns the named variant's stats.
+func (s ExperimentSnapshot) Variant(name string) (VariantStats, bool) {
+	for _, v := range s.Variants {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return VariantStats{}, false
+}
+
+// ErrUnknownVariant is returned when a variant name is not one of the experiment's.
+var ErrUnknownVariant = errors.New("unknown variant")
+
+// Experiment is what an experiment processor offers to the control extension. All methods are safe for
+// concurrent use.
+type Experiment interface {
+	// Name is the processor's component ID (e.g. "experiment/process").
+	Name() string
+	Snapshot() ExperimentSnapshot
+	// SetActive switches the variant whose output flows downstream (in shadow mode); every batch is routed
+	// whole by one variant.
+	SetActive(variant string) error
+}
+
+// Registry is implemented by the control extension; components register with it at Start and unregister at
+// Shutdown.
+type Registry interface {
+	RegisterExperiment(e Experiment) (unregister func())
+	RegisterSimulator(name string, s Simulator) (unregister func())
+}

@@ -1,0 +1,126 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package experiment
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Unix(1_800_000_000, 0)
+
+type proc struct {
+	pid, ppid int64
+	exe       string
+	start     time.Duration // relative to t0
+	cpu       float64
+	mem       int64
+}
+
+func batch(at time.Duration, procs ...proc) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	for _, p := range procs {
+		rm := md.ResourceMetrics().AppendEmpty()
+		a := rm.Resource().Attributes()
+		a.PutInt("process.pid", p.pid)
+		a.PutInt("process.parent_pid", p.ppid)
+		a.PutStr("process.executable.name", p.exe)
+		ms := rm.ScopeMetrics().AppendEmpty().Metrics()
+		m := ms.AppendEmpty()
+		m.SetName("process.cpu.time")
+		s := m.SetEmptySum()
+		s.SetIsMonotonic(true)
+		s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		dp := s.DataPoints().AppendEmpty()
+		dp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0.Add(p.start)))
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(at)))
+		dp.SetDoubleValue(p.cpu)
+		g := ms.AppendEmpty()
+		g.SetName("process.memory.usage")
+		gdp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+		gdp.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(at)))
+		gdp.SetIntValue(p.mem)
+	}
+	return md
+}
+
+func opts() *Options {
+	return &Options{SeriesCap: 1000, Counters: []string{"process.cpu.time"}, Gauges: []string{"process.memory.usage"},
+		CriticalAttr: "process.executable.name", CriticalPatterns: []*regexp.Regexp{regexp.MustCompile("^kubelet$")},
+		VolatileAttrs: []string{"process.parent_pid"}}
+}
+
+func TestIncreaseRules(t *testing.T) {
+	m := NewMeter(opts(), t0)
+	m.Measure(batch(10*time.Second, proc{pid: 1, exe: "a", start: -time.Hour, cpu: 100})) // old: baseline
+	assert.Zero(t, m.win.increase["process.cpu.time"])
+	m.Measure(batch(20*time.Second,
+		proc{pid: 1, exe: "a", start: -time.Hour, cpu: 104},     // +4
+		proc{pid: 2, exe: "b", start: 15 * time.Second, cpu: 3}, // new since the last batch: +3
+		proc{pid: 3, exe: "c", start: -time.Minute, cpu: 50}))   // first sight of an old process: 0
+	assert.InDelta(t, 7, m.win.increase["process.cpu.time"], 1e-9)
+	m.Measure(batch(30*time.Second,
+		proc{pid: 1, ppid: 7, exe: "a", start: -time.Hour, cpu: 110}, // re-parented: followed, +6
+		proc{pid: 2, exe: "b", start: 15 * time.Second, cpu: 1}))     // reset: +1
+	assert.InDelta(t, 14, m.win.increase["process.cpu.time"], 1e-9)
+	m.Measure(batch(40*time.Second, proc{pid: 3, exe: "c", start: -time.Minute, cpu: 70})) // back after a gap: 0
+	assert.InDelta(t, 14, m.win.increase["process.cpu.time"], 1e-9)
+	// a, b, c, and a re-parented: each a new pair of series (cpu, memory) for counting
+	assert.Equal(t, uint64(8), m.series.Current().Distinct)
+}
+
+func TestStatsAgainstBaseline(t *testing.T) {
+	full, half := NewMeter(opts(), t0), NewMeter(opts(), t0)
+	for i, at := range []time.Duration{10 * time.Second, 20 * time.Second} {
+		cpu := float64(10 * i)
+		full.Measure(batch(at, proc{pid: 1, exe: "kubelet", start: -time.Hour, cpu: cpu, mem: 100}, proc{pid: 2, exe: "x", start: -time.Hour, cpu: cpu, mem: 300}))
+		half.Measure(batch(at, proc{pid: 2, exe: "x", start: -time.Hour, cpu: cpu, mem: 300}))
+	}
+	st := Stats([]string{"full", "half"}, []*Meter{full, half}, 0, t0.Add(20*time.Second))
+	assert.Equal(t, 1.0, st[0].Fidelity)
+	assert.Equal(t, 0.5, st[1].SeriesSavings)
+	assert.Equal(t, 0.5, st[1].DatapointSavings)
+	assert.InDelta(t, 0.5, st[1].MetricFidelity["process.cpu.time"], 1e-9, "half the CPU rate")
+	assert.InDelta(t, 0.75, st[1].MetricFidelity["process.memory.usage"], 1e-9, "300 of 400 bytes")
+	assert.InDelta(t, 0.5, st[1].Fidelity, 1e-9, "the lowest")
+	assert.Equal(t, 0.0, st[1].CriticalVisible, "kubelet is gone")
+	assert.Equal(t, 1.0, st[0].CriticalVisible)
+	assert.InDelta(t, 0.4, st[0].DatapointsPerSecond, 1e-9, "8 points in 20s")
+}
+
+func TestCloseness(t *testing.T) {
+	assert.Equal(t, 1.0, closeness(0, 0))
+	assert.Equal(t, 0.0, closeness(5, 0))
+	assert.Equal(t, 0.0, closeness(300, 100), "clamped")
+	assert.InDelta(t, 0.9, closeness(110, 100), 1e-9)
+	assert.InDelta(t, 0.9, closeness(90, 100), 1e-9)
+	assert.Equal(t, 0.0, savings(5, 0))
+	assert.Equal(t, -1.0, savings(2, 1), "more than the baseline is negative savings")
+}
+
+// BenchmarkMeasure is the whole per-variant accounting cost per data point (series counting, counters,
+// gauges, protobuf size), on 1,000-process batches with the process metrics' shape.
+func BenchmarkMeasure(b *testing.B) {
+	procs := make([]proc, 1000)
+	for i := range procs {
+		procs[i] = proc{pid: int64(i + 10), ppid: 1, exe: "app", start: -time.Hour, cpu: float64(i), mem: 1 << 20}
+	}
+	md := batch(10*time.Second, procs...)
+	o := opts()
+	o.SeriesCap = 200_000 // the default: exact counting
+	m := NewMeter(o, t0)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Measure(md)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*md.DataPointCount()), "ns/datapoint")
+}

@@ -1,0 +1,39 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package receivercapture runs a receiver until it has emitted a number of batches, for tests and
+// benchmarks that need real receiver output (host_metrics, simulated_process).
+package receivercapture // import "github.com/phoenix-platform/otelcol-phoenix/internal/receivercapture"
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+)
+
+// Capture runs the receiver with conf (collection_interval defaults to 200ms) until it has emitted n
+// batches, and returns them.
+func Capture(tb testing.TB, f receiver.Factory, conf map[string]any, n int) []pmetric.Metrics {
+	tb.Helper()
+	cfg := f.CreateDefaultConfig()
+	all := map[string]any{"collection_interval": "200ms"}
+	for k, v := range conf {
+		all[k] = v
+	}
+	require.NoError(tb, confmap.NewFromStringMap(all).Unmarshal(cfg))
+	sink := new(consumertest.MetricsSink)
+	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
+	require.NoError(tb, err)
+	require.NoError(tb, r.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(tb, r.Shutdown(context.Background())) }()
+	require.Eventually(tb, func() bool { return len(sink.AllMetrics()) >= n }, 60*time.Second, 10*time.Millisecond)
+	return sink.AllMetrics()[:n]
+}

@@ -1,0 +1,87 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package experimentprocessor
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/benchmeasure"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/receivercapture"
+	"github.com/phoenix-platform/otelcol-phoenix/receiver/simulatedprocessreceiver"
+)
+
+// nextInterval is a copy of md with every timestamp moved by d.
+func nextInterval(md pmetric.Metrics, d time.Duration) pmetric.Metrics {
+	out := pmetric.NewMetrics()
+	md.CopyTo(out)
+	for i := 0; i < out.ResourceMetrics().Len(); i++ {
+		ms := out.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			var dps pmetric.NumberDataPointSlice
+			if m := ms.At(j); m.Type() == pmetric.MetricTypeSum {
+				dps = m.Sum().DataPoints()
+			} else {
+				dps = m.Gauge().DataPoints()
+			}
+			for k := 0; k < dps.Len(); k++ {
+				dps.At(k).SetTimestamp(dps.At(k).Timestamp() + pcommon.Timestamp(d))
+			}
+		}
+	}
+	return out
+}
+
+var benchChains = map[string][]any{
+	"top50":         {map[string]any{"topk": map[string]any{"k": 50}}},
+	"by_executable": {map[string]any{"topk": map[string]any{"k": 0, "group_by": []any{"process.executable.name"}}}},
+}
+
+// BenchmarkExperimentVsBareChains compares, side by side in one run, the experiment processor with three
+// variants (pass-through, topk k=50, topk by executable; shadow mode, measuring every variant) against the
+// same two processing chains run bare, each on its own copy of the input made in the arm (as the collector's
+// fan-out to several pipelines copies for mutating consumers). 1,000-process batches of simulated_process output; arms alternate every
+// batch, each after runtime.GC(); process CPU time; reported: CPU per data point and experiment/bare.
+func BenchmarkExperimentVsBareChains(b *testing.B) {
+	batch := receivercapture.Capture(b, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 1000, "seed": 1}, 1)[0]
+	dps := batch.DataPointCount()
+
+	cfg := config(b, map[string]any{"baseline": "full", "active": "full", "window": "10s", "variants": map[string]any{
+		"full":          map[string]any{},
+		"top50":         map[string]any{"processors": benchChains["top50"]},
+		"by_executable": map[string]any{"processors": benchChains["by_executable"]},
+	}})
+	exp := start(b, cfg, consumertest.NewNop(), newHost())
+	bare := []consumer.Metrics{plainPipeline(b, benchChains["top50"], consumertest.NewNop()),
+		plainPipeline(b, benchChains["by_executable"], consumertest.NewNop())}
+
+	var withExp, without benchmeasure.Arm
+	i := 0
+	for b.Loop() {
+		i++
+		md := nextInterval(batch, time.Duration(i)*10*time.Second)
+		md2 := nextInterval(batch, time.Duration(i)*10*time.Second)
+		withExp.Run(func() { require.NoError(b, exp.ConsumeMetrics(context.Background(), md)) })
+		without.Run(func() {
+			for _, p := range bare {
+				cp := pmetric.NewMetrics()
+				md2.CopyTo(cp)
+				require.NoError(b, p.ConsumeMetrics(context.Background(), cp))
+			}
+		})
+	}
+	n := float64(b.N * dps)
+	b.ReportMetric(float64(withExp.CPU.Nanoseconds())/n, "experiment-cpu-ns/dp")
+	b.ReportMetric(float64(without.CPU.Nanoseconds())/n, "bare-cpu-ns/dp")
+	b.ReportMetric(withExp.CPU.Seconds()/without.CPU.Seconds(), "experiment/bare")
+	runtime.KeepAlive(exp)
+}

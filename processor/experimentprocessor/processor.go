@@ -1,0 +1,401 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package experimentprocessor // import "github.com/phoenix-platform/otelcol-phoenix/processor/experimentprocessor"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/experiment"
+	"github.com/phoenix-platform/otelcol-phoenix/processor/experimentprocessor/internal/metadata"
+)
+
+// variant is one pipeline of the experiment: a chain of child processors ending in a capture, or nothing
+// (pass-through).
+type variant struct {
+	name     string
+	attr     metric.MeasurementOption // variant=<name>, for telemetry
+	first    consumer.Metrics         // nil: pass-through
+	children []component.Component    // in pipeline order
+	steps    []step
+	lastLog  atomic.Int64 // unix nanos of the last error logged
+}
+
+type step struct {
+	id  component.ID
+	cfg map[string]any
+}
+
+type experimentProcessor struct {
+	id        component.ID
+	cfg       *Config
+	set       processor.Settings
+	telemetry *metadata.TelemetryBuilder
+	now       func() time.Time
+
+	variants []*variant // sorted by name
+	baseline int
+	active   atomic.Pointer[variant]
+
+	mu      sync.Mutex // guards the meters and window
+	meters  []*experiment.Meter
+	opts    experiment.Options
+	winEnds time.Time
+
+	unregister func()
+}
+
+var _ control.Experiment = (*experimentProcessor)(nil)
+
+func newExperimentProcessor(cfg *Config, set processor.Settings) (*experimentProcessor, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	patterns, err := cfg.criticalPatterns()
+	if err != nil {
+		return nil, err
+	}
+	p := &experimentProcessor{id: set.ID, cfg: cfg, set: set, telemetry: tb, now: time.Now,
+		opts: experiment.Options{SeriesCap: cfg.SeriesCap, Counters: cfg.Fidelity.Counters, Gauges: cfg.Fidelity.Gauges,
+			CriticalAttr: cfg.Critical.Attribute, CriticalPatterns: patterns, VolatileAttrs: cfg.Fidelity.VolatileAttributes}}
+	for i, name := range cfg.variantNames() {
+		v := &variant{name: name, attr: metric.WithAttributeSet(attribute.NewSet(attribute.String("variant", name)))}
+		for _, s := range cfg.Variants[name].Processors {
+			for id, c := range s {
+				var cid component.ID
+				if err := cid.UnmarshalText([]byte(id)); err != nil {
+					return nil, err // Validate has reported it
+				}
+				v.steps = append(v.steps, step{id: cid, cfg: c})
+			}
+		}
+		p.variants = append(p.variants, v)
+		if name == cfg.Baseline {
+			p.baseline = i
+		}
+		if name == cfg.Active {
+			p.active.Store(v)
+		}
+	}
+	p.resetMeters(p.now())
+	return p, nil
+}
+
+func (p *experimentProcessor) resetMeters(now time.Time) {
+	p.meters = make([]*experiment.Meter, len(p.variants))
+	for i := range p.variants {
+		p.meters[i] = experiment.NewMeter(&p.opts, now)
+	}
+	p.winEnds = now.Add(p.cfg.Window)
+}
+
+type factoryGetter interface {
+	GetFactory(kind component.Kind, componentType component.Type) component.Factory
+}
+
+// start builds every variant's chain from the host's processor factories, reporting every problem at once,
+// starts the children, and registers with the control extension.
+func (p *experimentProcessor) start(ctx context.Context, host component.Host) error {
+	if err := p.buildChains(host); err != nil {
+		return err
+	}
+	for _, v := range p.variants {
+		for i := len(v.children) - 1; i >= 0; i-- { // downstream first
+			if err := v.children[i].Start(ctx, host); err != nil {
+				_ = p.shutdown(ctx)
+				return fmt.Errorf("variant %q: start %s: %w", v.name, v.steps[i].id, err)
+			}
+		}
+	}
+	p.recordActive(ctx)
+	if p.cfg.Control == (component.ID{}) {
+		return nil
+	}
+	ext, ok := host.GetExtensions()[p.cfg.Control]
+	if !ok {
+		_ = p.shutdown(ctx)
+		return fmt.Errorf("control: extension %s is not configured (add it to service.extensions)", p.cfg.Control)
+	}
+	reg, ok := ext.(control.Registry)
+	if !ok {
+		_ = p.shutdown(ctx)
+		return fmt.Errorf("control: extension %s is not a phoenix_control extension", p.cfg.Control)
+	}
+	p.unregister = reg.RegisterExperiment(p)
+	return nil
+}
+
+func (p *experimentProcessor) buildChains(host component.Host) error {
+	fg, _ := host.(factoryGetter)
+	var errs []error
+	for _, v := range p.variants {
+		if len(v.steps) == 0 {
+			continue
+		}
+		if fg == nil {
+			return errors.New("the collector host does not expose processor factories: variants with processors cannot be built")
+		}
+		chain := make([]processor.Metrics, len(v.steps))
+		var next consumer.Metrics = capture{}
+		for i := len(v.steps) - 1; i >= 0; i-- {
+			s := v.steps[i]
+			f, ok := fg.GetFactory(component.KindProcessor, s.id.Type()).(processor.Factory)
+			if !ok || f == nil {
+				errs = append(errs, fmt.Errorf("variant %q processor %d: no processor of type %q in this build", v.name, i+1, s.id.Type()))
+				continue
+			}
+			cfg := f.CreateDefaultConfig()
+			if err := confmap.NewFromStringMap(s.cfg).Unmarshal(cfg); err != nil {
+				errs = append(errs, fmt.Errorf("variant %q processor %d (%s): %w", v.name, i+1, s.id, err))
+				continue
+			}
+			if err := confmap.Validate(cfg); err != nil {
+				errs = append(errs, fmt.Errorf("variant %q processor %d (%s): %w", v.name, i+1, s.id, err))
+				continue
+			}
+			set := p.set
+			set.ID = p.childID(v.name, i, s.id)
+			set.Logger = p.set.Logger.With(zap.String("experiment.variant", v.name), zap.String("child", set.ID.String()))
+			pr, err := f.CreateMetrics(context.Background(), set, cfg, next)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("variant %q processor %d (%s): %w", v.name, i+1, s.id, err))
+				continue
+			}
+			chain[i], next = pr, pr
+		}
+		v.first = next
+		for _, c := range chain {
+			if c != nil {
+				v.children = append(v.children, c)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// childID names a child after the experiment, the variant and its position: topk/process.top20.0.
+func (p *experimentProcessor) childID(variant string, i int, id component.ID) component.ID {
+	name := p.id.Name()
+	if name == "" {
+		name = p.id.Type().String()
+	}
+	name = fmt.Sprintf("%s.%s.%d", name, variant, i)
+	if id.Name() != "" {
+		name += "." + id.Name()
+	}
+	return component.NewIDWithName(id.Type(), name)
+}
+
+func (p *experimentProcessor) shutdown(ctx context.Context) error {
+	if p.unregister != nil {
+		p.unregister()
+		p.unregister = nil
+	}
+	var errs []error
+	for _, v := range p.variants {
+		for _, c := range v.children {
+			errs = append(errs, c.Shutdown(ctx))
+		}
+	}
+	p.telemetry.Shutdown()
+	return errors.Join(errs...)
+}
+
+// capture ends every chain: it hands the chain's output back to processMetrics through the context, so that
+// concurrent batches never mix.
+type capture struct{}
+
+type captureKey struct{}
+
+func (capture) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func (capture) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if out, ok := ctx.Value(captureKey{}).(*pmetric.Metrics); ok {
+		*out = md
+	}
+	return nil
+}
+
+// processMetrics runs every variant on the batch (a copy for each that processes, none for pass-through),
+// measures their outputs, and returns what flows on: the active variant's (shadow) or all, tagged (tee).
+func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
+	active := p.active.Load() // one variant routes the whole batch, whatever switches meanwhile
+	outs := make([]pmetric.Metrics, len(p.variants))
+	in := int64(md.DataPointCount())
+	var activeErr error
+	for i, v := range p.variants {
+		p.telemetry.ProcessorExperimentDatapointsIn.Add(ctx, in, v.attr)
+		if v.first == nil {
+			outs[i] = md
+			continue
+		}
+		cp := pmetric.NewMetrics()
+		md.CopyTo(cp)
+		out := pmetric.NewMetrics() // stays empty if the chain drops everything
+		err := v.first.ConsumeMetrics(context.WithValue(ctx, captureKey{}, &out), cp)
+		if err != nil && !errors.Is(err, processorhelper.ErrSkipProcessingData) {
+			p.variantError(ctx, i, v, err)
+			if v == active {
+				activeErr = err
+			}
+			continue
+		}
+		outs[i] = out
+	}
+
+	p.mu.Lock()
+	now := p.now()
+	if !now.Before(p.winEnds) {
+		p.rotate(ctx, now)
+	}
+	for i, out := range outs {
+		if out != (pmetric.Metrics{}) {
+			p.meters[i].Measure(out)
+		}
+	}
+	p.mu.Unlock()
+
+	for i, v := range p.variants {
+		if outs[i] != (pmetric.Metrics{}) {
+			p.telemetry.ProcessorExperimentDatapointsOut.Add(ctx, int64(outs[i].DataPointCount()), v.attr)
+		}
+	}
+	if activeErr != nil {
+		return md, activeErr // retries and backpressure upstream keep working
+	}
+	if p.cfg.Mode == modeTee {
+		return p.tee(outs), nil
+	}
+	for i, v := range p.variants {
+		if v == active {
+			if outs[i].ResourceMetrics().Len() == 0 {
+				return outs[i], processorhelper.ErrSkipProcessingData
+			}
+			return outs[i], nil
+		}
+	}
+	return md, nil
+}
+
+// tee merges every variant's output, each resource tagged with its variant; pass-through outputs share the
+// input, so all but the last such use get a copy.
+func (p *experimentProcessor) tee(outs []pmetric.Metrics) pmetric.Metrics {
+	merged := pmetric.NewMetrics()
+	passThrough := 0
+	for _, v := range p.variants {
+		if v.first == nil {
+			passThrough++
+		}
+	}
+	for i, v := range p.variants {
+		out := outs[i]
+		if out == (pmetric.Metrics{}) {
+			continue
+		}
+		if v.first == nil {
+			if passThrough--; passThrough > 0 {
+				cp := pmetric.NewMetrics()
+				out.CopyTo(cp)
+				out = cp
+			}
+		}
+		rms := out.ResourceMetrics()
+		for j := 0; j < rms.Len(); j++ {
+			rms.At(j).Resource().Attributes().PutStr(p.cfg.VariantAttribute, v.name)
+		}
+		rms.MoveAndAppendTo(merged.ResourceMetrics())
+	}
+	return merged
+}
+
+// rotate closes the window for every variant (under p.mu).
+func (p *experimentProcessor) rotate(ctx context.Context, now time.Time) {
+	for _, m := range p.meters {
+		m.Rotate(now)
+	}
+	for i, st := range experiment.Stats(p.names(), p.meters, p.baseline, now) {
+		p.telemetry.ProcessorExperimentSeries.Record(ctx, int64(st.Series), p.variants[i].attr)
+	}
+	p.winEnds = now.Add(p.cfg.Window)
+}
+
+func (p *experimentProcessor) variantError(ctx context.Context, i int, v *variant, err error) {
+	p.telemetry.ProcessorExperimentErrors.Add(ctx, 1, v.attr)
+	p.mu.Lock()
+	p.meters[i].Error()
+	p.mu.Unlock()
+	now := p.now().UnixNano()
+	if last := v.lastLog.Load(); now-last >= int64(10*time.Second) && v.lastLog.CompareAndSwap(last, now) {
+		p.set.Logger.Warn("variant failed on a batch (logged at most every 10s; see otelcol_processor_experiment_errors)",
+			zap.String("variant", v.name), zap.Error(err))
+	}
+}
+
+func (p *experimentProcessor) recordActive(ctx context.Context) {
+	active := p.active.Load()
+	for _, v := range p.variants {
+		var on int64
+		if v == active {
+			on = 1
+		}
+		p.telemetry.ProcessorExperimentActive.Record(ctx, on, v.attr)
+	}
+}
+
+// Name implements control.Experiment.
+func (p *experimentProcessor) Name() string { return p.id.String() }
+
+// SetActive implements control.Experiment: one atomic pointer swap.
+func (p *experimentProcessor) SetActive(name string) error {
+	for _, v := range p.variants {
+		if v.name == name {
+			p.active.Store(v)
+			p.recordActive(context.Background())
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, p.cfg.variantNames())
+}
+
+// Snapshot implements control.Experiment.
+func (p *experimentProcessor) Snapshot() control.ExperimentSnapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	stats := experiment.Stats(p.names(), p.meters, p.baseline, now)
+	active := p.active.Load()
+	for i, v := range p.variants {
+		stats[i].Active = v == active
+		stats[i].PassThrough = len(v.steps) == 0
+	}
+	start, end, complete := p.meters[p.baseline].Window(now)
+	return control.ExperimentSnapshot{
+		Name: p.Name(), Mode: p.cfg.Mode, Baseline: p.variants[p.baseline].name, Active: active.name,
+		Window: p.cfg.Window, WindowStart: start, WindowEnd: end, Complete: complete, Variants: stats,
+	}
+}
+
+func (p *experimentProcessor) names() []string {
+	names := make([]string, len(p.variants))
+	for i, v := range p.variants {
+		names[i] = v.name
+	}
+	return names
+}
