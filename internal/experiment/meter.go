@@ -10,12 +10,12 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/cardinality"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/identity"
 )
 
 // Options say what to measure.
@@ -55,7 +55,7 @@ func (m *Meter) info(name string) metricInfo {
 	if mi, ok := m.metrics[name]; ok {
 		return mi
 	}
-	mi := metricInfo{hash: xxhash.Sum64String(name)}
+	mi := metricInfo{hash: identity.String(name)}
 	for _, c := range m.opts.Counters {
 		if c == name {
 			mi.kind = 1
@@ -116,11 +116,11 @@ func (m *Meter) Measure(md pmetric.Metrics) {
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
 		attrs := rm.Resource().Attributes()
-		res := attrsHash(attrs) // once per resource, reused by every series in it
+		res := identity.Attrs(attrs) // once per resource, reused by every series in it
 		stable := res
 		for _, k := range m.opts.VolatileAttrs {
 			if v, ok := attrs.Get(k); ok {
-				stable -= mix(xxhash.Sum64String(k) ^ valueHash(v))
+				stable -= identity.Attr(k, v)
 			}
 		}
 		if m.opts.CriticalAttr != "" {
@@ -140,14 +140,14 @@ func (m *Meter) Measure(md pmetric.Metrics) {
 					dps := numberPoints(metric)
 					for d := 0; d < dps.Len(); d++ {
 						dp := dps.At(d)
-						id := seriesID(res, name, dp.Attributes())
+						id := identity.Series(res, name, dp.Attributes())
 						m.series.Add(id)
 						w.datapoints++
 						maxTs = max(maxTs, dp.Timestamp())
 						switch kind {
 						case 1:
 							if stable != res {
-								id = seriesID(stable, name, dp.Attributes())
+								id = identity.Series(stable, name, dp.Attributes())
 							}
 							w.increase[metric.Name()] += m.increase(id, value(dp), dp.StartTimestamp())
 						case 2:
@@ -168,7 +168,7 @@ func (m *Meter) Measure(md pmetric.Metrics) {
 // measureOther counts the series and points of histograms, exponential histograms and summaries.
 func (m *Meter) measureOther(metric pmetric.Metric, res, name uint64, w *window) {
 	add := func(attrs pcommon.Map) {
-		m.series.Add(seriesID(res, name, attrs))
+		m.series.Add(identity.Series(res, name, attrs))
 		w.datapoints++
 	}
 	switch metric.Type() {
@@ -330,42 +330,4 @@ func value(dp pmetric.NumberDataPoint) float64 {
 		return float64(dp.IntValue())
 	}
 	return dp.DoubleValue()
-}
-
-// attrsHash is an order-independent hash of a map's keys and values.
-func attrsHash(attrs pcommon.Map) uint64 {
-	var h uint64
-	attrs.Range(func(k string, v pcommon.Value) bool {
-		h += mix(xxhash.Sum64String(k) ^ valueHash(v))
-		return true
-	})
-	return h
-}
-
-// seriesID identifies a series: resource, metric name and point attributes.
-func seriesID(res, name uint64, attrs pcommon.Map) uint64 {
-	h := mix(res ^ mix(name))
-	if attrs.Len() > 0 {
-		h = mix(h ^ attrsHash(attrs))
-	}
-	return h
-}
-
-func valueHash(v pcommon.Value) uint64 {
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		return xxhash.Sum64String(v.Str())
-	case pcommon.ValueTypeInt:
-		return mix(uint64(v.Int()) + 0x51)
-	default:
-		return xxhash.Sum64String(v.AsString())
-	}
-}
-
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
 }

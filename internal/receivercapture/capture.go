@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -36,4 +37,32 @@ func Capture(tb testing.TB, f receiver.Factory, conf map[string]any, n int) []pm
 	defer func() { require.NoError(tb, r.Shutdown(context.Background())) }()
 	require.Eventually(tb, func() bool { return len(sink.AllMetrics()) >= n }, 60*time.Second, 10*time.Millisecond)
 	return sink.AllMetrics()[:n]
+}
+
+// NextInterval is a copy of md with every number point's timestamp moved by d: the same processes one
+// interval later, for benchmarks that replay a captured batch.
+func NextInterval(md pmetric.Metrics, d time.Duration) pmetric.Metrics {
+	out := pmetric.NewMetrics()
+	md.CopyTo(out)
+	for i := 0; i < out.ResourceMetrics().Len(); i++ {
+		sms := out.ResourceMetrics().At(i).ScopeMetrics()
+		for s := 0; s < sms.Len(); s++ {
+			ms := sms.At(s).Metrics()
+			for j := 0; j < ms.Len(); j++ {
+				var dps pmetric.NumberDataPointSlice
+				switch m := ms.At(j); m.Type() {
+				case pmetric.MetricTypeSum:
+					dps = m.Sum().DataPoints()
+				case pmetric.MetricTypeGauge:
+					dps = m.Gauge().DataPoints()
+				default:
+					continue
+				}
+				for k := 0; k < dps.Len(); k++ {
+					dps.At(k).SetTimestamp(dps.At(k).Timestamp() + pcommon.Timestamp(d))
+				}
+			}
+		}
+	}
+	return out
 }

@@ -6,9 +6,10 @@ package topk
 import (
 	"slices"
 
-	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/identity"
 )
 
 // aggregate is a synthetic resource fed by member resources: the "other" bucket of a host, or a group.
@@ -191,31 +192,5 @@ func (a *aggregate) foldInto(dst *aggregate, tick uint64, since pcommon.Timestam
 
 // seriesKeyOf identifies a series within a resource: metric name and point attributes, order-independent.
 func seriesKeyOf(name string, attrs pcommon.Map) uint64 {
-	h := xxhash.Sum64String(name)
-	attrs.Range(func(k string, v pcommon.Value) bool {
-		h += mix(xxhash.Sum64String(k) ^ valueHash(v))
-		return true
-	})
-	return h
-}
-
-func valueHash(v pcommon.Value) uint64 {
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		return xxhash.Sum64String(v.Str())
-	case pcommon.ValueTypeInt:
-		return mix(uint64(v.Int()))
-	default:
-		return xxhash.Sum64String(v.AsString())
-	}
-}
-
-// mix is a 64-bit finalizer (splitmix64), so sums of hashes stay well spread.
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+	return identity.String(name) + identity.Attrs(attrs)
 }

@@ -13,6 +13,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/identity"
 )
 
 // RankMode says how the ranking metric becomes a score.
@@ -121,7 +123,7 @@ func (r *Reducer) Process(md pmetric.Metrics) Stats {
 	byHost := map[uint64][]int{}
 	var order []uint64
 	for i := 0; i < rms.Len(); i++ {
-		k := attrsHash(rms.At(i).Resource().Attributes(), r.opts.HostAttrs)
+		k := identity.Keys(rms.At(i).Resource().Attributes(), r.opts.HostAttrs)
 		if _, ok := byHost[k]; !ok {
 			order = append(order, k)
 		}
@@ -162,7 +164,7 @@ func (r *Reducer) reduceHost(h *host, rms pmetric.ResourceMetricsSlice, idx []in
 	for _, i := range idx {
 		rm := rms.At(i)
 		attrs := rm.Resource().Attributes()
-		id := attrsHash(attrs, o.Identity)
+		id := identity.Keys(attrs, o.Identity)
 		t, existed := h.tracked[id]
 		if !existed {
 			t = &tracked{}
@@ -176,7 +178,7 @@ func (r *Reducer) reduceHost(h *host, rms pmetric.ResourceMetricsSlice, idx []in
 				existed: existed, wasMemb: existed && t.member})
 			continue
 		}
-		gid := attrsHash(attrs, o.GroupBy)
+		gid := identity.Keys(attrs, o.GroupBy)
 		ui, ok := unitOf[gid]
 		if !ok {
 			g, existed := h.groups[gid]
@@ -469,19 +471,6 @@ func value(dp pmetric.NumberDataPoint) float64 {
 		return float64(dp.IntValue())
 	}
 	return dp.DoubleValue()
-}
-
-// attrsHash hashes the values of keys in attrs (missing keys count as empty).
-func attrsHash(attrs pcommon.Map, keys []string) uint64 {
-	var h uint64 = 0xcbf29ce484222325
-	for _, k := range keys {
-		if v, ok := attrs.Get(k); ok {
-			h = mix(h ^ valueHash(v))
-		} else {
-			h = mix(h)
-		}
-	}
-	return h
 }
 
 // otherAttrs are the host's attributes plus the marker.

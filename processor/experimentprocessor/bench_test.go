@@ -12,34 +12,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/benchmeasure"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/receivercapture"
 	"github.com/phoenix-platform/otelcol-phoenix/receiver/simulatedprocessreceiver"
 )
-
-// nextInterval is a copy of md with every timestamp moved by d.
-func nextInterval(md pmetric.Metrics, d time.Duration) pmetric.Metrics {
-	out := pmetric.NewMetrics()
-	md.CopyTo(out)
-	for i := 0; i < out.ResourceMetrics().Len(); i++ {
-		ms := out.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
-		for j := 0; j < ms.Len(); j++ {
-			var dps pmetric.NumberDataPointSlice
-			if m := ms.At(j); m.Type() == pmetric.MetricTypeSum {
-				dps = m.Sum().DataPoints()
-			} else {
-				dps = m.Gauge().DataPoints()
-			}
-			for k := 0; k < dps.Len(); k++ {
-				dps.At(k).SetTimestamp(dps.At(k).Timestamp() + pcommon.Timestamp(d))
-			}
-		}
-	}
-	return out
-}
 
 var benchChains = map[string][]any{
 	"top50":         {map[string]any{"topk": map[string]any{"k": 50}}},
@@ -68,8 +46,8 @@ func BenchmarkExperimentVsBareChains(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		md := nextInterval(batch, time.Duration(i)*10*time.Second)
-		md2 := nextInterval(batch, time.Duration(i)*10*time.Second)
+		md := receivercapture.NextInterval(batch, time.Duration(i)*10*time.Second)
+		md2 := receivercapture.NextInterval(batch, time.Duration(i)*10*time.Second)
 		withExp.Run(func() { require.NoError(b, exp.ConsumeMetrics(context.Background(), md)) })
 		without.Run(func() {
 			for _, p := range bare {

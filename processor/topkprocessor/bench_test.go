@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -26,28 +25,6 @@ import (
 	"github.com/phoenix-platform/otelcol-phoenix/processor/topkprocessor/internal/metadata"
 	"github.com/phoenix-platform/otelcol-phoenix/receiver/simulatedprocessreceiver"
 )
-
-// shifted is a copy of md with every timestamp moved by d: the next interval of the same processes.
-func shifted(md pmetric.Metrics, d time.Duration) pmetric.Metrics {
-	out := pmetric.NewMetrics()
-	md.CopyTo(out)
-	rms := out.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
-		for j := 0; j < ms.Len(); j++ {
-			var dps pmetric.NumberDataPointSlice
-			if m := ms.At(j); m.Type() == pmetric.MetricTypeSum {
-				dps = m.Sum().DataPoints()
-			} else {
-				dps = m.Gauge().DataPoints()
-			}
-			for k := 0; k < dps.Len(); k++ {
-				dps.At(k).SetTimestamp(dps.At(k).Timestamp() + pcommon.Timestamp(d))
-			}
-		}
-	}
-	return out
-}
 
 func newProcessor(b *testing.B, f processor.Factory, cfg any, conf map[string]any) processor.Metrics {
 	if conf != nil {
@@ -73,7 +50,7 @@ func BenchmarkTopKVsFilter(b *testing.B) {
 	probe := new(consumertest.MetricsSink)
 	topkProbe := newProcessorTo(b, probe)
 	for i := range 3 {
-		require.NoError(b, topkProbe.ConsumeMetrics(context.Background(), shifted(batch, time.Duration(i)*10*time.Second)))
+		require.NoError(b, topkProbe.ConsumeMetrics(context.Background(), receivercapture.NextInterval(batch, time.Duration(i)*10*time.Second)))
 	}
 	kept := map[int64]bool{}
 	last := probe.AllMetrics()[2]
@@ -106,7 +83,7 @@ func BenchmarkTopKVsFilter(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		a, f := shifted(batch, time.Duration(i)*10*time.Second), shifted(marked, time.Duration(i)*10*time.Second)
+		a, f := receivercapture.NextInterval(batch, time.Duration(i)*10*time.Second), receivercapture.NextInterval(marked, time.Duration(i)*10*time.Second)
 		topkArm.Run(consume(topk, a))
 		filterArm.Run(consume(filter, f))
 	}
@@ -137,7 +114,7 @@ func BenchmarkStateBytesPerResource(b *testing.B) {
 	opts.K = 1 << 30
 	var perResource float64
 	for b.Loop() {
-		first, second := shifted(batch, 0), shifted(batch, 10*time.Second)
+		first, second := receivercapture.NextInterval(batch, 0), receivercapture.NextInterval(batch, 10*time.Second)
 		runtime.GC()
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
