@@ -17,7 +17,7 @@ OWN_SOURCES := $(shell find . -path ./$(BUILD_DIR) -prune -o -path ./tests -prun
                  | grep -v -e '_test.go$$' -e '/testdata/' -e '^./examples/' -e '^./charts/' -e '^./distribution/')
 
 .PHONY: all build run test unit-test e2e-test validate-examples generate check-generated check-versions \
-        lint bench clean help
+        lint bench bench-e2e clean help
 
 all: build
 
@@ -74,6 +74,10 @@ lint: ## gofmt and go vet
 
 bench: ## Go benchmarks of our own packages (BENCH=regex, BENCH_TIME=…)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCH_TIME) -benchmem $(UNIT_PKGS)
+
+bench-e2e: $(BINARY) ## end-to-end: the binary with the experiment vs forward-connector fan-out (minutes)
+	OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) PHOENIX_BENCH_E2E=1 $(GO) test -count=1 -v -timeout 20m \
+		-run TestExperimentVsForwardConnectors ./tests/bench/ | grep -E '^(e2e:|---|ok|FAIL|\s+e2e_test)'
 
 clean: ## remove build outputs
 	rm -rf $(BUILD_DIR)

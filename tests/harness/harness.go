@@ -287,3 +287,6 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Pid is the process ID.
+func (c *Collector) Pid() int { return c.cmd.Process.Pid }
