@@ -20,6 +20,9 @@ type Config struct {
 	scraperhelper.ControllerConfig `mapstructure:",squash"`
 	metadata.MetricsBuilderConfig  `mapstructure:",squash"`
 
+	// Control is the phoenix_control extension to register with (optional): it can then change the profile and
+	// process count and inject chaos at runtime.
+	Control component.ID `mapstructure:"control"`
 	// Profile is the kind of load: realistic, high_cardinality, high_churn or chaos.
 	Profile string `mapstructure:"profile"`
 	// Processes is the number of processes per host.

@@ -44,7 +44,7 @@ func createDefaultConfig() component.Config {
 func createMetricsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
 	c := cfg.(*Config)
 	s := newSimScraper(c, set)
-	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start))
+	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ package simulatedprocessreceiver // import "github.com/phoenix-platform/otelcol-
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -24,17 +25,41 @@ type simScraper struct {
 	settings receiver.Settings
 	now      func() time.Time
 
-	mu  sync.Mutex // guards sim and em (set at start)
-	sim *procsim.Simulator
-	em  *emitter
+	mu         sync.Mutex // guards sim and em (set at start)
+	sim        *procsim.Simulator
+	em         *emitter
+	unregister func()
 }
 
 func newSimScraper(cfg *Config, set receiver.Settings) *simScraper {
 	return &simScraper{cfg: cfg, settings: set, now: time.Now}
 }
 
-func (s *simScraper) start(context.Context, component.Host) error {
-	return s.init(s.now())
+func (s *simScraper) start(_ context.Context, host component.Host) error {
+	if err := s.init(s.now()); err != nil {
+		return err
+	}
+	if s.cfg.Control == (component.ID{}) {
+		return nil
+	}
+	ext, ok := host.GetExtensions()[s.cfg.Control]
+	if !ok {
+		return fmt.Errorf("control: extension %s is not configured (add it to service.extensions)", s.cfg.Control)
+	}
+	reg, ok := ext.(control.Registry)
+	if !ok {
+		return fmt.Errorf("control: extension %s is not a phoenix_control extension", s.cfg.Control)
+	}
+	s.unregister = reg.RegisterSimulator(s.settings.ID.String(), s.simulator())
+	return nil
+}
+
+func (s *simScraper) shutdown(context.Context) error {
+	if s.unregister != nil {
+		s.unregister()
+		s.unregister = nil
+	}
+	return nil
 }
 
 // init builds the simulation; the simulated clock starts at start.

@@ -14,6 +14,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/filter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -286,4 +287,47 @@ func TestSimulatorControl(t *testing.T) {
 	assert.Equal(t, 80, md.ResourceMetrics().Len())
 	require.NoError(t, sim.SetProfile("high_cardinality"))
 	assert.Equal(t, "high_cardinality", sim.Status().Profile)
+}
+
+type fakeRegistry struct {
+	component.StartFunc
+	component.ShutdownFunc
+	simulators map[string]control.Simulator
+}
+
+func (r *fakeRegistry) RegisterExperiment(control.Experiment) func() { return func() {} }
+func (r *fakeRegistry) RegisterSimulator(name string, s control.Simulator) func() {
+	r.simulators[name] = s
+	return func() { delete(r.simulators, name) }
+}
+
+type hostWith struct {
+	component.Host
+	exts map[component.ID]component.Component
+}
+
+func (h hostWith) GetExtensions() map[component.ID]component.Component { return h.exts }
+
+// TestRegistersWithControl: with control set, the running simulation is registered under the receiver's ID
+// and unregistered at shutdown; a missing extension fails start with a clear error.
+func TestRegistersWithControl(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Control = component.MustNewID("phoenix_control")
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.MustNewIDWithName("simulated_process", "node")
+
+	s := newSimScraper(cfg, set)
+	require.ErrorContains(t, s.start(context.Background(), hostWith{componenttest.NewNopHost(), nil}), "extension phoenix_control is not configured")
+
+	reg := &fakeRegistry{simulators: map[string]control.Simulator{}}
+	s = newSimScraper(cfg, set)
+	require.NoError(t, s.start(context.Background(), hostWith{componenttest.NewNopHost(), map[component.ID]component.Component{cfg.Control: reg}}))
+	sim := reg.simulators["simulated_process/node"]
+	require.NotNil(t, sim)
+	require.NoError(t, sim.SetProcessCount(42))
+	md, err := s.scrape(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 42, md.ResourceMetrics().Len())
+	require.NoError(t, s.shutdown(context.Background()))
+	assert.Empty(t, reg.simulators)
 }

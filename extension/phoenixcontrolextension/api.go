@@ -1,0 +1,268 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+)
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// route is one path and its handlers by method.
+type route struct {
+	pattern string
+	methods map[string]http.HandlerFunc
+}
+
+// api serves the control API over a registry.
+type api struct {
+	reg     *registry
+	maxBody int64
+	routes  []route
+}
+
+func newAPI(reg *registry, maxBody int64) *api {
+	a := &api{reg: reg, maxBody: maxBody}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(&collector{reg: reg})
+	a.routes = []route{
+		{"/api/v1/experiments", map[string]http.HandlerFunc{http.MethodGet: a.listExperiments}},
+		{"/api/v1/experiments/{name}", map[string]http.HandlerFunc{http.MethodGet: a.getExperiment}},
+		{"/api/v1/experiments/{name}/active", map[string]http.HandlerFunc{http.MethodPut: a.setActive}},
+		{"/api/v1/simulators", map[string]http.HandlerFunc{http.MethodGet: a.listSimulators}},
+		{"/api/v1/simulators/{name}", map[string]http.HandlerFunc{http.MethodGet: a.getSimulator, http.MethodPatch: a.patchSimulator}},
+		{"/api/v1/simulators/{name}/chaos", map[string]http.HandlerFunc{http.MethodPost: a.injectChaos}},
+		{"/api/v1/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}},
+		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}).ServeHTTP}},
+	}
+	return a
+}
+
+// handler routes requests; wrong methods and unknown paths get JSON errors too.
+func (a *api) handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range a.routes {
+		methods := rt.methods
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			h, ok := methods[r.Method]
+			if !ok {
+				allowed := make([]string, 0, len(methods))
+				for m := range methods {
+					allowed = append(allowed, m)
+				}
+				slices.Sort(allowed)
+				w.Header().Set("Allow", fmt.Sprint(allowed))
+				writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %v", r.Method, allowed))
+				return
+			}
+			h(w, r)
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (see /api/v1/openapi.yaml)", r.URL.Path))
+	})
+	return mux
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+// writeFailure maps domain errors to statuses.
+func writeFailure(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, errInvalid):
+		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// decode reads exactly one JSON object of type T: right content type, bounded size, no unknown fields, no
+// trailing data. On failure it has written the 4xx and returns false.
+func decode[T any](a *api, w http.ResponseWriter, r *http.Request, v *T) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
+		return false
+	}
+	body := http.MaxBytesReader(w, r.Body, a.maxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body larger than %d bytes", a.maxBody))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "bad_json", err.Error())
+		return false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "bad_json", "one JSON object expected, found more")
+		return false
+	}
+	return true
+}
+
+func (a *api) listExperiments(w http.ResponseWriter, _ *http.Request) {
+	out := []control.ExperimentSnapshot{}
+	for _, n := range a.reg.experimentNames() {
+		if e, err := a.reg.experiment(n); err == nil {
+			out = append(out, e.Snapshot())
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"experiments": out})
+}
+
+func (a *api) getExperiment(w http.ResponseWriter, r *http.Request) {
+	e, err := a.reg.experiment(r.PathValue("name"))
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, e.Snapshot())
+}
+
+type activeRequest struct {
+	Variant string `json:"variant"`
+}
+
+func (a *api) setActive(w http.ResponseWriter, r *http.Request) {
+	var req activeRequest
+	if !decode(a, w, r, &req) {
+		return
+	}
+	if req.Variant == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", `"variant" is required`)
+		return
+	}
+	snap, err := a.reg.setActive(r.Context(), r.PathValue("name"), req.Variant)
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, snap)
+}
+
+func (a *api) listSimulators(w http.ResponseWriter, _ *http.Request) {
+	out := map[string]control.SimulatorStatus{}
+	for _, n := range a.reg.simulatorNames() {
+		if s, err := a.reg.simulator(n); err == nil {
+			out[n] = s.Status()
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"simulators": out})
+}
+
+func (a *api) getSimulator(w http.ResponseWriter, r *http.Request) {
+	s, err := a.reg.simulator(r.PathValue("name"))
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.Status())
+}
+
+type simulatorPatch struct {
+	Profile   *string `json:"profile"`
+	Processes *int    `json:"processes"`
+}
+
+// patchSimulator validates the whole change before applying any of it.
+func (a *api) patchSimulator(w http.ResponseWriter, r *http.Request) {
+	s, err := a.reg.simulator(r.PathValue("name"))
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	var req simulatorPatch
+	if !decode(a, w, r, &req) {
+		return
+	}
+	st := s.Status()
+	if req.Profile == nil && req.Processes == nil {
+		writeError(w, http.StatusBadRequest, "bad_request", `set "profile" and/or "processes"`)
+		return
+	}
+	if req.Profile != nil && !slices.Contains(st.Profiles, *req.Profile) {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("profile %q: want one of %v", *req.Profile, st.Profiles))
+		return
+	}
+	if req.Processes != nil && (*req.Processes < 1 || *req.Processes > 1_000_000) {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("processes %d: want 1..1000000", *req.Processes))
+		return
+	}
+	if req.Profile != nil {
+		if err := s.SetProfile(*req.Profile); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+			return
+		}
+	}
+	if req.Processes != nil {
+		if err := s.SetProcessCount(*req.Processes); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, s.Status())
+}
+
+func (a *api) injectChaos(w http.ResponseWriter, r *http.Request) {
+	s, err := a.reg.simulator(r.PathValue("name"))
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	var ev control.ChaosEvent
+	if !decode(a, w, r, &ev) {
+		return
+	}
+	if err := ev.Validate(); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+		return
+	}
+	n, err := s.InjectChaos(ev)
+	if err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "no_match", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"affected": n})
+}
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(openAPI)
+}

@@ -1,0 +1,186 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixcontrolextension
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/procsim"
+)
+
+// fakeExperiment is a control.Experiment with fixed variants.
+type fakeExperiment struct {
+	name     string
+	mu       sync.Mutex
+	active   string
+	variants []string
+}
+
+func (f *fakeExperiment) Name() string { return f.name }
+
+func (f *fakeExperiment) SetActive(v string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(f.variants, v) {
+		return fmt.Errorf("%w %q", control.ErrUnknownVariant, v)
+	}
+	f.active = v
+	return nil
+}
+
+func (f *fakeExperiment) Snapshot() control.ExperimentSnapshot {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := control.ExperimentSnapshot{Name: f.name, Mode: "shadow", Baseline: f.variants[0], Active: f.active}
+	for i, v := range f.variants {
+		s.Variants = append(s.Variants, control.VariantStats{Name: v, Active: v == f.active, Baseline: i == 0, Series: uint64(1000 / (i + 1)), Fidelity: 1})
+	}
+	return s
+}
+
+func newFakeExperiment() *fakeExperiment {
+	return &fakeExperiment{name: "experiment/process", active: "full", variants: []string{"full", "top20", "by_executable"}}
+}
+
+func newSimulator(t *testing.T) *procsim.Simulator {
+	s, err := procsim.New(procsim.Options{Profile: procsim.ProfileRealistic, Processes: 100, Hosts: 1, Seed: 1, Cores: 4,
+		MemoryBytes: 8 << 30, Interval: 10 * time.Second, Start: time.Unix(1_800_000_000, 0)})
+	require.NoError(t, err)
+	return s
+}
+
+type step struct {
+	name        string
+	method      string
+	path        string
+	body        string
+	contentType string // default application/json when body is set
+	wantStatus  int
+	want        []string // substrings of the body
+}
+
+func run(t *testing.T, srv *httptest.Server, steps []step) {
+	for _, s := range steps {
+		var body io.Reader
+		if s.body != "" {
+			body = strings.NewReader(s.body)
+		}
+		req, err := http.NewRequest(s.method, srv.URL+s.path, body)
+		require.NoError(t, err)
+		if s.body != "" {
+			ct := s.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err, s.name)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, s.wantStatus, resp.StatusCode, "%s: %s", s.name, b)
+		for _, w := range s.want {
+			require.Contains(t, string(b), w, s.name)
+		}
+		if resp.StatusCode >= 400 {
+			require.Contains(t, string(b), `"error": {`, "%s: errors are JSON", s.name)
+		}
+	}
+}
+
+// TestAPISteps drives every route as a sequence: do X, then GET returns Y with status Z; a failed request
+// changes nothing.
+func TestAPISteps(t *testing.T) {
+	reg := newRegistry(zap.NewNop())
+	reg.RegisterExperiment(newFakeExperiment())
+	reg.RegisterSimulator("simulated_process", newSimulator(t))
+	srv := httptest.NewServer(newAPI(reg, 1024).handler())
+	defer srv.Close()
+	exp := "/api/v1/experiments/experiment%2Fprocess"
+	sim := "/api/v1/simulators/simulated_process"
+	run(t, srv, []step{
+		{"list", "GET", "/api/v1/experiments", "", "", 200, []string{`"name": "experiment/process"`}},
+		{"get", "GET", exp, "", "", 200, []string{`"active": "full"`, `"name": "top20"`}},
+		{"switch", "PUT", exp + "/active", `{"variant":"top20"}`, "", 200, []string{`"active": "top20"`}},
+		{"then get", "GET", exp, "", "", 200, []string{`"active": "top20"`}},
+		{"unknown variant", "PUT", exp + "/active", `{"variant":"nope"}`, "", 422, []string{`"code": "invalid"`, "nope"}},
+		{"unknown field", "PUT", exp + "/active", `{"variant":"full","force":true}`, "", 400, []string{"unknown field"}},
+		{"wrong type", "PUT", exp + "/active", `{"variant":7}`, "", 400, []string{"bad_json"}},
+		{"malformed", "PUT", exp + "/active", `{"variant":`, "", 400, []string{"bad_json"}},
+		{"two objects", "PUT", exp + "/active", `{"variant":"full"}{}`, "", 400, []string{"one JSON object"}},
+		{"missing variant", "PUT", exp + "/active", `{}`, "", 400, []string{"variant"}},
+		{"content type", "PUT", exp + "/active", `{"variant":"full"}`, "text/plain", 415, nil},
+		{"oversized", "PUT", exp + "/active", `{"variant":"` + strings.Repeat("x", 2000) + `"}`, "", 413, nil},
+		{"still top20", "GET", exp, "", "", 200, []string{`"active": "top20"`}},
+		{"wrong method", "DELETE", exp + "/active", "", "", 405, []string{"method_not_allowed", "PUT"}},
+		{"unknown route", "GET", "/api/v1/nope", "", "", 404, []string{"not_found"}},
+		{"unknown experiment", "GET", "/api/v1/experiments/nope", "", "", 404, []string{"not_found"}},
+		{"unknown experiment switch", "PUT", "/api/v1/experiments/nope/active", `{"variant":"full"}`, "", 404, nil},
+
+		{"simulators", "GET", "/api/v1/simulators", "", "", 200, []string{`"simulated_process"`, `"processes": 100`}},
+		{"resize", "PATCH", sim, `{"processes":50}`, "", 200, []string{`"processes": 50`, `"live": 50`}},
+		{"bad profile", "PATCH", sim, `{"profile":"bogus","processes":10}`, "", 422, []string{"bogus"}},
+		{"nothing changed", "GET", sim, "", "", 200, []string{`"processes": 50`, `"profile": "realistic"`}},
+		{"profile", "PATCH", sim, `{"profile":"chaos"}`, "", 200, []string{`"profile": "chaos"`}},
+		{"empty patch", "PATCH", sim, `{}`, "", 400, nil},
+		{"too many", "PATCH", sim, `{"processes":0}`, "", 422, nil},
+		{"chaos", "POST", sim + "/chaos", `{"kind":"kill","target":{"executable":"kubelet"}}`, "", 200, []string{`"affected": 1`}},
+		{"bad chaos", "POST", sim + "/chaos", `{"kind":"melt","target":{}}`, "", 422, []string{"melt"}},
+		{"no match", "POST", sim + "/chaos", `{"kind":"kill","target":{"executable":"nothing"}}`, "", 422, []string{"no_match"}},
+		{"unknown simulator", "GET", "/api/v1/simulators/nope", "", "", 404, nil},
+
+		{"metrics", "GET", "/metrics", "", "", 200, []string{`phoenix_experiment_series{experiment="experiment/process",variant="top20"} 500`,
+			`phoenix_experiment_active{experiment="experiment/process",variant="top20"} 1`}},
+		{"openapi", "GET", "/api/v1/openapi.yaml", "", "", 200, []string{"openapi: 3"}},
+	})
+}
+
+// TestOpenAPIMatchesRoutes: every route is documented, every documented route exists, with the same methods.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	require.NoError(t, yaml.Unmarshal(openAPI, &doc))
+	documented := map[string][]string{}
+	for path, ops := range doc.Paths {
+		for m := range ops {
+			documented[path] = append(documented[path], strings.ToUpper(m))
+		}
+		slices.Sort(documented[path])
+	}
+	served := map[string][]string{}
+	for _, r := range newAPI(newRegistry(zap.NewNop()), 1).routes {
+		for m := range r.methods {
+			served[r.pattern] = append(served[r.pattern], m)
+		}
+		slices.Sort(served[r.pattern])
+	}
+	assert.Equal(t, served, documented)
+}
+
+func TestRegistryUnregister(t *testing.T) {
+	reg := newRegistry(zap.NewNop())
+	e := newFakeExperiment()
+	unregister := reg.RegisterExperiment(e)
+	assert.Equal(t, []string{"experiment/process"}, reg.experimentNames())
+	unregister()
+	assert.Empty(t, reg.experimentNames())
+	_, err := reg.setActive(context.Background(), "experiment/process", "full")
+	assert.ErrorIs(t, err, errNotFound)
+}

@@ -1,0 +1,53 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+)
+
+// Config is the phoenix_control extension's configuration: an HTTP server built from confighttp (TLS, auth
+// through authenticator extensions, CORS, body limits all come from it).
+type Config struct {
+	confighttp.ServerConfig `mapstructure:",squash"`
+	// AllowUnauthenticatedRemote lets the API listen on a non-loopback address without auth. Off by default:
+	// the API switches what a collector exports.
+	AllowUnauthenticatedRemote bool `mapstructure:"allow_unauthenticated_remote"`
+	// Storage is a storage extension (e.g. file_storage) that keeps switches across restarts.
+	Storage component.ID `mapstructure:"storage"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate reports every problem at once.
+func (cfg *Config) Validate() error {
+	var errs []error
+	host, _, err := net.SplitHostPort(cfg.NetAddr.Endpoint)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("endpoint %q: %w", cfg.NetAddr.Endpoint, err))
+	} else if !isLoopback(host) && !cfg.Auth.HasValue() && !cfg.AllowUnauthenticatedRemote {
+		errs = append(errs, fmt.Errorf("endpoint %q is not a loopback address and no auth is configured: add auth "+
+			"(e.g. auth: {authenticator: bearertokenauth}) or set allow_unauthenticated_remote: true", cfg.NetAddr.Endpoint))
+	}
+	if cfg.MaxRequestBodySize < 0 {
+		errs = append(errs, errors.New("max_request_body_size must be >= 0"))
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,106 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+)
+
+// phoenixControl is the extension: the registry components register with, and the HTTP server over it.
+type phoenixControl struct {
+	*registry
+	cfg *Config
+	set extension.Settings
+
+	mu     sync.Mutex
+	server *http.Server
+	addr   net.Addr
+	done   chan struct{}
+	client storage.Client
+}
+
+var _ control.Registry = (*phoenixControl)(nil)
+
+func newControl(cfg *Config, set extension.Settings) *phoenixControl {
+	return &phoenixControl{registry: newRegistry(set.Logger), cfg: cfg, set: set}
+}
+
+// Start binds the listener before returning (a port conflict fails the collector's start), then serves.
+func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.server != nil {
+		return errors.New("already started")
+	}
+	if c.cfg.Storage != (component.ID{}) {
+		ext, ok := host.GetExtensions()[c.cfg.Storage]
+		if !ok {
+			return fmt.Errorf("storage: extension %s is not configured (add it to service.extensions)", c.cfg.Storage)
+		}
+		se, ok := ext.(storage.Extension)
+		if !ok {
+			return fmt.Errorf("storage: extension %s is not a storage extension", c.cfg.Storage)
+		}
+		client, err := se.GetClient(ctx, component.KindExtension, c.set.ID, "")
+		if err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		c.client = client
+		c.setStore(client)
+	}
+	ln, err := c.cfg.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.cfg.NetAddr.Endpoint, err)
+	}
+	srv, err := c.cfg.ToServer(ctx, host.GetExtensions(), c.set.TelemetrySettings, newAPI(c.registry, c.cfg.MaxRequestBodySize).handler())
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	c.server, c.addr, c.done = srv, ln.Addr(), make(chan struct{})
+	go func() {
+		defer close(c.done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.set.Logger.Error("control API stopped", zap.Error(err))
+		}
+	}()
+	c.set.Logger.Info("control API listening", zap.String("endpoint", ln.Addr().String()))
+	return nil
+}
+
+// Shutdown stops the server and waits for it; safe without Start and when called twice.
+func (c *phoenixControl) Shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	if c.server != nil {
+		errs = append(errs, c.server.Shutdown(ctx))
+		<-c.done
+		c.server = nil
+	}
+	if c.client != nil {
+		errs = append(errs, c.client.Close(ctx))
+		c.client = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Addr is the address the API listens on (nil before Start).
+func (c *phoenixControl) Addr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addr
+}

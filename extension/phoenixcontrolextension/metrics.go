@@ -1,0 +1,66 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+)
+
+// collector exports every registered experiment's per-variant figures at scrape time.
+type collector struct{ reg *registry }
+
+var variantLabels = []string{"experiment", "variant"}
+
+var gauges = []struct {
+	desc  *prometheus.Desc
+	value func(v control.VariantStats) float64
+}{
+	{prometheus.NewDesc("phoenix_experiment_series", "Distinct series of the variant in the reported window.", variantLabels, nil),
+		func(v control.VariantStats) float64 { return float64(v.Series) }},
+	{prometheus.NewDesc("phoenix_experiment_new_series", "Series of the variant not in the previous window (churn).", variantLabels, nil),
+		func(v control.VariantStats) float64 { return float64(v.NewSeries) }},
+	{prometheus.NewDesc("phoenix_experiment_datapoints_per_second", "Data points per second of the variant's output.", variantLabels, nil),
+		func(v control.VariantStats) float64 { return v.DatapointsPerSecond }},
+	{prometheus.NewDesc("phoenix_experiment_bytes_per_second", "OTLP protobuf bytes per second of the variant's output.", variantLabels, nil),
+		func(v control.VariantStats) float64 { return v.BytesPerSecond }},
+	{prometheus.NewDesc("phoenix_experiment_series_savings_ratio", "1 - series / baseline series.", variantLabels, nil),
+		func(v control.VariantStats) float64 { return v.SeriesSavings }},
+	{prometheus.NewDesc("phoenix_experiment_datapoint_savings_ratio", "1 - data points / baseline data points.", variantLabels, nil),
+		func(v control.VariantStats) float64 { return v.DatapointSavings }},
+	{prometheus.NewDesc("phoenix_experiment_byte_savings_ratio", "1 - bytes / baseline bytes.", variantLabels, nil),
+		func(v control.VariantStats) float64 { return v.ByteSavings }},
+	{prometheus.NewDesc("phoenix_experiment_fidelity_ratio", "Lowest per-metric fidelity against the baseline, in [0,1].", variantLabels, nil),
+		func(v control.VariantStats) float64 { return v.Fidelity }},
+	{prometheus.NewDesc("phoenix_experiment_critical_visible_ratio", "Share of the baseline's critical processes the variant shows on their own.", variantLabels, nil),
+		func(v control.VariantStats) float64 { return v.CriticalVisible }},
+	{prometheus.NewDesc("phoenix_experiment_active", "1 for the variant flowing downstream.", variantLabels, nil),
+		func(v control.VariantStats) float64 {
+			if v.Active {
+				return 1
+			}
+			return 0
+		}},
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, g := range gauges {
+		ch <- g.desc
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	for _, name := range c.reg.experimentNames() {
+		e, err := c.reg.experiment(name)
+		if err != nil {
+			continue
+		}
+		for _, v := range e.Snapshot().Variants {
+			for _, g := range gauges {
+				ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, g.value(v), name, v.Name)
+			}
+		}
+	}
+}

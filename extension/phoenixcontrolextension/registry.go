@@ -1,0 +1,171 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+)
+
+// store keeps small values across restarts (a storage extension's client), or nothing.
+type store interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Set(ctx context.Context, key string, value []byte) error
+}
+
+// registry is the extension's domain state: registered experiments and simulators, and the persisted active
+// variants. It knows nothing of HTTP.
+type registry struct {
+	logger *zap.Logger
+
+	mu          sync.Mutex
+	experiments map[string]control.Experiment
+	simulators  map[string]control.Simulator
+	store       store // nil: switches last until restart
+}
+
+var _ control.Registry = (*registry)(nil)
+
+func newRegistry(logger *zap.Logger) *registry {
+	return &registry{logger: logger, experiments: map[string]control.Experiment{}, simulators: map[string]control.Simulator{}}
+}
+
+func activeKey(experiment string) string { return "active/" + experiment }
+
+// setStore attaches persistence and applies what it holds to the experiments already registered.
+func (r *registry) setStore(s store) {
+	r.mu.Lock()
+	r.store = s
+	exps := make([]control.Experiment, 0, len(r.experiments))
+	for _, e := range r.experiments {
+		exps = append(exps, e)
+	}
+	r.mu.Unlock()
+	for _, e := range exps {
+		r.restore(e)
+	}
+}
+
+// RegisterExperiment implements control.Registry: a persisted switch overrides the configured active variant.
+func (r *registry) RegisterExperiment(e control.Experiment) func() {
+	r.mu.Lock()
+	r.experiments[e.Name()] = e
+	r.mu.Unlock()
+	r.restore(e)
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.experiments[e.Name()] == e {
+			delete(r.experiments, e.Name())
+		}
+	}
+}
+
+func (r *registry) restore(e control.Experiment) {
+	r.mu.Lock()
+	s := r.store
+	r.mu.Unlock()
+	if s == nil {
+		return
+	}
+	v, err := s.Get(context.Background(), activeKey(e.Name()))
+	if err != nil || len(v) == 0 {
+		return
+	}
+	if err := e.SetActive(string(v)); err != nil {
+		r.logger.Warn("persisted active variant no longer exists; keeping the configured one",
+			zap.String("experiment", e.Name()), zap.String("variant", string(v)), zap.Error(err))
+	}
+}
+
+// RegisterSimulator implements control.Registry.
+func (r *registry) RegisterSimulator(name string, s control.Simulator) func() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.simulators[name] = s
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.simulators[name] == s {
+			delete(r.simulators, name)
+		}
+	}
+}
+
+var (
+	errNotFound = errors.New("not found")
+	errInvalid  = errors.New("invalid")
+)
+
+func (r *registry) experimentNames() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := make([]string, 0, len(r.experiments))
+	for n := range r.experiments {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (r *registry) experiment(name string) (control.Experiment, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.experiments[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: experiment %q", errNotFound, name)
+	}
+	return e, nil
+}
+
+// setActive switches a variant and persists the switch; an unknown variant changes nothing.
+func (r *registry) setActive(ctx context.Context, name, variant string) (control.ExperimentSnapshot, error) {
+	e, err := r.experiment(name)
+	if err != nil {
+		return control.ExperimentSnapshot{}, err
+	}
+	if err := e.SetActive(variant); err != nil {
+		if errors.Is(err, control.ErrUnknownVariant) {
+			return control.ExperimentSnapshot{}, fmt.Errorf("%w: %w", errInvalid, err)
+		}
+		return control.ExperimentSnapshot{}, err
+	}
+	r.mu.Lock()
+	s := r.store
+	r.mu.Unlock()
+	if s != nil {
+		if err := s.Set(ctx, activeKey(name), []byte(variant)); err != nil {
+			return e.Snapshot(), fmt.Errorf("switched, but not persisted: %w", err)
+		}
+	}
+	return e.Snapshot(), nil
+}
+
+func (r *registry) simulatorNames() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := make([]string, 0, len(r.simulators))
+	for n := range r.simulators {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (r *registry) simulator(name string) (control.Simulator, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.simulators[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: simulator %q", errNotFound, name)
+	}
+	return s, nil
+}

@@ -1,0 +1,81 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package smoke
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phoenix-platform/otelcol-phoenix/tests/harness"
+)
+
+func call(t *testing.T, method, url, body string) (int, string) {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestControlExample runs examples/control.yaml: the API lists the experiment and the simulator, a switch
+// over HTTP changes what is exported, and after a restart the switch is still in force (file_storage).
+func TestControlExample(t *testing.T) {
+	bin := harness.Binary(t)
+	config, ports := harness.RewritePorts(t, filepath.Join(harness.RepoRoot(t), "examples", "control.yaml"))
+	state := t.TempDir()
+	start := func() *harness.Collector {
+		cmd := exec.Command(bin, "--config", config, "--set=receivers::simulated_process::collection_interval=1s",
+			"--set=service::telemetry::metrics::level=none")
+		cmd.Env = append(os.Environ(), "PHOENIX_STATE_DIR="+state)
+		c := harness.StartCmd(t, cmd)
+		_, err := c.WaitHTTP("http://127.0.0.1:"+strconv.Itoa(ports[13133])+"/", 200, 60*time.Second)
+		require.NoError(t, err)
+		return c
+	}
+	api := "http://127.0.0.1:" + strconv.Itoa(ports[8999])
+	exporter := "http://127.0.0.1:" + strconv.Itoa(ports[8889]) + "/metrics"
+
+	c := start()
+	status, body := call(t, "GET", api+"/api/v1/experiments", "")
+	require.Equal(t, 200, status, body)
+	require.Contains(t, body, `"name": "experiment/process"`)
+	require.Contains(t, body, `"active": "full"`)
+	status, body = call(t, "GET", api+"/api/v1/simulators/simulated_process", "")
+	require.Equal(t, 200, status, body)
+	require.Contains(t, body, `"processes": 200`)
+	require.NoError(t, c.WaitFor(30*time.Second, func() error { return harness.ExpectBodyContains(exporter, `process_executable_name="pause"`) }))
+
+	status, body = call(t, "PUT", api+"/api/v1/experiments/experiment%2Fprocess/active", `{"variant":"top20"}`)
+	require.Equal(t, 200, status, body)
+	require.NoError(t, c.WaitFor(30*time.Second, func() error {
+		return harness.ExpectBodyContains(exporter, `process_executable_name="other"`)
+	}), "after the switch the top20 variant's output, with its other resource, is exported")
+	status, body = call(t, "PUT", api+"/api/v1/experiments/experiment%2Fprocess/active", `{"variant":"nope"}`)
+	require.Equal(t, 422, status, body)
+	require.NoError(t, c.Stop(30*time.Second))
+
+	c = start()
+	status, body = call(t, "GET", api+"/api/v1/experiments/experiment%2Fprocess", "")
+	require.Equal(t, 200, status, body)
+	require.Contains(t, body, `"active": "top20"`, "the switch survived the restart")
+	require.NoError(t, c.Stop(30*time.Second))
+}
