@@ -5,7 +5,10 @@ package control // import "github.com/phoenix-platform/otelcol-phoenix/internal/
 
 import (
 	"errors"
+	"fmt"
 	"time"
+
+	"go.opentelemetry.io/collector/component"
 )
 
 // VariantStats are one variant's figures over a window, and how they compare with the baseline's.
@@ -83,4 +86,18 @@ type Experiment interface {
 type Registry interface {
 	RegisterExperiment(e Experiment) (unregister func())
 	RegisterSimulator(name string, s Simulator) (unregister func())
+}
+
+// FindRegistry returns the control extension id among a host's extensions, with a clear error when it is not
+// configured or is not a phoenix_control extension.
+func FindRegistry(extensions map[component.ID]component.Component, id component.ID) (Registry, error) {
+	ext, ok := extensions[id]
+	if !ok {
+		return nil, fmt.Errorf("control: extension %s is not configured (add it to service.extensions)", id)
+	}
+	reg, ok := ext.(Registry)
+	if !ok {
+		return nil, fmt.Errorf("control: extension %s is not a phoenix_control extension", id)
+	}
+	return reg, nil
 }

@@ -128,15 +128,10 @@ func (p *experimentProcessor) start(ctx context.Context, host component.Host) er
 	if p.cfg.Control == (component.ID{}) {
 		return nil
 	}
-	ext, ok := host.GetExtensions()[p.cfg.Control]
-	if !ok {
+	reg, err := control.FindRegistry(host.GetExtensions(), p.cfg.Control)
+	if err != nil {
 		_ = p.shutdown(ctx)
-		return fmt.Errorf("control: extension %s is not configured (add it to service.extensions)", p.cfg.Control)
-	}
-	reg, ok := ext.(control.Registry)
-	if !ok {
-		_ = p.shutdown(ctx)
-		return fmt.Errorf("control: extension %s is not a phoenix_control extension", p.cfg.Control)
+		return err
 	}
 	p.unregister = reg.RegisterExperiment(p)
 	return nil

@@ -5,7 +5,6 @@ package simulatedprocessreceiver // import "github.com/phoenix-platform/otelcol-
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -42,13 +41,9 @@ func (s *simScraper) start(_ context.Context, host component.Host) error {
 	if s.cfg.Control == (component.ID{}) {
 		return nil
 	}
-	ext, ok := host.GetExtensions()[s.cfg.Control]
-	if !ok {
-		return fmt.Errorf("control: extension %s is not configured (add it to service.extensions)", s.cfg.Control)
-	}
-	reg, ok := ext.(control.Registry)
-	if !ok {
-		return fmt.Errorf("control: extension %s is not a phoenix_control extension", s.cfg.Control)
+	reg, err := control.FindRegistry(host.GetExtensions(), s.cfg.Control)
+	if err != nil {
+		return err
 	}
 	s.unregister = reg.RegisterSimulator(s.settings.ID.String(), s.simulator())
 	return nil
