@@ -1,0 +1,79 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixcontrolextension
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+var fuzzPaths = []string{
+	"/api/v1/experiments", "/api/v1/experiments/experiment%2Fprocess", "/api/v1/experiments/experiment%2Fprocess/active",
+	"/api/v1/experiments/nope/active", "/api/v1/simulators", "/api/v1/simulators/simulated_process",
+	"/api/v1/simulators/simulated_process/chaos", "/api/v1/openapi.yaml", "/metrics", "/", "/api/v1/experiments/%2F%2F/active",
+}
+
+var fuzzMethods = []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodPost, http.MethodDelete, http.MethodHead}
+
+// FuzzAPI drives the handlers with random requests: never a panic or a 5xx, errors are JSON, and a rejected
+// request changes no state. The seeds run with every `go test`; explore with
+// go test -run '^$' -fuzz FuzzAPI -fuzztime 60s ./extension/phoenixcontrolextension/
+func FuzzAPI(f *testing.F) {
+	seeds := []struct {
+		method, path uint8
+		body, ct     string
+	}{
+		{1, 2, `{"variant":"top20"}`, "application/json"},
+		{1, 2, `{"variant":"nope"}`, "application/json"},
+		{1, 2, `{"variant":`, "application/json"},
+		{2, 5, `{"processes":5,"profile":"chaos"}`, "application/json"},
+		{2, 5, `{"processes":-5}`, "application/json"},
+		{3, 6, `{"kind":"kill","target":{"class":"low"}}`, "application/json"},
+		{3, 6, `{"kind":"cpu_spike","target":{"pid":1},"intervals":99999}`, "application/json"},
+		{3, 6, `[]`, "application/json; charset=utf-8"},
+		{4, 0, ``, ""},
+		{0, 10, ``, ""},
+	}
+	for _, s := range seeds {
+		f.Add(s.method, s.path, s.body, s.ct)
+	}
+	f.Fuzz(func(t *testing.T, m, p uint8, body, ct string) {
+		reg := newRegistry(zap.NewNop())
+		exp := newFakeExperiment()
+		reg.RegisterExperiment(exp)
+		sim := newSimulator(t)
+		reg.RegisterSimulator("simulated_process", sim)
+		before, beforeSim := exp.Snapshot().Active, sim.Status()
+
+		req := httptest.NewRequest(fuzzMethods[int(m)%len(fuzzMethods)], "http://x"+fuzzPaths[int(p)%len(fuzzPaths)], strings.NewReader(body))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		rec := httptest.NewRecorder()
+		newAPI(reg, 1024).handler().ServeHTTP(rec, req)
+
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s %q: %d %s", req.Method, req.URL, body, rec.Code, rec.Body)
+		}
+		if rec.Code >= 400 {
+			var e errorBody
+			if req.Method != http.MethodHead {
+				if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code == "" {
+					t.Fatalf("error is not JSON: %s", rec.Body)
+				}
+			}
+			if exp.Snapshot().Active != before {
+				t.Fatalf("a rejected request switched the variant")
+			}
+			if after := sim.Status(); after.Profile != beforeSim.Profile || after.Processes != beforeSim.Processes || after.Live != beforeSim.Live {
+				t.Fatalf("a rejected request changed the simulator: %+v -> %+v", beforeSim, after)
+			}
+		}
+	})
+}
