@@ -43,6 +43,7 @@ func newAPI(reg *registry, maxBody int64) *api {
 		{"/api/v1/experiments", map[string]http.HandlerFunc{http.MethodGet: a.listExperiments}},
 		{"/api/v1/experiments/{name}", map[string]http.HandlerFunc{http.MethodGet: a.getExperiment}},
 		{"/api/v1/experiments/{name}/active", map[string]http.HandlerFunc{http.MethodPut: a.setActive}},
+		{"/api/v1/experiments/{name}/variants/{variant}/export", map[string]http.HandlerFunc{http.MethodGet: a.exportVariant}},
 		{"/api/v1/simulators", map[string]http.HandlerFunc{http.MethodGet: a.listSimulators}},
 		{"/api/v1/simulators/{name}", map[string]http.HandlerFunc{http.MethodGet: a.getSimulator, http.MethodPatch: a.patchSimulator}},
 		{"/api/v1/simulators/{name}/chaos", map[string]http.HandlerFunc{http.MethodPost: a.injectChaos}},
@@ -175,6 +176,26 @@ func (a *api) setActive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, snap)
+}
+
+func (a *api) exportVariant(w http.ResponseWriter, r *http.Request) {
+	e, err := a.reg.experiment(r.PathValue("name"))
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	steps, err := e.VariantSteps(r.PathValue("variant"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		return
+	}
+	out, err := exportYAML(e.Name(), r.PathValue("variant"), steps)
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(out)
 }
 
 func (a *api) listSimulators(w http.ResponseWriter, _ *http.Request) {

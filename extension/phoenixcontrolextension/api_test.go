@@ -44,6 +44,19 @@ func (f *fakeExperiment) SetActive(v string) error {
 	return nil
 }
 
+func (f *fakeExperiment) VariantSteps(v string) ([]control.ProcessorStep, error) {
+	switch v {
+	case "full":
+		return nil, nil
+	case "top20":
+		return []control.ProcessorStep{{ID: "topk", Config: map[string]any{"k": 20, "keep": map[string]any{"patterns": []any{"^kubelet$"}}}}}, nil
+	case "by_executable":
+		return []control.ProcessorStep{{ID: "topk", Config: map[string]any{"k": 0, "group_by": []any{"process.executable.name"}}},
+			{ID: "transform/tag", Config: map[string]any{"metric_statements": []any{"set(resource.attributes[\"reduced\"], true)"}}}}, nil
+	}
+	return nil, fmt.Errorf("%w %q", control.ErrUnknownVariant, v)
+}
+
 func (f *fakeExperiment) Snapshot() control.ExperimentSnapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -148,6 +161,10 @@ func TestAPISteps(t *testing.T) {
 		{"metrics", "GET", "/metrics", "", "", 200, []string{`phoenix_experiment_series{experiment="experiment/process",variant="top20"} 500`,
 			`phoenix_experiment_active{experiment="experiment/process",variant="top20"} 1`}},
 		{"openapi", "GET", "/api/v1/openapi.yaml", "", "", 200, []string{"openapi: 3"}},
+		{"export", "GET", exp + "/variants/top20/export", "", "", 200, []string{"processors:\n  topk/top20:\n    k: 20", "processors:\n        - topk/top20"}},
+		{"export chain", "GET", exp + "/variants/by_executable/export", "", "", 200, []string{"topk/by_executable:", "transform/by_executable:", "- topk/by_executable\n        - transform/by_executable"}},
+		{"export pass-through", "GET", exp + "/variants/full/export", "", "", 200, []string{"pass-through", "processors: {}"}},
+		{"export unknown variant", "GET", exp + "/variants/nope/export", "", "", 404, nil},
 	})
 }
 

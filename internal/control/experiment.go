@@ -79,6 +79,14 @@ type Experiment interface {
 	// SetActive switches the variant whose output flows downstream (in shadow mode); every batch is routed
 	// whole by one variant.
 	SetActive(variant string) error
+	// VariantSteps returns a variant's processors, in order, as configured (none for a pass-through).
+	VariantSteps(variant string) ([]ProcessorStep, error)
+}
+
+// ProcessorStep is one processor of a variant: its component ID (type[/name]) and its configuration.
+type ProcessorStep struct {
+	ID     string         `json:"id"`
+	Config map[string]any `json:"config"`
 }
 
 // Registry is implemented by the control extension; components register with it at Start and unregister at

@@ -369,6 +369,21 @@ func (p *experimentProcessor) SetActive(name string) error {
 	return fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, p.cfg.variantNames())
 }
 
+// VariantSteps implements control.Experiment.
+func (p *experimentProcessor) VariantSteps(name string) ([]control.ProcessorStep, error) {
+	for _, v := range p.variants {
+		if v.name != name {
+			continue
+		}
+		steps := make([]control.ProcessorStep, 0, len(v.steps))
+		for _, s := range v.steps {
+			steps = append(steps, control.ProcessorStep{ID: s.id.String(), Config: s.cfg})
+		}
+		return steps, nil
+	}
+	return nil, fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, p.cfg.variantNames())
+}
+
 // Snapshot implements control.Experiment.
 func (p *experimentProcessor) Snapshot() control.ExperimentSnapshot {
 	p.mu.Lock()

@@ -64,6 +64,9 @@ func TestControlExample(t *testing.T) {
 	require.Contains(t, body, `"processes": 200`)
 	require.NoError(t, c.WaitFor(30*time.Second, func() error { return harness.ExpectBodyContains(exporter, `process_executable_name="pause"`) }))
 
+	status, exported := call(t, "GET", api+"/api/v1/experiments/experiment%2Fprocess/variants/top20/export", "")
+	require.Equal(t, 200, status, exported)
+
 	status, body = call(t, "PUT", api+"/api/v1/experiments/experiment%2Fprocess/active", `{"variant":"top20"}`)
 	require.Equal(t, 200, status, body)
 	require.NoError(t, c.WaitFor(30*time.Second, func() error {
@@ -77,5 +80,42 @@ func TestControlExample(t *testing.T) {
 	status, body = call(t, "GET", api+"/api/v1/experiments/experiment%2Fprocess", "")
 	require.Equal(t, 200, status, body)
 	require.Contains(t, body, `"active": "top20"`, "the switch survived the restart")
+	require.NoError(t, c.Stop(30*time.Second))
+
+	runExported(t, bin, exported)
+}
+
+// runExported merges an exported variant with a base config, validates it with the binary, and runs it as
+// an ordinary pipeline: the top20 reduction (other + the critical agents) comes out of the exporter.
+func runExported(t *testing.T, bin, exported string) {
+	dir := t.TempDir()
+	promPort := harness.FreePort(t)
+	base := `
+receivers:
+  simulated_process:
+    collection_interval: 1s
+    processes: 200
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:` + strconv.Itoa(promPort) + `
+    resource_to_telemetry_conversion: {enabled: true}
+service:
+  telemetry: {metrics: {level: none}}
+  pipelines:
+    metrics:
+      receivers: [simulated_process]
+      exporters: [prometheus]
+`
+	basePath, variantPath := filepath.Join(dir, "base.yaml"), filepath.Join(dir, "variant.yaml")
+	require.NoError(t, os.WriteFile(basePath, []byte(base), 0o600))
+	require.NoError(t, os.WriteFile(variantPath, []byte(exported), 0o600))
+	out, err := harness.Validate(t, bin, basePath, "--config", variantPath)
+	require.NoError(t, err, "the exported variant validates: %s\n%s", out, exported)
+
+	c := harness.Start(t, bin, basePath, "--config", variantPath)
+	require.NoError(t, c.WaitFor(30*time.Second, func() error {
+		return harness.ExpectBodyContains("http://127.0.0.1:"+strconv.Itoa(promPort)+"/metrics",
+			`process_executable_name="other"`, `process_executable_name="kubelet"`)
+	}), "the exported pipeline reduces like the variant")
 	require.NoError(t, c.Stop(30*time.Second))
 }
