@@ -47,6 +47,7 @@ func newAPI(reg *registry, maxBody int64) *api {
 		{"/api/v1/simulators", map[string]http.HandlerFunc{http.MethodGet: a.listSimulators}},
 		{"/api/v1/simulators/{name}", map[string]http.HandlerFunc{http.MethodGet: a.getSimulator, http.MethodPatch: a.patchSimulator}},
 		{"/api/v1/simulators/{name}/chaos", map[string]http.HandlerFunc{http.MethodPost: a.injectChaos}},
+		{"/api/v1/events", map[string]http.HandlerFunc{http.MethodGet: a.streamEvents}},
 		{"/api/v1/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}},
 		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}).ServeHTTP}},
 	}
@@ -258,6 +259,7 @@ func (a *api) patchSimulator(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	a.reg.events.publish(event{Type: "simulator", Data: map[string]any{"simulator": r.PathValue("name"), "status": s.Status()}})
 	writeJSON(w, http.StatusOK, s.Status())
 }
 
@@ -280,6 +282,7 @@ func (a *api) injectChaos(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "no_match", err.Error())
 		return
 	}
+	a.reg.events.publish(event{Type: "chaos", Data: map[string]any{"simulator": r.PathValue("name"), "event": ev, "affected": n}})
 	writeJSON(w, http.StatusOK, map[string]int{"affected": n})
 }
 

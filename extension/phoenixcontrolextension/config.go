@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -21,6 +22,8 @@ type Config struct {
 	AllowUnauthenticatedRemote bool `mapstructure:"allow_unauthenticated_remote"`
 	// Storage is a storage extension (e.g. file_storage) that keeps switches across restarts.
 	Storage component.ID `mapstructure:"storage"`
+	// EventsInterval is how often /api/v1/events sends every experiment's snapshot.
+	EventsInterval time.Duration `mapstructure:"events_interval"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -37,6 +40,9 @@ func (cfg *Config) Validate() error {
 	} else if !isLoopback(host) && !cfg.Auth.HasValue() && !cfg.AllowUnauthenticatedRemote {
 		errs = append(errs, fmt.Errorf("endpoint %q is not a loopback address and no auth is configured: add auth "+
 			"(e.g. auth: {authenticator: bearertokenauth}) or set allow_unauthenticated_remote: true", cfg.NetAddr.Endpoint))
+	}
+	if cfg.EventsInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("events_interval %s: want at least 100ms", cfg.EventsInterval))
 	}
 	if cfg.MaxRequestBodySize < 0 {
 		errs = append(errs, errors.New("max_request_body_size must be >= 0"))

@@ -29,6 +29,7 @@ type phoenixControl struct {
 	server *http.Server
 	addr   net.Addr
 	done   chan struct{}
+	stop   chan struct{} // ends the snapshot publisher
 	client storage.Client
 }
 
@@ -70,7 +71,8 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		_ = ln.Close()
 		return err
 	}
-	c.server, c.addr, c.done = srv, ln.Addr(), make(chan struct{})
+	c.server, c.addr, c.done, c.stop = srv, ln.Addr(), make(chan struct{}), make(chan struct{})
+	go c.snapshots(c.cfg.EventsInterval, c.stop)
 	go func() {
 		defer close(c.done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -87,6 +89,8 @@ func (c *phoenixControl) Shutdown(ctx context.Context) error {
 	defer c.mu.Unlock()
 	var errs []error
 	if c.server != nil {
+		close(c.stop)
+		c.events.close() // open event streams end now, not at the shutdown deadline
 		errs = append(errs, c.server.Shutdown(ctx))
 		<-c.done
 		c.server = nil

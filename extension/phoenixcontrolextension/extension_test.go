@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
@@ -157,4 +158,69 @@ func TestLifecycle(t *testing.T) {
 
 	missing := newControl(configFrom(t, map[string]any{"endpoint": "127.0.0.1:0", "storage": "file_storage"}), extensiontest.NewNopSettings(metadata.Type))
 	require.ErrorContains(t, missing.Start(context.Background(), newHost()), "storage: extension file_storage is not configured")
+}
+
+// TestEventStream: snapshots arrive on the stream, an API switch is announced, and shutdown ends open
+// streams at once instead of waiting for them.
+func TestEventStream(t *testing.T) {
+	cfg := configFrom(t, map[string]any{"endpoint": "127.0.0.1:0", "events_interval": "100ms"})
+	c := newControl(cfg, extensiontest.NewNopSettings(metadata.Type))
+	require.NoError(t, c.Start(context.Background(), newHost()))
+	c.RegisterExperiment(newFakeExperiment())
+	base := "http://" + c.Addr().String()
+
+	resp, err := http.Get(base + "/api/v1/events")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	lines := make(chan string, 256)
+	go func() {
+		defer close(lines)
+		buf := make([]byte, 4096)
+		var acc string
+		for {
+			n, err := resp.Body.Read(buf)
+			acc += string(buf[:n])
+			for {
+				i := strings.Index(acc, "\n\n")
+				if i < 0 {
+					break
+				}
+				lines <- acc[:i]
+				acc = acc[i+2:]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitFor := func(prefix, contains string) {
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				require.True(t, ok, "stream ended before %q", prefix)
+				if strings.HasPrefix(l, prefix) && strings.Contains(l, contains) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %q event containing %q", prefix, contains)
+			}
+		}
+	}
+	waitFor("event: snapshot", `"name":"experiment/process"`)
+
+	req, err := http.NewRequest(http.MethodPut, base+"/api/v1/experiments/experiment%2Fprocess/active", strings.NewReader(`{"variant":"top20"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	r2, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	r2.Body.Close()
+	waitFor("event: switch", `"variant":"top20","source":"api"`)
+
+	start := time.Now()
+	require.NoError(t, c.Shutdown(context.Background()))
+	assert.Less(t, time.Since(start), 5*time.Second, "an open stream does not hold shutdown")
+	for range lines { // the stream ends
+	}
 }

@@ -5,6 +5,7 @@ package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-p
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -25,7 +26,7 @@ func createDefaultConfig() component.Config {
 	sc := confighttp.NewDefaultServerConfig()
 	sc.NetAddr.Endpoint = DefaultEndpoint
 	sc.MaxRequestBodySize = 64 << 10
-	return &Config{ServerConfig: sc}
+	return &Config{ServerConfig: sc, EventsInterval: 5 * time.Second}
 }
 
 func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {

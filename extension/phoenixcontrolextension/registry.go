@@ -30,12 +30,14 @@ type registry struct {
 	experiments map[string]control.Experiment
 	simulators  map[string]control.Simulator
 	store       store // nil: switches last until restart
+	events      *broker
 }
 
 var _ control.Registry = (*registry)(nil)
 
 func newRegistry(logger *zap.Logger) *registry {
-	return &registry{logger: logger, experiments: map[string]control.Experiment{}, simulators: map[string]control.Simulator{}}
+	return &registry{logger: logger, experiments: map[string]control.Experiment{}, simulators: map[string]control.Simulator{},
+		events: newBroker()}
 }
 
 func activeKey(experiment string) string { return "active/" + experiment }
@@ -80,7 +82,9 @@ func (r *registry) restore(e control.Experiment) {
 	if err != nil || len(v) == 0 {
 		return
 	}
-	if err := e.SetActive(string(v)); err != nil {
+	if err := e.SetActive(string(v)); err == nil {
+		r.events.publish(event{Type: "switch", Data: switchEvent{Experiment: e.Name(), Variant: string(v), Source: "storage"}})
+	} else {
 		r.logger.Warn("persisted active variant no longer exists; keeping the configured one",
 			zap.String("experiment", e.Name()), zap.String("variant", string(v)), zap.Error(err))
 	}
@@ -138,6 +142,7 @@ func (r *registry) setActive(ctx context.Context, name, variant string) (control
 		}
 		return control.ExperimentSnapshot{}, err
 	}
+	r.events.publish(event{Type: "switch", Data: switchEvent{Experiment: name, Variant: variant, Source: "api"}})
 	r.mu.Lock()
 	s := r.store
 	r.mu.Unlock()
@@ -168,4 +173,11 @@ func (r *registry) simulator(name string) (control.Simulator, error) {
 		return nil, fmt.Errorf("%w: simulator %q", errNotFound, name)
 	}
 	return s, nil
+}
+
+// switchEvent is published when the active variant changes.
+type switchEvent struct {
+	Experiment string `json:"experiment"`
+	Variant    string `json:"variant"`
+	Source     string `json:"source"` // api or storage
 }

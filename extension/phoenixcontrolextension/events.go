@@ -1,0 +1,117 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// event is one Server-Sent Event: a type and a JSON payload.
+type event struct {
+	Type string
+	Data any
+}
+
+// broker fans events out to subscribers; a subscriber too slow to keep up loses events rather than slowing
+// the collector.
+type broker struct {
+	mu     sync.Mutex
+	subs   map[chan event]struct{}
+	closed chan struct{}
+}
+
+func newBroker() *broker {
+	return &broker{subs: map[chan event]struct{}{}, closed: make(chan struct{})}
+}
+
+func (b *broker) subscribe() (<-chan event, func()) {
+	ch := make(chan event, 64)
+	b.mu.Lock()
+	b.subs[ch] = struct{}{}
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		delete(b.subs, ch)
+		b.mu.Unlock()
+	}
+}
+
+func (b *broker) publish(e event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs {
+		select {
+		case ch <- e:
+		default: // slow subscriber: drop
+		}
+	}
+}
+
+// close ends every stream (on shutdown, so that open streams never hold the server).
+func (b *broker) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-b.closed:
+	default:
+		close(b.closed)
+	}
+}
+
+// snapshots publishes every experiment's snapshot each interval until stop is closed.
+func (r *registry) snapshots(interval time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			for _, n := range r.experimentNames() {
+				if e, err := r.experiment(n); err == nil {
+					r.events.publish(event{Type: "snapshot", Data: e.Snapshot()})
+				}
+			}
+		}
+	}
+}
+
+// streamEvents serves /api/v1/events as text/event-stream: switch, simulator and snapshot events.
+func (a *api) streamEvents(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported")
+		return
+	}
+	ch, cancel := a.reg.events.subscribe()
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = fmt.Fprint(w, ": connected\n\n")
+	flusher.Flush()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-a.reg.events.closed:
+			return
+		case <-keepalive.C:
+			_, _ = fmt.Fprint(w, ": keepalive\n\n")
+		case e := <-ch:
+			data, err := json.Marshal(e.Data)
+			if err != nil {
+				continue
+			}
+			_, _ = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, data)
+		}
+		flusher.Flush()
+	}
+}
