@@ -48,6 +48,7 @@ func newAPI(reg *registry, maxBody int64) *api {
 		{"/api/v1/simulators/{name}", map[string]http.HandlerFunc{http.MethodGet: a.getSimulator, http.MethodPatch: a.patchSimulator}},
 		{"/api/v1/simulators/{name}/chaos", map[string]http.HandlerFunc{http.MethodPost: a.injectChaos}},
 		{"/api/v1/events", map[string]http.HandlerFunc{http.MethodGet: a.streamEvents}},
+		{"/api/v1/desired-state", map[string]http.HandlerFunc{http.MethodGet: a.desiredState}},
 		{"/api/v1/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}},
 		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}).ServeHTTP}},
 	}
@@ -284,6 +285,17 @@ func (a *api) injectChaos(w http.ResponseWriter, r *http.Request) {
 	}
 	a.reg.events.publish(event{Type: "chaos", Data: map[string]any{"simulator": r.PathValue("name"), "event": ev, "affected": n}})
 	writeJSON(w, http.StatusOK, map[string]int{"affected": n})
+}
+
+func (a *api) desiredState(w http.ResponseWriter, _ *http.Request) {
+	a.reg.mu.Lock()
+	d := a.reg.desired
+	a.reg.mu.Unlock()
+	if d == nil {
+		writeError(w, http.StatusNotFound, "not_found", "no desired_state file is configured")
+		return
+	}
+	writeJSON(w, http.StatusOK, d.snapshot())
 }
 
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {

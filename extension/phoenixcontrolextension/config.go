@@ -22,11 +22,21 @@ type Config struct {
 	AllowUnauthenticatedRemote bool `mapstructure:"allow_unauthenticated_remote"`
 	// Storage is a storage extension (e.g. file_storage) that keeps switches across restarts.
 	Storage component.ID `mapstructure:"storage"`
+	// DesiredState is a file (a mounted ConfigMap) naming, per experiment, the variant the fleet should run.
+	DesiredState DesiredStateConfig `mapstructure:"desired_state"`
+	// NodeName decides this node's share of a rollout; default: $K8S_NODE_NAME, else the hostname.
+	NodeName string `mapstructure:"node_name"`
 	// EventsInterval is how often /api/v1/events sends every experiment's snapshot.
 	EventsInterval time.Duration `mapstructure:"events_interval"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// DesiredStateConfig locates the desired-state file and how often to look at it.
+type DesiredStateConfig struct {
+	Path         string        `mapstructure:"path"`
+	PollInterval time.Duration `mapstructure:"poll_interval"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -43,6 +53,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.EventsInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("events_interval %s: want at least 100ms", cfg.EventsInterval))
+	}
+	if cfg.DesiredState.Path != "" && cfg.DesiredState.PollInterval < time.Second {
+		errs = append(errs, fmt.Errorf("desired_state.poll_interval %s: want at least 1s", cfg.DesiredState.PollInterval))
 	}
 	if cfg.MaxRequestBodySize < 0 {
 		errs = append(errs, errors.New("max_request_body_size must be >= 0"))

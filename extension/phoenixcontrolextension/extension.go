@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
@@ -62,6 +64,14 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		c.client = client
 		c.setStore(client)
 	}
+	var desired *desiredState
+	if c.cfg.DesiredState.Path != "" {
+		desired = newDesiredState(c.cfg.DesiredState.Path, nodeName(c.cfg.NodeName), c.registry, c.set.Logger)
+		desired.poll(time.Now()) // applied before components start sending
+		c.registry.mu.Lock()
+		c.registry.desired = desired
+		c.registry.mu.Unlock()
+	}
 	ln, err := c.cfg.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.cfg.NetAddr.Endpoint, err)
@@ -73,6 +83,9 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 	}
 	c.server, c.addr, c.done, c.stop = srv, ln.Addr(), make(chan struct{}), make(chan struct{})
 	go c.snapshots(c.cfg.EventsInterval, c.stop)
+	if desired != nil {
+		go desired.watch(c.cfg.DesiredState.PollInterval, c.stop)
+	}
 	go func() {
 		defer close(c.done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -100,6 +113,18 @@ func (c *phoenixControl) Shutdown(ctx context.Context) error {
 		c.client = nil
 	}
 	return errors.Join(errs...)
+}
+
+// nodeName is the configured name, else $K8S_NODE_NAME, else the hostname.
+func nodeName(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if n := os.Getenv("K8S_NODE_NAME"); n != "" {
+		return n
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 // Addr is the address the API listens on (nil before Start).

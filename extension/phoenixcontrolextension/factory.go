@@ -26,7 +26,7 @@ func createDefaultConfig() component.Config {
 	sc := confighttp.NewDefaultServerConfig()
 	sc.NetAddr.Endpoint = DefaultEndpoint
 	sc.MaxRequestBodySize = 64 << 10
-	return &Config{ServerConfig: sc, EventsInterval: 5 * time.Second}
+	return &Config{ServerConfig: sc, EventsInterval: 5 * time.Second, DesiredState: DesiredStateConfig{PollInterval: 30 * time.Second}}
 }
 
 func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {

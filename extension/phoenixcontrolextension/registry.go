@@ -31,6 +31,7 @@ type registry struct {
 	simulators  map[string]control.Simulator
 	store       store // nil: switches last until restart
 	events      *broker
+	desired     *desiredState // nil: no desired-state file
 }
 
 var _ control.Registry = (*registry)(nil)
@@ -60,8 +61,12 @@ func (r *registry) setStore(s store) {
 func (r *registry) RegisterExperiment(e control.Experiment) func() {
 	r.mu.Lock()
 	r.experiments[e.Name()] = e
+	desired := r.desired
 	r.mu.Unlock()
 	r.restore(e)
+	if desired != nil {
+		desired.registered(e) // the file outranks a persisted switch
+	}
 	return func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()

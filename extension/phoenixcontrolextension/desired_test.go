@@ -1,0 +1,130 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixcontrolextension
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+)
+
+func TestParseDesiredListsEveryProblem(t *testing.T) {
+	f, err := parseDesired([]byte("experiments:\n  experiment/a: {active: top20}\n  experiment/b: {rollout: {variant: x, percent: 25}}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "top20", f.Experiments["experiment/a"].Active)
+	assert.InDelta(t, 25, f.Experiments["experiment/b"].Rollout.Percent, 0)
+
+	_, err = parseDesired(nil)
+	require.NoError(t, err, "an empty file is an empty desired state")
+
+	_, err = parseDesired([]byte(`experiments:
+  both: {active: a, rollout: {variant: b, percent: 5}}
+  neither: {}
+  novariant: {rollout: {percent: 5}}
+  toomuch: {rollout: {variant: b, percent: 150}}
+`))
+	for _, want := range []string{"both: set active or rollout, not both", "neither: set active or rollout", "novariant: rollout.variant is required", "toomuch: rollout.percent 150"} {
+		assert.ErrorContains(t, err, want)
+	}
+	_, err = parseDesired([]byte("experiments:\n  e: {activ: x}\n"))
+	assert.ErrorContains(t, err, "activ", "unknown keys are rejected")
+}
+
+func TestRolloutIsStableAndMonotonic(t *testing.T) {
+	in25, in50 := 0, 0
+	for i := range 4000 {
+		node := fmt.Sprintf("node-%04d", i)
+		a, b := inRollout(node, "experiment/process", 25), inRollout(node, "experiment/process", 50)
+		require.Equal(t, a, inRollout(node, "experiment/process", 25), "stable")
+		if a {
+			in25++
+			require.True(t, b, "raising the percent only adds nodes")
+		}
+		if b {
+			in50++
+		}
+	}
+	assert.InDelta(t, 1000, in25, 120)
+	assert.InDelta(t, 2000, in50, 150)
+	assert.False(t, inRollout("any", "e", 0))
+	assert.True(t, inRollout("any", "e", 100))
+}
+
+// TestDesiredStatePrecedence walks the documented order: configured < persisted < file < API (until the file
+// changes); an invalid file keeps the last good state; a late experiment gets the file applied on register.
+func TestDesiredStatePrecedence(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	write := func(s string) { require.NoError(t, os.WriteFile(path, []byte(s), 0o600)) }
+	reg := newRegistry(zap.NewNop())
+	reg.store = memStore{"active/experiment/process": []byte("by_executable")} // a persisted switch
+	exp := newFakeExperiment()
+	reg.RegisterExperiment(exp)
+	require.Equal(t, "by_executable", exp.Snapshot().Active, "persisted beats configured")
+
+	d := newDesiredState(path, "node-1", reg, zap.NewNop())
+	reg.desired = d
+	now := time.Unix(1_800_000_000, 0)
+	write("experiments:\n  experiment/process: {active: top20}\n  experiment/late: {active: top20}\n")
+	d.poll(now)
+	assert.Equal(t, "top20", exp.Snapshot().Active, "the file beats a persisted switch")
+	assert.Equal(t, []string{"experiment/late"}, d.snapshot().Pending)
+
+	_, err := reg.setActive(context.Background(), "experiment/process", "full")
+	require.NoError(t, err)
+	d.poll(now.Add(time.Minute))
+	assert.Equal(t, "full", exp.Snapshot().Active, "an API switch lasts while the file is unchanged")
+
+	write("experiments:\n  experiment/process: {rollout: {variant: by_executable, percent: 100}}\n")
+	d.poll(now.Add(2 * time.Minute))
+	assert.Equal(t, "by_executable", exp.Snapshot().Active, "a changed file applies again")
+	write("experiments:\n  experiment/process: {rollout: {variant: by_executable, percent: 0}}\n")
+	d.poll(now.Add(3 * time.Minute))
+	assert.Equal(t, "full", exp.Snapshot().Active, "outside the rollout: the baseline")
+
+	write("experiments:\n  experiment/process: {active: nope}\n")
+	d.poll(now.Add(4 * time.Minute))
+	assert.Equal(t, "full", exp.Snapshot().Active, "an invalid file changes nothing")
+	st := d.snapshot()
+	assert.Contains(t, st.LastError, `experiment/process: no variant "nope"`)
+	assert.Equal(t, "full", st.Applied["experiment/process"])
+
+	srv := httptest.NewServer(newAPI(reg, 1024).handler())
+	defer srv.Close()
+	run(t, srv, []step{{"status", "GET", "/api/v1/desired-state", "", "", 200, []string{`"node": "node-1"`, `no variant \"nope\"`}}})
+
+	write("experiments:\n  experiment/process: {active: top20}\n  experiment/late: {active: by_executable}\n")
+	d.poll(now.Add(5 * time.Minute))
+	assert.Empty(t, d.snapshot().LastError, "a good file clears the error")
+	late := newFakeExperiment()
+	late.name = "experiment/late"
+	reg.RegisterExperiment(late)
+	assert.Equal(t, "by_executable", late.Snapshot().Active, "applied when the experiment registers")
+	assert.Empty(t, d.snapshot().Pending)
+
+	require.NoError(t, os.Remove(path))
+	d.poll(now.Add(6 * time.Minute))
+	assert.Contains(t, d.snapshot().LastError, "no such file", "a missing file is reported; state kept")
+	assert.Equal(t, "top20", exp.Snapshot().Active)
+}
+
+type memStore map[string][]byte
+
+func (m memStore) Get(_ context.Context, k string) ([]byte, error) { return m[k], nil }
+func (m memStore) Set(_ context.Context, k string, v []byte) error { m[k] = v; return nil }
+
+func TestDesiredStateConfig(t *testing.T) {
+	cfg := configFrom(t, map[string]any{"desired_state": map[string]any{"path": "/etc/phoenix/desired.yaml", "poll_interval": "10ms"}})
+	require.ErrorContains(t, cfg.Validate(), "desired_state.poll_interval 10ms")
+	assert.Equal(t, "given", nodeName("given"))
+	t.Setenv("K8S_NODE_NAME", "from-env")
+	assert.Equal(t, "from-env", nodeName(""))
+}
