@@ -83,6 +83,7 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 	}
 	c.server, c.addr, c.done, c.stop = srv, ln.Addr(), make(chan struct{}), make(chan struct{})
 	go c.snapshots(c.cfg.EventsInterval, c.stop)
+	go c.registry.runs.watch(time.Second, c.stop)
 	if desired != nil {
 		go desired.watch(c.cfg.DesiredState.PollInterval, c.stop)
 	}

@@ -45,10 +45,15 @@ var gauges = []struct {
 		}},
 }
 
+var runPhase = prometheus.NewDesc("phoenix_experiment_run_phase",
+	"1 for the phase of the experiment's latest run (pending, initializing, running, analyzing, completed, failed, cancelled).",
+	[]string{"experiment", "run", "candidate", "phase"}, nil)
+
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, g := range gauges {
 		ch <- g.desc
 	}
+	ch <- runPhase
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -61,6 +66,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			for _, g := range gauges {
 				ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, g.value(v), name, v.Name)
 			}
+		}
+		if hist := c.reg.runs.list(name); len(hist) > 0 {
+			last := hist[len(hist)-1]
+			ch <- prometheus.MustNewConstMetric(runPhase, prometheus.GaugeValue, 1, name, last.ID, last.Spec.Candidate, string(last.Phase))
 		}
 	}
 }

@@ -32,13 +32,16 @@ type registry struct {
 	store       store // nil: switches last until restart
 	events      *broker
 	desired     *desiredState // nil: no desired-state file
+	runs        *runManager
 }
 
 var _ control.Registry = (*registry)(nil)
 
 func newRegistry(logger *zap.Logger) *registry {
-	return &registry{logger: logger, experiments: map[string]control.Experiment{}, simulators: map[string]control.Simulator{},
+	r := &registry{logger: logger, experiments: map[string]control.Experiment{}, simulators: map[string]control.Simulator{},
 		events: newBroker()}
+	r.runs = newRunManager(r)
+	return r
 }
 
 func activeKey(experiment string) string { return "active/" + experiment }
@@ -54,6 +57,7 @@ func (r *registry) setStore(s store) {
 	r.mu.Unlock()
 	for _, e := range exps {
 		r.restore(e)
+		r.runs.loaded(e.Name())
 	}
 }
 
@@ -67,6 +71,7 @@ func (r *registry) RegisterExperiment(e control.Experiment) func() {
 	if desired != nil {
 		desired.registered(e) // the file outranks a persisted switch
 	}
+	r.runs.loaded(e.Name())
 	return func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()

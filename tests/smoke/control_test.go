@@ -44,7 +44,7 @@ func TestControlExample(t *testing.T) {
 	state := t.TempDir()
 	start := func() *harness.Collector {
 		cmd := exec.Command(bin, "--config", config, "--set=receivers::simulated_process::collection_interval=1s",
-			"--set=service::telemetry::metrics::level=none")
+			"--set=processors::experiment/process::window=2s", "--set=service::telemetry::metrics::level=none")
 		cmd.Env = append(os.Environ(), "PHOENIX_STATE_DIR="+state)
 		c := harness.StartCmd(t, cmd)
 		_, err := c.WaitHTTP("http://127.0.0.1:"+strconv.Itoa(ports[13133])+"/", 200, 60*time.Second)
@@ -74,12 +74,29 @@ func TestControlExample(t *testing.T) {
 	}), "after the switch the top20 variant's output, with its other resource, is exported")
 	status, body = call(t, "PUT", api+"/api/v1/experiments/experiment%2Fprocess/active", `{"variant":"nope"}`)
 	require.Equal(t, 422, status, body)
+
+	// A short run of by_executable to a verdict, promoted when it passes.
+	runs := api + "/api/v1/experiments/experiment%2Fprocess/runs"
+	status, body = call(t, "POST", runs, `{"candidate":"by_executable","warm_up":"0s","duration":"4s","activate":true,"auto_promote":true,
+		"criteria":{"min_series_reduction":0.3,"min_fidelity":0.9,"critical_visible":true}}`)
+	require.Equal(t, 201, status, body)
+	require.NoError(t, c.WaitFor(60*time.Second, func() error {
+		_, b := call(t, "GET", runs, "")
+		return harness.ExpectContains(b, `"phase": "completed"`)
+	}), "the run reaches a verdict")
+	_, body = call(t, "GET", runs, "")
+	require.Contains(t, body, `"pass": true`, body)
+	require.Contains(t, body, `"promoted": true`)
+	_, body = call(t, "GET", api+"/api/v1/experiments/experiment%2Fprocess", "")
+	require.Contains(t, body, `"active": "by_executable"`, "auto-promoted")
 	require.NoError(t, c.Stop(30*time.Second))
 
 	c = start()
 	status, body = call(t, "GET", api+"/api/v1/experiments/experiment%2Fprocess", "")
 	require.Equal(t, 200, status, body)
-	require.Contains(t, body, `"active": "top20"`, "the switch survived the restart")
+	require.Contains(t, body, `"active": "by_executable"`, "the promoted variant survived the restart")
+	_, body = call(t, "GET", api+"/api/v1/experiments/experiment%2Fprocess/runs", "")
+	require.Contains(t, body, `"promoted": true`, "the run history survived the restart")
 	require.NoError(t, c.Stop(30*time.Second))
 
 	runExported(t, bin, exported)

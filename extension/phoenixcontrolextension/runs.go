@@ -1,0 +1,253 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/runs"
+)
+
+const maxHistory = 50 // runs kept per experiment
+
+// runManager keeps each experiment's runs (at most one in progress), steps them, and persists their history.
+type runManager struct {
+	reg *registry
+	now func() time.Time
+
+	mu      sync.Mutex
+	history map[string][]*runs.Run // per experiment, oldest first
+	seq     int
+}
+
+func newRunManager(reg *registry) *runManager {
+	return &runManager{reg: reg, now: time.Now, history: map[string][]*runs.Run{}}
+}
+
+func runsKey(experiment string) string { return "runs/" + experiment }
+
+// loaded reads an experiment's persisted history when it registers; a run that was in progress when the
+// collector stopped is marked failed: its window figures were in memory.
+func (m *runManager) loaded(experiment string) {
+	m.reg.mu.Lock()
+	s := m.reg.store
+	m.reg.mu.Unlock()
+	if s == nil {
+		return
+	}
+	data, err := s.Get(context.Background(), runsKey(experiment))
+	if err != nil || len(data) == 0 {
+		return
+	}
+	var hist []*runs.Run
+	if err := json.Unmarshal(data, &hist); err != nil {
+		m.reg.logger.Warn("run history unreadable; starting a new one", zap.String("experiment", experiment), zap.Error(err))
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range hist {
+		r.Interrupt(m.now())
+	}
+	m.history[experiment] = hist
+	m.persist(experiment)
+}
+
+// persist writes an experiment's history (under m.mu).
+func (m *runManager) persist(experiment string) {
+	m.reg.mu.Lock()
+	s := m.reg.store
+	m.reg.mu.Unlock()
+	if s == nil {
+		return
+	}
+	data, err := json.Marshal(m.history[experiment])
+	if err == nil {
+		err = s.Set(context.Background(), runsKey(experiment), data)
+	}
+	if err != nil {
+		m.reg.logger.Warn("run history not persisted", zap.String("experiment", experiment), zap.Error(err))
+	}
+}
+
+func (m *runManager) switcher(experiment string) runs.Switcher {
+	return func(v string) error {
+		_, err := m.reg.setActive(context.Background(), experiment, v)
+		return err
+	}
+}
+
+// start creates a run; one at a time per experiment.
+func (m *runManager) start(experiment string, spec runs.Spec) (*runs.Run, error) {
+	e, err := m.reg.experiment(experiment)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.history[experiment] {
+		if !r.Phase.Terminal() {
+			return nil, fmt.Errorf("%w: %s is %s", runs.ErrBusy, r.ID, r.Phase)
+		}
+	}
+	now := m.now()
+	m.seq++
+	r, err := runs.New(fmt.Sprintf("run-%s-%d", now.UTC().Format("20060102T150405"), m.seq), e, spec, now)
+	if err != nil {
+		return nil, err
+	}
+	h := append(m.history[experiment], r)
+	if len(h) > maxHistory {
+		h = h[len(h)-maxHistory:]
+	}
+	m.history[experiment] = h
+	r.Step(e, m.switcher(experiment), now) // pending -> initializing at once
+	m.persist(experiment)
+	m.reg.events.publish(event{Type: "run", Data: *r})
+	return r, nil
+}
+
+// tick steps every run in progress.
+func (m *runManager) tick(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for experiment, hist := range m.history {
+		e, err := m.reg.experiment(experiment)
+		if err != nil {
+			continue
+		}
+		for _, r := range hist {
+			if !r.Phase.Terminal() && r.Step(e, m.switcher(experiment), now) {
+				m.persist(experiment)
+				m.reg.events.publish(event{Type: "run", Data: *r})
+			}
+		}
+	}
+}
+
+func (m *runManager) find(experiment, id string) (*runs.Run, error) {
+	for _, r := range m.history[experiment] {
+		if r.ID == id {
+			return r, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: run %q of %s", errNotFound, id, experiment)
+}
+
+func (m *runManager) get(experiment, id string) (runs.Run, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, err := m.find(experiment, id)
+	if err != nil {
+		return runs.Run{}, err
+	}
+	return *r, nil
+}
+
+func (m *runManager) list(experiment string) []runs.Run {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]runs.Run, 0, len(m.history[experiment]))
+	for _, r := range m.history[experiment] {
+		out = append(out, *r)
+	}
+	return out
+}
+
+func (m *runManager) cancel(experiment, id string) (runs.Run, error) {
+	e, err := m.reg.experiment(experiment)
+	if err != nil {
+		return runs.Run{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, err := m.find(experiment, id)
+	if err != nil {
+		return runs.Run{}, err
+	}
+	if err := r.Cancel(e, m.switcher(experiment), m.now()); err != nil {
+		return runs.Run{}, fmt.Errorf("%w: %w", errConflict, err)
+	}
+	m.persist(experiment)
+	m.reg.events.publish(event{Type: "run", Data: *r})
+	return *r, nil
+}
+
+// watch ticks every interval until stop is closed.
+func (m *runManager) watch(interval time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			m.tick(now)
+		}
+	}
+}
+
+var errConflict = errors.New("conflict")
+
+// HTTP handlers.
+
+func (a *api) startRun(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.reg.experiment(r.PathValue("name")); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	var spec runs.Spec
+	if !decode(a, w, r, &spec) {
+		return
+	}
+	run, err := a.reg.runs.start(r.PathValue("name"), spec)
+	switch {
+	case errors.Is(err, runs.ErrBusy):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, runs.ErrInvalid):
+		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+	case err != nil:
+		writeFailure(w, err)
+	default:
+		writeJSON(w, http.StatusCreated, run)
+	}
+}
+
+func (a *api) listRuns(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.reg.experiment(r.PathValue("name")); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": a.reg.runs.list(r.PathValue("name"))})
+}
+
+func (a *api) getRun(w http.ResponseWriter, r *http.Request) {
+	run, err := a.reg.runs.get(r.PathValue("name"), r.PathValue("id"))
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (a *api) cancelRun(w http.ResponseWriter, r *http.Request) {
+	run, err := a.reg.runs.cancel(r.PathValue("name"), r.PathValue("id"))
+	if errors.Is(err, errConflict) {
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+		return
+	}
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}

@@ -1,0 +1,261 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package runs drives timed experiment runs through their lifecycle — pending, initializing (warm-up),
+// running (guardrails checked every window), analyzing (verdict against criteria) and completed, failed or
+// cancelled — over a control.Experiment. It has no transport and no clock of its own: the caller ticks it.
+package runs // import "github.com/phoenix-platform/otelcol-phoenix/internal/runs"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+)
+
+// Phase is a run's lifecycle phase.
+type Phase string
+
+const (
+	Pending      Phase = "pending"
+	Initializing Phase = "initializing"
+	Running      Phase = "running"
+	Analyzing    Phase = "analyzing"
+	Completed    Phase = "completed"
+	Failed       Phase = "failed"
+	Cancelled    Phase = "cancelled"
+)
+
+// Terminal reports whether a run has ended.
+func (p Phase) Terminal() bool { return p == Completed || p == Failed || p == Cancelled }
+
+// Criteria decide the verdict; the guardrails (fidelity, critical visibility) are also checked every window.
+type Criteria struct {
+	MinSeriesReduction float64 `json:"min_series_reduction"` // e.g. 0.5: at least half the series saved
+	MinFidelity        float64 `json:"min_fidelity"`         // e.g. 0.95
+	CriticalVisible    bool    `json:"critical_visible"`     // every critical process must stay visible
+}
+
+// Spec is what to run.
+type Spec struct {
+	Candidate   string   `json:"candidate"`
+	WarmUp      Duration `json:"warm_up"`
+	Duration    Duration `json:"duration"`
+	Criteria    Criteria `json:"criteria"`
+	Activate    bool     `json:"activate"`     // make the candidate the active variant during the run (canary)
+	AutoPromote bool     `json:"auto_promote"` // keep the candidate active when the verdict passes
+}
+
+// Verdict is the analysis of the last complete window.
+type Verdict struct {
+	Pass            bool     `json:"pass"`
+	SeriesReduction float64  `json:"series_reduction"`
+	Fidelity        float64  `json:"fidelity"`
+	CriticalVisible float64  `json:"critical_visible"`
+	Reasons         []string `json:"reasons,omitempty"` // why it did not pass
+}
+
+// Run is one run and its history.
+type Run struct {
+	ID         string    `json:"id"`
+	Experiment string    `json:"experiment"`
+	Spec       Spec      `json:"spec"`
+	Phase      Phase     `json:"phase"`
+	Reason     string    `json:"reason,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	PhaseSince time.Time `json:"phase_since"`
+	EndedAt    time.Time `json:"ended_at,omitzero"`
+	Previous   string    `json:"previous_active"` // the active variant when the run started
+	Promoted   bool      `json:"promoted"`
+	Verdict    *Verdict  `json:"verdict,omitempty"`
+	Windows    int       `json:"windows_checked"`
+	lastWindow time.Time
+}
+
+// Errors of Start.
+var (
+	ErrInvalid = errors.New("invalid run")
+	ErrBusy    = errors.New("a run of this experiment is already in progress")
+)
+
+// Validate checks a spec against an experiment's variants.
+func (s Spec) Validate(snap control.ExperimentSnapshot) error {
+	var errs []error
+	if _, ok := snap.Variant(s.Candidate); !ok {
+		errs = append(errs, fmt.Errorf("candidate %q: not a variant of %s", s.Candidate, snap.Name))
+	}
+	if s.Candidate == snap.Baseline {
+		errs = append(errs, fmt.Errorf("candidate %q is the baseline", s.Candidate))
+	}
+	if s.WarmUp.D < 0 || s.WarmUp.D > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("warm_up %s: want 0..24h", s.WarmUp.D))
+	}
+	if s.Duration.D < snap.Window || s.Duration.D > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("duration %s: want at least one window (%s) and at most 7 days", s.Duration.D, snap.Window))
+	}
+	for name, v := range map[string]float64{"min_series_reduction": s.Criteria.MinSeriesReduction, "min_fidelity": s.Criteria.MinFidelity} {
+		if v < 0 || v > 1 {
+			errs = append(errs, fmt.Errorf("criteria.%s %v: want 0..1", name, v))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+// New makes a pending run.
+func New(id string, e control.Experiment, spec Spec, now time.Time) (*Run, error) {
+	snap := e.Snapshot()
+	if err := spec.Validate(snap); err != nil {
+		return nil, err
+	}
+	return &Run{ID: id, Experiment: e.Name(), Spec: spec, Phase: Pending, CreatedAt: now, PhaseSince: now, Previous: snap.Active}, nil
+}
+
+// Switcher changes the active variant (the control extension's persisted switch).
+type Switcher func(variant string) error
+
+// Step advances a run at now; it returns true when the run changed.
+func (r *Run) Step(e control.Experiment, switchTo Switcher, now time.Time) bool {
+	if r.Phase.Terminal() {
+		return false
+	}
+	snap := e.Snapshot()
+	switch r.Phase {
+	case Pending:
+		if r.Spec.Activate {
+			if err := switchTo(r.Spec.Candidate); err != nil {
+				r.end(Failed, "activate candidate: "+err.Error(), now)
+				return true
+			}
+		}
+		r.enter(Initializing, now)
+		return true
+	case Initializing:
+		// Warm-up, and a window that started after the run did, so figures are the candidate's own.
+		if now.Sub(r.PhaseSince) >= r.Spec.WarmUp.D && snap.Complete && !snap.WindowStart.Before(r.CreatedAt) {
+			r.enter(Running, now)
+			r.lastWindow = snap.WindowEnd
+			return true
+		}
+		if now.Sub(r.PhaseSince) > r.Spec.WarmUp.D+3*snap.Window {
+			r.fallback(e, switchTo)
+			r.end(Failed, fmt.Sprintf("initializing timed out: no complete window within warm-up + 3 windows (%s)", r.Spec.WarmUp.D+3*snap.Window), now)
+			return true
+		}
+		return false
+	case Running:
+		changed := false
+		if snap.Complete && snap.WindowEnd.After(r.lastWindow) { // a new window: guardrails
+			r.lastWindow = snap.WindowEnd
+			r.Windows++
+			changed = true
+			if v, ok := snap.Variant(r.Spec.Candidate); ok {
+				if reasons := r.guardrails(v); len(reasons) > 0 {
+					fellBack := r.fallback(e, switchTo)
+					msg := "guardrail broken: " + reasons[0]
+					if fellBack {
+						msg += "; fell back to the baseline"
+					}
+					r.end(Failed, msg, now)
+					return true
+				}
+			}
+		}
+		if now.Sub(r.PhaseSince) >= r.Spec.Duration.D {
+			r.enter(Analyzing, now)
+			return true
+		}
+		return changed
+	case Analyzing:
+		v, _ := snap.Variant(r.Spec.Candidate)
+		r.Verdict = r.verdict(v)
+		switch {
+		case r.Verdict.Pass && r.Spec.AutoPromote:
+			if err := switchTo(r.Spec.Candidate); err == nil {
+				r.Promoted = true
+			}
+		case r.Spec.Activate:
+			_ = switchTo(r.Previous) // the canary ends
+		}
+		r.end(Completed, "", now)
+		return true
+	}
+	return false
+}
+
+func (r *Run) guardrails(v control.VariantStats) []string {
+	var reasons []string
+	if r.Spec.Criteria.MinFidelity > 0 && v.Fidelity < r.Spec.Criteria.MinFidelity {
+		reasons = append(reasons, fmt.Sprintf("fidelity %.4f < %.4f", v.Fidelity, r.Spec.Criteria.MinFidelity))
+	}
+	if r.Spec.Criteria.CriticalVisible && v.CriticalVisible < 1 {
+		reasons = append(reasons, fmt.Sprintf("critical processes visible %.2f < 1", v.CriticalVisible))
+	}
+	return reasons
+}
+
+func (r *Run) verdict(v control.VariantStats) *Verdict {
+	out := &Verdict{SeriesReduction: v.SeriesSavings, Fidelity: v.Fidelity, CriticalVisible: v.CriticalVisible}
+	out.Reasons = r.guardrails(v)
+	if v.SeriesSavings < r.Spec.Criteria.MinSeriesReduction {
+		out.Reasons = append(out.Reasons, fmt.Sprintf("series reduction %.4f < %.4f", v.SeriesSavings, r.Spec.Criteria.MinSeriesReduction))
+	}
+	out.Pass = len(out.Reasons) == 0
+	return out
+}
+
+// fallback switches to the baseline when the candidate is the active variant; it reports whether it did.
+func (r *Run) fallback(e control.Experiment, switchTo Switcher) bool {
+	snap := e.Snapshot()
+	if snap.Active != r.Spec.Candidate {
+		return false
+	}
+	return switchTo(snap.Baseline) == nil
+}
+
+// Cancel ends a run that is in progress, restoring the previous variant if the run activated the candidate.
+func (r *Run) Cancel(e control.Experiment, switchTo Switcher, now time.Time) error {
+	if r.Phase.Terminal() {
+		return fmt.Errorf("run %s already %s", r.ID, r.Phase)
+	}
+	if r.Spec.Activate && e.Snapshot().Active == r.Spec.Candidate {
+		_ = switchTo(r.Previous)
+	}
+	r.end(Cancelled, "cancelled", now)
+	return nil
+}
+
+// Interrupt marks a run that was in progress when the collector stopped: its measurements are gone.
+func (r *Run) Interrupt(now time.Time) {
+	if !r.Phase.Terminal() {
+		r.end(Failed, "interrupted: the collector restarted during the run (its window figures are not kept)", now)
+	}
+}
+
+func (r *Run) enter(p Phase, now time.Time) { r.Phase, r.PhaseSince = p, now }
+
+func (r *Run) end(p Phase, reason string, now time.Time) {
+	r.Phase, r.Reason, r.PhaseSince, r.EndedAt = p, reason, now, now
+}
+
+// Duration is a time.Duration written as "30s", "5m" in JSON.
+type Duration struct{ D time.Duration }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.D.String() + `"`), nil }
+
+// UnmarshalJSON reads "30s"-style strings.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("duration: want a string like \"30s\", got %s", b)
+	}
+	v, err := time.ParseDuration(string(b[1 : len(b)-1]))
+	if err != nil {
+		return err
+	}
+	d.D = v
+	return nil
+}
