@@ -232,17 +232,3 @@ func (d *desiredState) snapshot() desiredStatus {
 	}
 	return st
 }
-
-// watch polls every interval until stop is closed.
-func (d *desiredState) watch(interval time.Duration, stop <-chan struct{}) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-t.C:
-			d.poll(now)
-		}
-	}
-}

@@ -63,20 +63,25 @@ func (b *broker) close() {
 	}
 }
 
-// snapshots publishes every experiment's snapshot each interval until stop is closed.
-func (r *registry) snapshots(interval time.Duration, stop <-chan struct{}) {
+// publishSnapshots publishes every experiment's snapshot.
+func (r *registry) publishSnapshots(time.Time) {
+	for _, n := range r.experimentNames() {
+		if e, err := r.experiment(n); err == nil {
+			r.events.publish(event{Type: "snapshot", Data: e.Snapshot()})
+		}
+	}
+}
+
+// every calls f each interval until stop is closed.
+func every(interval time.Duration, stop <-chan struct{}, f func(now time.Time)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
-		case <-t.C:
-			for _, n := range r.experimentNames() {
-				if e, err := r.experiment(n); err == nil {
-					r.events.publish(event{Type: "snapshot", Data: e.Snapshot()})
-				}
-			}
+		case now := <-t.C:
+			f(now)
 		}
 	}
 }

@@ -82,10 +82,10 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	c.server, c.addr, c.done, c.stop = srv, ln.Addr(), make(chan struct{}), make(chan struct{})
-	go c.snapshots(c.cfg.EventsInterval, c.stop)
-	go c.registry.runs.watch(time.Second, c.stop)
+	go every(c.cfg.EventsInterval, c.stop, c.publishSnapshots)
+	go every(time.Second, c.stop, c.registry.runs.tick)
 	if desired != nil {
-		go desired.watch(c.cfg.DesiredState.PollInterval, c.stop)
+		go every(c.cfg.DesiredState.PollInterval, c.stop, desired.poll)
 	}
 	go func() {
 		defer close(c.done)

@@ -46,6 +46,13 @@ func newRegistry(logger *zap.Logger) *registry {
 
 func activeKey(experiment string) string { return "active/" + experiment }
 
+// currentStore is the persistence in use, or nil.
+func (r *registry) currentStore() store {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.store
+}
+
 // setStore attaches persistence and applies what it holds to the experiments already registered.
 func (r *registry) setStore(s store) {
 	r.mu.Lock()
@@ -82,9 +89,7 @@ func (r *registry) RegisterExperiment(e control.Experiment) func() {
 }
 
 func (r *registry) restore(e control.Experiment) {
-	r.mu.Lock()
-	s := r.store
-	r.mu.Unlock()
+	s := r.currentStore()
 	if s == nil {
 		return
 	}
@@ -153,10 +158,7 @@ func (r *registry) setActive(ctx context.Context, name, variant string) (control
 		return control.ExperimentSnapshot{}, err
 	}
 	r.events.publish(event{Type: "switch", Data: switchEvent{Experiment: name, Variant: variant, Source: "api"}})
-	r.mu.Lock()
-	s := r.store
-	r.mu.Unlock()
-	if s != nil {
+	if s := r.currentStore(); s != nil {
 		if err := s.Set(ctx, activeKey(name), []byte(variant)); err != nil {
 			return e.Snapshot(), fmt.Errorf("switched, but not persisted: %w", err)
 		}

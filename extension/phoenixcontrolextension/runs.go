@@ -38,9 +38,7 @@ func runsKey(experiment string) string { return "runs/" + experiment }
 // loaded reads an experiment's persisted history when it registers; a run that was in progress when the
 // collector stopped is marked failed: its window figures were in memory.
 func (m *runManager) loaded(experiment string) {
-	m.reg.mu.Lock()
-	s := m.reg.store
-	m.reg.mu.Unlock()
+	s := m.reg.currentStore()
 	if s == nil {
 		return
 	}
@@ -64,9 +62,7 @@ func (m *runManager) loaded(experiment string) {
 
 // persist writes an experiment's history (under m.mu).
 func (m *runManager) persist(experiment string) {
-	m.reg.mu.Lock()
-	s := m.reg.store
-	m.reg.mu.Unlock()
+	s := m.reg.currentStore()
 	if s == nil {
 		return
 	}
@@ -180,20 +176,6 @@ func (m *runManager) cancel(experiment, id string) (runs.Run, error) {
 	m.persist(experiment)
 	m.reg.events.publish(event{Type: "run", Data: *r})
 	return *r, nil
-}
-
-// watch ticks every interval until stop is closed.
-func (m *runManager) watch(interval time.Duration, stop <-chan struct{}) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-t.C:
-			m.tick(now)
-		}
-	}
 }
 
 var errConflict = errors.New("conflict")
