@@ -10,14 +10,16 @@ CONFIG      ?= examples/quickstart.yaml
 GOTEST_FLAGS ?= -race -count=1
 BENCH       ?= .
 BENCH_TIME  ?= 1s
+# Test-only modules kept out of the root go.mod (their dependencies would enter the distribution's graph).
+TEST_MODULES := tests/browser
 
 # Everything that, when changed, must rebuild the binary.
 OWN_SOURCES := $(shell find . -path ./$(BUILD_DIR) -prune -o -path ./tests -prune -o -path ./tools -prune \
-                 -o \( -name '*.go' -o -name '*.yaml' -o -name 'go.mod' -o -name 'go.sum' \) -print 2>/dev/null \
+                 -o \( -name '*.go' -o -name '*.yaml' -o -name 'go.mod' -o -name 'go.sum' -o -path '*/ui/*' \) -print 2>/dev/null \
                  | grep -v -e '_test.go$$' -e '/testdata/' -e '^./examples/' -e '^./charts/' -e '^./distribution/')
 
 .PHONY: all build run test unit-test e2e-test validate-examples generate check-generated check-versions \
-        lint bench bench-e2e clean help
+        lint bench bench-e2e browser-test clean help
 
 all: build
 
@@ -49,8 +51,11 @@ validate-examples: $(BINARY) ## `otelcol-phoenix validate` every examples/*.yaml
 	@set -e; for f in examples/*.yaml distribution/config.yaml; do \
 		printf '  validate %-40s ' "$$f"; $(BINARY) validate --config "$$f" && echo ok; done
 
-e2e-test: $(BINARY) ## end-to-end tests against the built binary (smoke, drop-in compatibility)
+e2e-test: $(BINARY) browser-test ## end-to-end tests against the built binary (smoke, compatibility, Grafana, dashboard)
 	OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -timeout 15m ./tests/...
+
+browser-test: $(BINARY) ## the dashboard in headless Chromium (Debian chromium); screenshots in tests/browser/artifacts
+	cd tests/browser && OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -timeout 5m ./...
 
 generate: ## regenerate mdatagen code for every component
 	$(GO) generate ./...
@@ -71,6 +76,7 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(find . -path ./$(BUILD_DIR) -prune -o -name '*.go' -print)); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@for m in $(TEST_MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 bench: ## Go benchmarks of our own packages (BENCH=regex, BENCH_TIME=…)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCH_TIME) -benchmem $(UNIT_PKGS)

@@ -31,15 +31,23 @@ type route struct {
 // api serves the control API over a registry.
 type api struct {
 	reg     *registry
+	info    apiInfo
 	maxBody int64
 	routes  []route
 }
 
-func newAPI(reg *registry, maxBody int64) *api {
-	a := &api{reg: reg, maxBody: maxBody}
+// apiInfo says which collector answers: the dashboard shows it, fleets need it.
+type apiInfo struct {
+	Node    string `json:"node"`
+	Version string `json:"version"`
+}
+
+func newAPI(reg *registry, info apiInfo, maxBody int64) *api {
+	a := &api{reg: reg, info: info, maxBody: maxBody}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(&collector{reg: reg})
 	a.routes = []route{
+		{"/api/v1/info", map[string]http.HandlerFunc{http.MethodGet: a.getInfo}},
 		{"/api/v1/experiments", map[string]http.HandlerFunc{http.MethodGet: a.listExperiments}},
 		{"/api/v1/experiments/{name}", map[string]http.HandlerFunc{http.MethodGet: a.getExperiment}},
 		{"/api/v1/experiments/{name}/active", map[string]http.HandlerFunc{http.MethodPut: a.setActive}},
@@ -141,6 +149,10 @@ func decode[T any](a *api, w http.ResponseWriter, r *http.Request, v *T) bool {
 		return false
 	}
 	return true
+}
+
+func (a *api) getInfo(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.info)
 }
 
 func (a *api) listExperiments(w http.ResponseWriter, _ *http.Request) {
@@ -263,7 +275,7 @@ func (a *api) patchSimulator(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a.reg.events.publish(event{Type: "simulator", Data: map[string]any{"simulator": r.PathValue("name"), "status": s.Status()}})
+	a.reg.events.publish(simulatorEvent(r.PathValue("name"), s))
 	writeJSON(w, http.StatusOK, s.Status())
 }
 

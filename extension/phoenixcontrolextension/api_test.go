@@ -123,7 +123,7 @@ func TestAPISteps(t *testing.T) {
 	reg := newRegistry(zap.NewNop())
 	reg.RegisterExperiment(newFakeExperiment())
 	reg.RegisterSimulator("simulated_process", newSimulator(t))
-	srv := httptest.NewServer(newAPI(reg, 1024).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 1024).handler())
 	defer srv.Close()
 	exp := "/api/v1/experiments/experiment%2Fprocess"
 	sim := "/api/v1/simulators/simulated_process"
@@ -159,7 +159,9 @@ func TestAPISteps(t *testing.T) {
 		{"unknown simulator", "GET", "/api/v1/simulators/nope", "", "", 404, nil},
 
 		{"metrics", "GET", "/metrics", "", "", 200, []string{`phoenix_experiment_series{experiment="experiment/process",variant="top20"} 500`,
-			`phoenix_experiment_active{experiment="experiment/process",variant="top20"} 1`}},
+			`phoenix_experiment_active{experiment="experiment/process",variant="top20"} 1`,
+			`phoenix_experiment_baseline{experiment="experiment/process",variant="full"} 1`,
+			`phoenix_experiment_baseline{experiment="experiment/process",variant="top20"} 0`}},
 		{"openapi", "GET", "/api/v1/openapi.yaml", "", "", 200, []string{"openapi: 3"}},
 		{"export", "GET", exp + "/variants/top20/export", "", "", 200, []string{"processors:\n  topk/top20:\n    k: 20", "processors:\n        - topk/top20"}},
 		{"export chain", "GET", exp + "/variants/by_executable/export", "", "", 200, []string{"topk/by_executable:", "transform/by_executable:", "- topk/by_executable\n        - transform/by_executable"}},
@@ -182,7 +184,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		slices.Sort(documented[path])
 	}
 	served := map[string][]string{}
-	for _, r := range newAPI(newRegistry(zap.NewNop()), 1).routes {
+	for _, r := range newAPI(newRegistry(zap.NewNop()), apiInfo{Node: "node-a"}, 1).routes {
 		for m := range r.methods {
 			served[r.pattern] = append(served[r.pattern], m)
 		}

@@ -97,7 +97,7 @@ func TestDesiredStatePrecedence(t *testing.T) {
 	assert.Contains(t, st.LastError, `experiment/process: no variant "nope"`)
 	assert.Equal(t, "full", st.Applied["experiment/process"])
 
-	srv := httptest.NewServer(newAPI(reg, 1024).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 1024).handler())
 	defer srv.Close()
 	run(t, srv, []step{{"status", "GET", "/api/v1/desired-state", "", "", 200, []string{`"node": "node-1"`, `no variant \"nope\"`}}})
 

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 )
 
 // event is one Server-Sent Event: a type and a JSON payload.
@@ -63,13 +65,22 @@ func (b *broker) close() {
 	}
 }
 
-// publishSnapshots publishes every experiment's snapshot.
+// publishSnapshots publishes every experiment's snapshot and every simulator's status.
 func (r *registry) publishSnapshots(time.Time) {
 	for _, n := range r.experimentNames() {
 		if e, err := r.experiment(n); err == nil {
 			r.events.publish(event{Type: "snapshot", Data: e.Snapshot()})
 		}
 	}
+	for _, n := range r.simulatorNames() {
+		if s, err := r.simulator(n); err == nil {
+			r.events.publish(simulatorEvent(n, s))
+		}
+	}
+}
+
+func simulatorEvent(name string, s control.Simulator) event {
+	return event{Type: "simulator", Data: map[string]any{"simulator": name, "status": s.Status()}}
 }
 
 // every calls f each interval until stop is closed.

@@ -76,11 +76,13 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.cfg.NetAddr.Endpoint, err)
 	}
-	srv, err := c.cfg.ToServer(ctx, host.GetExtensions(), c.set.TelemetrySettings, newAPI(c.registry, c.cfg.MaxRequestBodySize).handler())
+	info := apiInfo{Node: nodeName(c.cfg.NodeName), Version: c.set.BuildInfo.Version}
+	srv, err := c.cfg.ToServer(ctx, host.GetExtensions(), c.set.TelemetrySettings, newAPI(c.registry, info, c.cfg.MaxRequestBodySize).handler())
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
+	srv.Handler = withDashboard(srv.Handler)
 	c.server, c.addr, c.done, c.stop = srv, ln.Addr(), make(chan struct{}), make(chan struct{})
 	go every(c.cfg.EventsInterval, c.stop, c.publishSnapshots)
 	go every(time.Second, c.stop, c.registry.runs.tick)

@@ -167,6 +167,7 @@ func TestEventStream(t *testing.T) {
 	c := newControl(cfg, extensiontest.NewNopSettings(metadata.Type))
 	require.NoError(t, c.Start(context.Background(), newHost()))
 	c.RegisterExperiment(newFakeExperiment())
+	c.RegisterSimulator("simulated_process", newSimulator(t))
 	base := "http://" + c.Addr().String()
 
 	resp, err := http.Get(base + "/api/v1/events")
@@ -209,6 +210,7 @@ func TestEventStream(t *testing.T) {
 		}
 	}
 	waitFor("event: snapshot", `"name":"experiment/process"`)
+	waitFor("event: simulator", `"simulator":"simulated_process","status":{"profile":"realistic"`)
 
 	req, err := http.NewRequest(http.MethodPut, base+"/api/v1/experiments/experiment%2Fprocess/active", strings.NewReader(`{"variant":"top20"}`))
 	require.NoError(t, err)

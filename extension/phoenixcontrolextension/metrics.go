@@ -37,12 +37,16 @@ var gauges = []struct {
 	{prometheus.NewDesc("phoenix_experiment_critical_visible_ratio", "Share of the baseline's critical processes the variant shows on their own.", variantLabels, nil),
 		func(v control.VariantStats) float64 { return v.CriticalVisible }},
 	{prometheus.NewDesc("phoenix_experiment_active", "1 for the variant flowing downstream.", variantLabels, nil),
-		func(v control.VariantStats) float64 {
-			if v.Active {
-				return 1
-			}
-			return 0
-		}},
+		func(v control.VariantStats) float64 { return boolValue(v.Active) }},
+	{prometheus.NewDesc("phoenix_experiment_baseline", "1 for the variant the others are measured against.", variantLabels, nil),
+		func(v control.VariantStats) float64 { return boolValue(v.Baseline) }},
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 var runPhase = prometheus.NewDesc("phoenix_experiment_run_phase",

@@ -70,7 +70,15 @@ type Run struct {
 	Promoted   bool      `json:"promoted"`
 	Verdict    *Verdict  `json:"verdict,omitempty"`
 	Windows    int       `json:"windows_checked"`
+	// Timeline is every phase the run entered, in order, with when.
+	Timeline   []PhaseChange `json:"timeline"`
 	lastWindow time.Time
+}
+
+// PhaseChange is one step of a run's timeline.
+type PhaseChange struct {
+	Phase Phase     `json:"phase"`
+	At    time.Time `json:"at"`
 }
 
 // Errors of Start.
@@ -111,7 +119,9 @@ func New(id string, e control.Experiment, spec Spec, now time.Time) (*Run, error
 	if err := spec.Validate(snap); err != nil {
 		return nil, err
 	}
-	return &Run{ID: id, Experiment: e.Name(), Spec: spec, Phase: Pending, CreatedAt: now, PhaseSince: now, Previous: snap.Active}, nil
+	r := &Run{ID: id, Experiment: e.Name(), Spec: spec, CreatedAt: now, Previous: snap.Active}
+	r.enter(Pending, now)
+	return r, nil
 }
 
 // Switcher changes the active variant (the control extension's persisted switch).
@@ -235,10 +245,14 @@ func (r *Run) Interrupt(now time.Time) {
 	}
 }
 
-func (r *Run) enter(p Phase, now time.Time) { r.Phase, r.PhaseSince = p, now }
+func (r *Run) enter(p Phase, now time.Time) {
+	r.Phase, r.PhaseSince = p, now
+	r.Timeline = append(r.Timeline, PhaseChange{Phase: p, At: now})
+}
 
 func (r *Run) end(p Phase, reason string, now time.Time) {
-	r.Phase, r.Reason, r.PhaseSince, r.EndedAt = p, reason, now, now
+	r.enter(p, now)
+	r.Reason, r.EndedAt = reason, now
 }
 
 // Duration is a time.Duration written as "30s", "5m" in JSON.

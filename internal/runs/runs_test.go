@@ -83,6 +83,10 @@ func TestLifecycleToAPassingVerdictWithPromotion(t *testing.T) {
 	assert.True(t, r.Promoted)
 	assert.Equal(t, "top20", e.snap.Active, "auto-promoted")
 	assert.False(t, r.Step(e, sw, t0.Add(5*time.Minute)), "a terminal run does not move")
+	assert.Equal(t, []PhaseChange{
+		{Pending, t0}, {Initializing, t0}, {Running, t0.Add(time.Minute)},
+		{Analyzing, t0.Add(4 * time.Minute)}, {Completed, t0.Add(4 * time.Minute)},
+	}, r.Timeline, "the timeline has every phase, in order, with when")
 }
 
 func TestGuardrailFallsBackToBaseline(t *testing.T) {
@@ -101,6 +105,7 @@ func TestGuardrailFallsBackToBaseline(t *testing.T) {
 	assert.Contains(t, r.Reason, "fidelity 0.9000 < 0.9500")
 	assert.Contains(t, r.Reason, "fell back to the baseline")
 	assert.Equal(t, "full", e.snap.Active)
+	assert.Equal(t, Failed, r.Timeline[len(r.Timeline)-1].Phase, "the timeline ends with the terminal phase")
 }
 
 func TestShadowRunFailingVerdictChangesNothing(t *testing.T) {

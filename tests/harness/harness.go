@@ -45,6 +45,20 @@ func Binary(t testing.TB) string {
 	return bin
 }
 
+// NeedTool returns the path of a program the test drives (a real component, from a Debian package). Outside
+// CI a missing program skips the test; in CI, where .ci/run installs it, it fails.
+func NeedTool(t testing.TB, name, debianPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not installed (.ci/run installs Debian's %s): %v", name, debianPackage, err)
+		}
+		t.Skipf("%s not installed: apt-get install %s", name, debianPackage)
+	}
+	return path
+}
+
 // RepoRoot returns the repository root (the directory holding builder-config.yaml).
 func RepoRoot(t testing.TB) string {
 	t.Helper()

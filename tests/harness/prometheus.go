@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -23,26 +24,22 @@ type Prometheus struct {
 	addr       string
 }
 
-// StartPrometheus starts Prometheus scraping target (host:port) every second as job "otelcol-phoenix".
-// Without the binary the test is skipped, except in CI, where .ci/run installs it.
-func StartPrometheus(t testing.TB, target string) *Prometheus {
+// StartPrometheus starts Prometheus scraping target (host:port) every second as job "otelcol-phoenix",
+// evaluating ruleFiles every second. Without the binary the test is skipped, except in CI, where .ci/run
+// installs it.
+func StartPrometheus(t testing.TB, target string, ruleFiles ...string) *Prometheus {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("prometheus not installed (.ci/run installs Debian's prometheus): %v", err)
-		}
-		t.Skip("prometheus not installed: apt-get install prometheus")
-	}
+	bin := NeedTool(t, "prometheus", "prometheus")
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
+rule_files: [%s]
 scrape_configs:
   - job_name: otelcol-phoenix
     static_configs:
       - targets: ["%s"]
-`, target)
+`, quoteAll(ruleFiles), target)
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -59,6 +56,14 @@ scrape_configs:
 		t.Fatalf("prometheus not ready: %v\n%s", err, p.Logs())
 	}
 	return p
+}
+
+func quoteAll(paths []string) string {
+	quoted := make([]string, len(paths))
+	for i, p := range paths {
+		quoted[i] = strconv.Quote(p)
+	}
+	return strings.Join(quoted, ", ")
 }
 
 // WaitQuery polls an instant PromQL query until it returns at least one sample.

@@ -1,0 +1,253 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package browser drives the phoenix_control dashboard in headless Chromium against the built binary. It is
+// its own module so that chromedp stays out of the distribution's module graph.
+package browser
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/phoenix-platform/otelcol-phoenix/tests/harness"
+)
+
+const token = "dashboard-test-token"
+
+// TestDashboard loads the page against the binary under simulated load with auth on: it asks for the token
+// (again after a wrong one), shows the variants with live numbers, switches by mouse and by keyboard (the API
+// then reports the new active variant), exports a variant, runs an experiment to a verdict, injects chaos,
+// stays readable on a narrow screen, and writes nothing to the console but the expected 401s.
+func TestDashboard(t *testing.T) {
+	bin := harness.Binary(t)
+	chromium := harness.NeedTool(t, "chromium", "chromium")
+	config, ports := harness.RewritePorts(t, filepath.Join("testdata", "dashboard.yaml"))
+	cmd := exec.Command(bin, "--config", config)
+	cmd.Env = append(os.Environ(), "PHOENIX_TOKEN="+token)
+	c := harness.StartCmd(t, cmd)
+	_, err := c.WaitHTTP("http://127.0.0.1:"+strconv.Itoa(ports[13133])+"/", 200, 60*time.Second)
+	require.NoError(t, err)
+	base := "http://127.0.0.1:" + strconv.Itoa(ports[8999])
+	artifacts := artifactsDir(t)
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800), chromedp.Flag("disable-quic", true))...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+
+	console := collectConsole(ctx)
+	b := &browser{t: t, ctx: ctx}
+
+	// The page loads without a token and asks for one; a wrong token is refused and asked for again.
+	b.do(chromedp.Navigate(base + "/"))
+	b.waitJS(`document.querySelector('#token-dialog').open`, 20*time.Second)
+	b.do(chromedp.SendKeys(chromedp.CSS("#token-input"), "wrong"), chromedp.Click(chromedp.CSS("#token-dialog button[type=submit]")))
+	b.waitJS(`document.querySelector('#token-dialog').open && document.querySelector('#token-why').textContent.includes('refused')`, 20*time.Second)
+	b.do(chromedp.SendKeys(chromedp.CSS("#token-input"), token), chromedp.Click(chromedp.CSS("#token-dialog button[type=submit]")))
+
+	// Variants and live numbers: the chart gains points from the event stream.
+	b.waitJS(`document.querySelectorAll('tr[data-variant]').length === 3`, 30*time.Second)
+	b.waitJS(`document.querySelector('#conn').textContent === 'live'`, 10*time.Second)
+	b.waitJS(`[...document.querySelectorAll('svg.chart polyline')].every(p => p.getAttribute('points').split(' ').length >= 3)`, 30*time.Second)
+	assert.Regexp(t, `^[1-9][0-9,]*$`, b.text(`tr[data-variant="full"] td:nth-of-type(1)`), "the baseline's series")
+	assert.Regexp(t, `^[0-9.]+%$`, b.text(`tr[data-variant="top20"] td:nth-of-type(5)`), "top20's series saved")
+	assert.Contains(t, b.text(`#node`), "·", "the node answering")
+	assert.Equal(t, token, b.eval(`sessionStorage.getItem('phoenix.token')`), "the token is kept for the tab")
+	assert.Equal(t, "0", b.eval(`String(localStorage.length)`), "and nowhere else")
+
+	// Switch by mouse, with confirmation; the API then reports the new active variant.
+	b.do(chromedp.Click(chromedp.CSS(`tr[data-variant="top20"] button[data-action="switch"]`)))
+	b.waitJS(`document.querySelector('#confirm-dialog').open`, 5*time.Second)
+	b.do(chromedp.Click(chromedp.CSS("#confirm-ok")))
+	require.NoError(t, c.WaitFor(10*time.Second, func() error { return expectActive(base, "top20") }))
+	b.waitJS(`document.querySelector('tr[data-variant="top20"]').classList.contains('active')`, 10*time.Second)
+
+	// Switch by keyboard only: Tab to the button, Enter, Enter on the focused confirmation.
+	target := `tr[data-variant="by_executable"] button[data-action="switch"]`
+	reached := false
+	for range 80 {
+		b.do(chromedp.KeyEvent("\t"))
+		if b.eval(`String(document.activeElement === document.querySelector('`+target+`'))`) == "true" {
+			reached = true
+			break
+		}
+	}
+	require.True(t, reached, "the switch button is reachable with Tab")
+	b.do(chromedp.KeyEvent("\r"))
+	b.waitJS(`document.querySelector('#confirm-dialog').open && document.activeElement.id === 'confirm-ok'`, 5*time.Second)
+	b.do(chromedp.KeyEvent("\r"))
+	require.NoError(t, c.WaitFor(10*time.Second, func() error { return expectActive(base, "by_executable") }))
+
+	// Every control has a label.
+	assert.Equal(t, "[]", b.eval(`JSON.stringify([...document.querySelectorAll('button, input, select')]
+		.filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+		.map(el => el.outerHTML))`), "controls without a label")
+
+	// Export a variant as YAML.
+	b.do(chromedp.Click(chromedp.CSS(`tr[data-variant="top20"] button[data-action="export"]`)))
+	b.waitJS(`(document.querySelector('pre.yaml') || {}).textContent?.includes('topk/')`, 10*time.Second)
+
+	// A short run to a verdict, shown on its timeline.
+	b.do(chromedp.SetValue(chromedp.CSS(`select[name="candidate"]`), "top20"),
+		chromedp.SetValue(chromedp.CSS(`input[name="warm_up"]`), "0s"),
+		chromedp.SetValue(chromedp.CSS(`input[name="duration"]`), "4s"),
+		chromedp.SetValue(chromedp.CSS(`input[name="min_series_reduction"]`), "30"),
+		chromedp.SetValue(chromedp.CSS(`input[name="min_fidelity"]`), "90"),
+		chromedp.Click(chromedp.CSS(`form[aria-label^="Start a run"] button[type=submit]`)))
+	b.waitJS(`document.querySelector('[data-role=verdict]') !== null`, 60*time.Second)
+	assert.Contains(t, b.text(`[data-role=verdict]`), "Verdict: pass")
+	assert.Contains(t, b.text(`.run ol.timeline`), "completed")
+
+	// Chaos from the simulator panel.
+	b.do(chromedp.Click(chromedp.CSS(`button[data-chaos="kill"]`)))
+	b.waitJS(`(document.querySelector('#toast') || {}).textContent?.includes('processes affected')`, 10*time.Second)
+
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(artifacts, "dashboard-1280x800.png"), shot, 0o644))
+
+	// Narrow screen: nothing wider than the viewport (tables scroll inside their own box).
+	b.do(chromedp.EmulateViewport(390, 844))
+	b.waitJS(`document.documentElement.scrollWidth <= window.innerWidth`, 5*time.Second)
+	shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(artifacts, "dashboard-390x844.png"), shot, 0o644))
+	t.Logf("screenshots in %s", artifacts)
+
+	assert.Empty(t, console.errors(), "console errors")
+}
+
+// browser runs chromedp actions and JavaScript checks with bounded waits.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(b.t, chromedp.Do(ctx, actions...))
+}
+
+func (b *browser) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	require.NoError(b.t, err, expr)
+	return v
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return b.eval(`document.querySelector('` + sel + `').textContent.trim()`)
+}
+
+// waitJS polls a boolean expression until it holds.
+func (b *browser) waitJS(expr string, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if b.eval(`String(!!(`+expr+`))`) == "true" {
+			return
+		}
+		if time.Now().After(deadline) {
+			shot, _ := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+			path := filepath.Join(artifactsDir(b.t), "failure.png")
+			_ = os.WriteFile(path, shot, 0o644)
+			b.t.Fatalf("after %s still false: %s (screenshot: %s)", timeout, expr, path)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// console keeps what the page wrote to the console.
+type console struct {
+	mu   sync.Mutex
+	msgs []chromedp.ConsoleMessage
+}
+
+func collectConsole(ctx context.Context) *console {
+	c := &console{}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.msgs = append(c.msgs, m)
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+// errors are the error messages and exceptions, except the browser's own note of each 401 answer: asking for
+// the token is how the page learns it needs one.
+func (c *console) errors() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.msgs {
+		if m.Type != chromedp.ConsoleError && !m.IsException() {
+			continue
+		}
+		if strings.Contains(m.Text, "status of 401") {
+			continue
+		}
+		out = append(out, m.String())
+	}
+	return out
+}
+
+func expectActive(base, want string) error {
+	req, err := http.NewRequest(http.MethodGet, base+"/api/v1/experiments/experiment%2Fprocess", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var snap struct {
+		Active string `json:"active"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
+		return err
+	}
+	if snap.Active != want {
+		return fmt.Errorf("active %q, want %q", snap.Active, want)
+	}
+	return nil
+}
+
+// artifactsDir is where screenshots go: $PHOENIX_ARTIFACTS, else tests/browser/artifacts (git-ignored).
+func artifactsDir(t testing.TB) string {
+	dir := os.Getenv("PHOENIX_ARTIFACTS")
+	if dir == "" {
+		dir = "artifacts"
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	abs, _ := filepath.Abs(dir)
+	return abs
+}
