@@ -11,7 +11,9 @@ GOTEST_FLAGS ?= -race -count=1
 BENCH       ?= .
 BENCH_TIME  ?= 1s
 # Test-only modules kept out of the root go.mod (their dependencies would enter the distribution's graph).
-TEST_MODULES := tests/browser
+TEST_MODULES := tests/browser tests/chart
+HELM        := .bin/helm
+CHART       := charts/otelcol-phoenix
 
 # Everything that, when changed, must rebuild the binary.
 OWN_SOURCES := $(shell find . -path ./$(BUILD_DIR) -prune -o -path ./tests -prune -o -path ./tools -prune \
@@ -19,7 +21,7 @@ OWN_SOURCES := $(shell find . -path ./$(BUILD_DIR) -prune -o -path ./tests -prun
                  | grep -v -e '_test.go$$' -e '/testdata/' -e '^./examples/' -e '^./charts/' -e '^./distribution/')
 
 .PHONY: all build run test unit-test e2e-test validate-examples generate check-generated check-versions \
-        lint bench bench-e2e browser-test clean help
+        lint bench bench-e2e browser-test chart-test chart-examples clean help
 
 all: build
 
@@ -40,7 +42,7 @@ $(BINARY): builder-config.yaml tools/go.mod $(OWN_SOURCES)
 run: build ## build and run examples/quickstart.yaml (CONFIG=... to pick another) in the foreground
 	$(BINARY) --config $(CONFIG)
 
-test: lint check-versions check-generated unit-test build validate-examples e2e-test ## everything CI runs
+test: lint check-versions check-generated unit-test build validate-examples chart-test e2e-test ## everything CI runs
 
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/tests/')
 
@@ -56,6 +58,23 @@ e2e-test: $(BINARY) browser-test ## end-to-end tests against the built binary (s
 
 browser-test: $(BINARY) ## the dashboard in headless Chromium (Debian chromium); screenshots in tests/browser/artifacts
 	cd tests/browser && OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -timeout 5m ./...
+
+# helm from tools/go.mod, stamped like a release build: its version, and the Kubernetes version of its client-go
+# (which `helm template` and `helm lint` assume).
+$(HELM): tools/go.mod tools/go.sum
+	@mkdir -p $(dir $@)
+	@v=$$($(GO) list -modfile=tools/go.mod -m -f '{{.Version}}' helm.sh/helm/v3); \
+	 k=$$($(GO) list -modfile=tools/go.mod -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2); \
+	 pkg=helm.sh/helm/v3; echo "helm: building $$v (Kubernetes 1.$$k)"; \
+	 $(GO) build -modfile=tools/go.mod -o $@ -ldflags "-X $$pkg/internal/version.version=$$v \
+	   -X $$pkg/pkg/chartutil.k8sVersionMajor=1 -X $$pkg/pkg/chartutil.k8sVersionMinor=$$k \
+	   -X $$pkg/pkg/lint/rules.k8sVersionMajor=1 -X $$pkg/pkg/lint/rules.k8sVersionMinor=$$k" $$pkg/cmd/helm
+
+chart-test: $(BINARY) $(HELM) ## the Helm chart offline: lint, renders strictly decoded, config validated, examples diffed
+	cd tests/chart && HELM=$(CURDIR)/$(HELM) OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -timeout 5m ./...
+
+chart-examples: $(BINARY) $(HELM) ## re-render charts/otelcol-phoenix/examples/ from ci/*-values.yaml (review the diff)
+	cd tests/chart && UPDATE_GOLDEN=1 HELM=$(CURDIR)/$(HELM) OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -run TestCIValues ./...
 
 generate: ## regenerate mdatagen code for every component
 	$(GO) generate ./...
@@ -86,4 +105,4 @@ bench-e2e: $(BINARY) ## end-to-end: the binary with the experiment vs forward-co
 		-run TestExperimentVsForwardConnectors ./tests/bench/ | grep -E '^(e2e:|---|ok|FAIL|\s+e2e_test)'
 
 clean: ## remove build outputs
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) .bin
