@@ -32,7 +32,9 @@ const namespace = "observability"
 
 var updateGolden = os.Getenv("UPDATE_GOLDEN") != ""
 
-func chartDir(t *testing.T) string { return filepath.Join(harness.RepoRoot(t), "charts", "otelcol-phoenix") }
+func chartDir(t *testing.T) string {
+	return filepath.Join(harness.RepoRoot(t), "charts", "otelcol-phoenix")
+}
 
 // helmBin is the helm built from tools/go.mod (make sets HELM).
 func helmBin(t *testing.T) string {
