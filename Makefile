@@ -13,7 +13,6 @@ BENCH_TIME  ?= 1s
 # Test-only modules kept out of the root go.mod (their dependencies would enter the distribution's graph).
 TEST_MODULES := tests/browser tests/chart
 HELM        := .bin/helm
-CHART       := charts/otelcol-phoenix
 
 # Everything that, when changed, must rebuild the binary.
 OWN_SOURCES := $(shell find . -path ./$(BUILD_DIR) -prune -o -path ./tests -prune -o -path ./tools -prune \
@@ -70,11 +69,13 @@ $(HELM): tools/go.mod tools/go.sum
 	   -X $$pkg/pkg/chartutil.k8sVersionMajor=1 -X $$pkg/pkg/chartutil.k8sVersionMinor=$$k \
 	   -X $$pkg/pkg/lint/rules.k8sVersionMajor=1 -X $$pkg/pkg/lint/rules.k8sVersionMinor=$$k" $$pkg/cmd/helm
 
+CHART_TEST = cd tests/chart && HELM=$(CURDIR)/$(HELM) OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -timeout 5m
+
 chart-test: $(BINARY) $(HELM) ## the Helm chart offline: lint, renders strictly decoded, config validated, examples diffed
-	cd tests/chart && HELM=$(CURDIR)/$(HELM) OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -timeout 5m ./...
+	$(CHART_TEST) ./...
 
 chart-examples: $(BINARY) $(HELM) ## re-render charts/otelcol-phoenix/examples/ from ci/*-values.yaml (review the diff)
-	cd tests/chart && UPDATE_GOLDEN=1 HELM=$(CURDIR)/$(HELM) OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -run TestCIValues ./...
+	export UPDATE_GOLDEN=1; $(CHART_TEST) -run TestCIValues ./...
 
 generate: ## regenerate mdatagen code for every component
 	$(GO) generate ./...

@@ -37,16 +37,7 @@ func chartDir(t *testing.T) string {
 }
 
 // helmBin is the helm built from tools/go.mod (make sets HELM).
-func helmBin(t *testing.T) string {
-	path := os.Getenv("HELM")
-	if path == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("HELM is not set: run the chart tests through `make chart-test`")
-		}
-		t.Skip("HELM is not set: run `make chart-test`")
-	}
-	return path
-}
+func helmBin(t *testing.T) string { return harness.PathFromEnv(t, "HELM", "make chart-test") }
 
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()

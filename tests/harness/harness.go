@@ -28,21 +28,58 @@ import (
 // BinaryEnv names the environment variable holding the path of the built binary (set by `make e2e-test`).
 const BinaryEnv = "OTELCOL_PHOENIX_BIN"
 
-// Binary returns the path of the built otelcol-phoenix. Outside CI a missing binary skips the test (run it
-// through `make e2e-test`); in CI it fails, so a broken Makefile cannot silently skip the end-to-end suite.
+// Binary returns the path of the built otelcol-phoenix (see PathFromEnv).
 func Binary(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv(BinaryEnv)
-	if bin == "" {
+	return PathFromEnv(t, BinaryEnv, "make e2e-test")
+}
+
+// PathFromEnv returns the file an environment variable set by make names (the binary, helm). Outside CI an
+// unset variable skips the test (run it through makeTarget); in CI it fails, so a broken Makefile cannot
+// silently skip a suite.
+func PathFromEnv(t testing.TB, env, makeTarget string) string {
+	t.Helper()
+	path := os.Getenv(env)
+	if path == "" {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: run the end-to-end tests through `make e2e-test`", BinaryEnv)
+			t.Fatalf("%s is not set: run the tests through `%s`", env, makeTarget)
 		}
-		t.Skipf("%s is not set: run `make e2e-test`", BinaryEnv)
+		t.Skipf("%s is not set: run `%s`", env, makeTarget)
 	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("binary %s: %v", bin, err)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("%s=%s: %v", env, path, err)
 	}
-	return bin
+	return path
+}
+
+// ControlExample is examples/control.yaml on free loopback ports, made fast for tests (1 s collection,
+// 2 s windows, no self-telemetry), its switches kept in a directory of its own across restarts.
+type ControlExample struct {
+	Config   string
+	Ports    map[int]int // example port -> the port used
+	StateDir string
+	API      string // the control API's base URL
+}
+
+// NewControlExample prepares the example; Start runs it.
+func NewControlExample(t testing.TB) *ControlExample {
+	t.Helper()
+	config, ports := RewritePorts(t, filepath.Join(RepoRoot(t), "examples", "control.yaml"))
+	return &ControlExample{Config: config, Ports: ports, StateDir: t.TempDir(), API: "http://127.0.0.1:" + strconv.Itoa(ports[8999])}
+}
+
+// Start runs the binary on the example with extra arguments and waits for health_check.
+func (e *ControlExample) Start(t testing.TB, args ...string) *Collector {
+	t.Helper()
+	cmd := exec.Command(Binary(t), append([]string{"--config", e.Config,
+		"--set=receivers::simulated_process::collection_interval=1s", "--set=processors::experiment/process::window=2s",
+		"--set=service::telemetry::metrics::level=none"}, args...)...)
+	cmd.Env = append(os.Environ(), "PHOENIX_STATE_DIR="+e.StateDir)
+	c := StartCmd(t, cmd)
+	if _, err := c.WaitHTTP("http://127.0.0.1:"+strconv.Itoa(e.Ports[13133])+"/", 200, 60*time.Second); err != nil {
+		t.Fatalf("control example not healthy: %v", err)
+	}
+	return c
 }
 
 // NeedTool returns the path of a program the test drives (a real component, from a Debian package). Outside

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,21 +39,11 @@ func call(t *testing.T, method, url, body string) (int, string) {
 // over HTTP changes what is exported, and after a restart the switch is still in force (file_storage).
 func TestControlExample(t *testing.T) {
 	bin := harness.Binary(t)
-	config, ports := harness.RewritePorts(t, filepath.Join(harness.RepoRoot(t), "examples", "control.yaml"))
-	state := t.TempDir()
-	start := func() *harness.Collector {
-		cmd := exec.Command(bin, "--config", config, "--set=receivers::simulated_process::collection_interval=1s",
-			"--set=processors::experiment/process::window=2s", "--set=service::telemetry::metrics::level=none")
-		cmd.Env = append(os.Environ(), "PHOENIX_STATE_DIR="+state)
-		c := harness.StartCmd(t, cmd)
-		_, err := c.WaitHTTP("http://127.0.0.1:"+strconv.Itoa(ports[13133])+"/", 200, 60*time.Second)
-		require.NoError(t, err)
-		return c
-	}
-	api := "http://127.0.0.1:" + strconv.Itoa(ports[8999])
-	exporter := "http://127.0.0.1:" + strconv.Itoa(ports[8889]) + "/metrics"
+	example := harness.NewControlExample(t)
+	api := example.API
+	exporter := "http://127.0.0.1:" + strconv.Itoa(example.Ports[8889]) + "/metrics"
 
-	c := start()
+	c := example.Start(t)
 	status, body := call(t, "GET", api+"/api/v1/experiments", "")
 	require.Equal(t, 200, status, body)
 	require.Contains(t, body, `"name": "experiment/process"`)
@@ -91,7 +80,7 @@ func TestControlExample(t *testing.T) {
 	require.Contains(t, body, `"active": "by_executable"`, "auto-promoted")
 	require.NoError(t, c.Stop(30*time.Second))
 
-	c = start()
+	c = example.Start(t)
 	status, body = call(t, "GET", api+"/api/v1/experiments/experiment%2Fprocess", "")
 	require.Equal(t, 200, status, body)
 	require.Contains(t, body, `"active": "by_executable"`, "the promoted variant survived the restart")

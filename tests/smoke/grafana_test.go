@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,22 +40,16 @@ func TestGrafanaDashboardAgainstRealSeries(t *testing.T) {
 	dash := readDashboard(t, filepath.Join(root, "examples", "grafana", "otelcol-phoenix-fleet.json"))
 	require.NotEmpty(t, dash.queries)
 
-	bin := harness.Binary(t)
-	config, ports := harness.RewritePorts(t, filepath.Join(root, "examples", "control.yaml"))
-	cmd := exec.Command(bin, "--config", config, "--set=receivers::simulated_process::collection_interval=1s",
-		"--set=processors::experiment/process::window=2s", "--set=service::telemetry::metrics::level=none")
-	cmd.Env = append(os.Environ(), "PHOENIX_STATE_DIR="+t.TempDir())
-	c := harness.StartCmd(t, cmd)
-	_, err := c.WaitHTTP("http://127.0.0.1:"+strconv.Itoa(ports[13133])+"/", 200, 60*time.Second)
-	require.NoError(t, err)
-	api := "http://127.0.0.1:" + strconv.Itoa(ports[8999])
+	example := harness.NewControlExample(t)
+	c := example.Start(t)
+	api := example.API
 
 	// A run, so that the run panel has a phase to show.
 	status, body := call(t, "POST", api+"/api/v1/experiments/experiment%2Fprocess/runs",
 		`{"candidate":"top20","warm_up":"0s","duration":"2s"}`)
 	require.Equal(t, 201, status, body)
 
-	prom := harness.StartPrometheus(t, "127.0.0.1:"+strconv.Itoa(ports[8999]),
+	prom := harness.StartPrometheus(t, strings.TrimPrefix(api, "http://"),
 		filepath.Join(root, "examples", "grafana", "rules.yaml"))
 	for _, q := range append(dash.queries, recordedNames(t, filepath.Join(root, "examples", "grafana", "rules.yaml"))...) {
 		require.NoError(t, prom.WaitQuery(60*time.Second, q), "dashboard query %q returns no data", q)

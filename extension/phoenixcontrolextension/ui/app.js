@@ -42,7 +42,10 @@ const seconds = (ns) => `${Math.round(ns / 1e9)}s`;
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
 let tokenPrompt = null; // one prompt at a time; every 401 waits for it
 
-function askToken(reason) {
+// askToken asks for the token after a 401: the first time, or again when the one given was refused.
+function askToken() {
+  const reason = token ? 'The token was refused. Enter a valid bearer token (kept for this tab only).'
+    : 'This control API needs a bearer token. It is kept for this tab only.';
   if (!tokenPrompt) {
     tokenPrompt = new Promise((resolve) => {
       const dlg = $('#token-dialog');
@@ -79,8 +82,7 @@ async function api(method, path, body, accept = 'application/json') {
     }
     const res = await fetch(path, init);
     if (res.status === 401) {
-      await askToken(token ? 'The token was refused. Enter a valid bearer token (kept for this tab only).'
-        : 'This control API needs a bearer token. It is kept for this tab only.');
+      await askToken();
       continue;
     }
     const text = await res.text();
@@ -483,7 +485,7 @@ async function stream() {
   for (let attempt = 0; ; attempt++) {
     try {
       const res = await fetch('/api/v1/events', { headers: authHeaders({ Accept: 'text/event-stream' }) });
-      if (res.status === 401) { await askToken('The token was refused. Enter a valid bearer token (kept for this tab only).'); continue; }
+      if (res.status === 401) { await askToken(); continue; }
       if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
       setConn('live', 'live');
       attempt = 0;
