@@ -15,7 +15,6 @@ import (
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/cardinality"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
-	"github.com/phoenix-platform/otelcol-phoenix/internal/identity"
 )
 
 // Options say what to measure.
@@ -30,51 +29,20 @@ type Options struct {
 	VolatileAttrs []string
 }
 
-// Meter measures one variant's output, window after window. Not safe for concurrent use.
+// Meter measures one variant's output, window after window, from Scans of it. Not safe for concurrent use.
 type Meter struct {
-	opts    *Options
-	series  *cardinality.Counter
-	metrics map[string]metricInfo // by name: its hash, and whether it is a fidelity counter or gauge
+	opts   *Options
+	series *cardinality.Counter
+	// counted is the window's last batch of series, by position: batches repeat their series in the same
+	// order, so most need no lookup to know they are counted already.
+	counted []uint64
 
 	win, done window // the current window and the last complete one
 	// last holds each counter series' last value and the batch it was seen in, to turn cumulative values
 	// into increases.
-	last   map[uint64]lastValue
+	last   lastValues
 	lastTs pcommon.Timestamp
 	batch  uint32
-}
-
-type metricInfo struct {
-	hash uint64
-	kind int // 0 none, 1 counter, 2 gauge
-}
-
-const maxCachedMetrics = 4096 // names beyond this are hashed each time (bounded memory)
-
-func (m *Meter) info(name string) metricInfo {
-	if mi, ok := m.metrics[name]; ok {
-		return mi
-	}
-	mi := metricInfo{hash: identity.String(name)}
-	for _, c := range m.opts.Counters {
-		if c == name {
-			mi.kind = 1
-		}
-	}
-	for _, g := range m.opts.Gauges {
-		if g == name {
-			mi.kind = 2
-		}
-	}
-	if len(m.metrics) < maxCachedMetrics {
-		m.metrics[name] = mi
-	}
-	return mi
-}
-
-type lastValue struct {
-	v     float64
-	batch uint32
 }
 
 // window holds one window's figures.
@@ -84,8 +52,8 @@ type window struct {
 	datapoints uint64
 	bytes      uint64
 	batches    uint64
-	increase   map[string]float64 // counters: summed increases
-	gaugeSum   map[string]float64 // gauges: summed values (mean = / batches)
+	increase   []float64 // counters, in Options.Counters order: summed increases
+	gaugeSum   []float64 // gauges, in Options.Gauges order: summed values (mean = / batches)
 	critical   map[string]struct{}
 	errors     uint64
 	complete   bool
@@ -93,128 +61,70 @@ type window struct {
 
 // NewMeter starts measuring at now.
 func NewMeter(opts *Options, now time.Time) *Meter {
-	m := &Meter{opts: opts, series: cardinality.New(opts.SeriesCap), metrics: map[string]metricInfo{},
-		last: map[uint64]lastValue{}}
-	m.win = newWindow(now)
+	m := &Meter{opts: opts, series: cardinality.New(opts.SeriesCap)}
+	m.win = m.newWindow(now)
+	m.counted = m.counted[:0]
 	return m
 }
 
-func newWindow(now time.Time) window {
-	return window{start: now, increase: map[string]float64{}, gaugeSum: map[string]float64{}, critical: map[string]struct{}{}}
+func (m *Meter) newWindow(now time.Time) window {
+	return window{start: now, increase: make([]float64, len(m.opts.Counters)),
+		gaugeSum: make([]float64, len(m.opts.Gauges)), critical: map[string]struct{}{}}
 }
 
-var sizer = &pmetric.ProtoMarshaler{}
-
-// Measure adds one batch of the variant's output.
+// Measure adds one batch of the variant's output (Scan and Add in one).
 func (m *Meter) Measure(md pmetric.Metrics) {
+	s := NewScan(m.opts)
+	s.Metrics(md)
+	m.Add(s)
+}
+
+// Add adds one scanned batch of the variant's output.
+func (m *Meter) Add(s *Scan) {
 	m.batch++
 	w := &m.win
 	w.batches++
-	w.bytes += uint64(sizer.MetricsSize(md))
-	var maxTs pcommon.Timestamp
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		rm := rms.At(i)
-		attrs := rm.Resource().Attributes()
-		res := identity.Attrs(attrs) // once per resource, reused by every series in it
-		stable := res
-		for _, k := range m.opts.VolatileAttrs {
-			if v, ok := attrs.Get(k); ok {
-				stable -= identity.Attr(k, v)
-			}
+	w.bytes += s.bytes
+	w.datapoints += s.datapoints
+	for pos, id := range s.series {
+		if pos < len(m.counted) && m.counted[pos] == id {
+			continue // at the same place in the window's last batch: counted then
 		}
-		if m.opts.CriticalAttr != "" {
-			if v, ok := attrs.Get(m.opts.CriticalAttr); ok && m.critical(v.AsString()) {
-				w.critical[v.AsString()] = struct{}{}
-			}
-		}
-		sms := rm.ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				metric := ms.At(k)
-				mi := m.info(metric.Name())
-				name, kind := mi.hash, mi.kind
-				switch metric.Type() {
-				case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
-					dps := numberPoints(metric)
-					for d := 0; d < dps.Len(); d++ {
-						dp := dps.At(d)
-						id := identity.Series(res, name, dp.Attributes())
-						m.series.Add(id)
-						w.datapoints++
-						maxTs = max(maxTs, dp.Timestamp())
-						switch kind {
-						case 1:
-							if stable != res {
-								id = identity.Series(stable, name, dp.Attributes())
-							}
-							w.increase[metric.Name()] += m.increase(id, value(dp), dp.StartTimestamp())
-						case 2:
-							w.gaugeSum[metric.Name()] += value(dp)
-						}
-					}
-				default:
-					m.measureOther(metric, res, name, w)
-				}
-			}
-		}
+		m.series.Add(id)
 	}
-	if maxTs > 0 {
-		m.lastTs = maxTs
+	m.counted = append(m.counted[:0], s.series...)
+	for pos, c := range s.counters {
+		w.increase[c.counter] += m.increase(pos, c.id, c.v, c.start)
 	}
-}
-
-// measureOther counts the series and points of histograms, exponential histograms and summaries.
-func (m *Meter) measureOther(metric pmetric.Metric, res, name uint64, w *window) {
-	add := func(attrs pcommon.Map) {
-		m.series.Add(identity.Series(res, name, attrs))
-		w.datapoints++
+	m.last.endBatch()
+	for g, sum := range s.gaugeSum {
+		w.gaugeSum[g] += sum
 	}
-	switch metric.Type() {
-	case pmetric.MetricTypeHistogram:
-		dps := metric.Histogram().DataPoints()
-		for d := 0; d < dps.Len(); d++ {
-			add(dps.At(d).Attributes())
-		}
-	case pmetric.MetricTypeExponentialHistogram:
-		dps := metric.ExponentialHistogram().DataPoints()
-		for d := 0; d < dps.Len(); d++ {
-			add(dps.At(d).Attributes())
-		}
-	case pmetric.MetricTypeSummary:
-		dps := metric.Summary().DataPoints()
-		for d := 0; d < dps.Len(); d++ {
-			add(dps.At(d).Attributes())
-		}
+	for _, c := range s.critical {
+		w.critical[c] = struct{}{}
+	}
+	if s.maxTs > 0 {
+		m.lastTs = s.maxTs
 	}
 }
 
 // increase turns a cumulative value into its growth since the previous batch. A series absent from the
 // previous batch (new, or back after a gap) counts whole if it started after that batch, else it sets the
 // baseline; a drop is a reset. This is the increase downstream sees, and the one topk preserves.
-func (m *Meter) increase(id uint64, v float64, start pcommon.Timestamp) float64 {
-	p, ok := m.last[id]
-	ok = ok && p.batch == m.batch-1
-	m.last[id] = lastValue{v: v, batch: m.batch}
+func (m *Meter) increase(pos int, id uint64, v float64, start pcommon.Timestamp) float64 {
+	p := m.last.at(pos, id)
+	ok := p.batch != 0 && p.batch == m.batch-1
+	prev := p.v
+	*p = lastValue{v: v, batch: m.batch}
 	switch {
 	case !ok && m.lastTs != 0 && start >= m.lastTs:
 		return v
 	case !ok:
 		return 0
-	case v < p.v:
+	case v < prev:
 		return v
 	}
-	return v - p.v
-}
-
-func (m *Meter) critical(v string) bool {
-	for _, re := range m.opts.CriticalPatterns {
-		if re.MatchString(v) {
-			return true
-		}
-	}
-	return false
+	return v - prev
 }
 
 // Error counts a batch the variant failed on.
@@ -225,12 +135,9 @@ func (m *Meter) Rotate(now time.Time) {
 	m.win.stats = m.series.Rotate()
 	m.win.end, m.win.complete = now, true
 	m.done = m.win
-	m.win = newWindow(now)
-	for id, p := range m.last { // forget counter series gone for a whole window
-		if p.batch < m.batch-uint32(m.done.batches) {
-			delete(m.last, id)
-		}
-	}
+	m.win = m.newWindow(now)
+	m.counted = m.counted[:0]
+	m.last.keepSince(m.batch - uint32(m.done.batches)) // forget counter series gone for a whole window
 }
 
 // report is the last complete window, or the current one (with now as its end) before one completes.
@@ -264,11 +171,11 @@ func Stats(names []string, meters []*Meter, baseline int, now time.Time) []contr
 			CriticalVisible:  1,
 		}
 		baseSecs := math.Max(base.end.Sub(base.start).Seconds(), 1e-9)
-		for _, c := range m.opts.Counters {
-			st.MetricFidelity[c] = closeness(w.increase[c]/secs, base.increase[c]/baseSecs)
+		for c, name := range m.opts.Counters {
+			st.MetricFidelity[name] = closeness(w.increase[c]/secs, base.increase[c]/baseSecs)
 		}
-		for _, g := range m.opts.Gauges {
-			st.MetricFidelity[g] = closeness(mean(w.gaugeSum[g], w.batches), mean(base.gaugeSum[g], base.batches))
+		for g, name := range m.opts.Gauges {
+			st.MetricFidelity[name] = closeness(mean(w.gaugeSum[g], w.batches), mean(base.gaugeSum[g], base.batches))
 		}
 		for _, f := range st.MetricFidelity {
 			st.Fidelity = math.Min(st.Fidelity, f)
@@ -316,18 +223,4 @@ func mean(sum float64, n uint64) float64 {
 		return 0
 	}
 	return sum / float64(n)
-}
-
-func numberPoints(m pmetric.Metric) pmetric.NumberDataPointSlice {
-	if m.Type() == pmetric.MetricTypeSum {
-		return m.Sum().DataPoints()
-	}
-	return m.Gauge().DataPoints()
-}
-
-func value(dp pmetric.NumberDataPoint) float64 {
-	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
-		return float64(dp.IntValue())
-	}
-	return dp.DoubleValue()
 }

@@ -12,6 +12,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/goleak"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/receivercapture"
+	"github.com/phoenix-platform/otelcol-phoenix/receiver/simulatedprocessreceiver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -62,18 +65,18 @@ func opts() *Options {
 func TestIncreaseRules(t *testing.T) {
 	m := NewMeter(opts(), t0)
 	m.Measure(batch(10*time.Second, proc{pid: 1, exe: "a", start: -time.Hour, cpu: 100})) // old: baseline
-	assert.Zero(t, m.win.increase["process.cpu.time"])
+	assert.Zero(t, m.win.increase[0])
 	m.Measure(batch(20*time.Second,
 		proc{pid: 1, exe: "a", start: -time.Hour, cpu: 104},     // +4
 		proc{pid: 2, exe: "b", start: 15 * time.Second, cpu: 3}, // new since the last batch: +3
 		proc{pid: 3, exe: "c", start: -time.Minute, cpu: 50}))   // first sight of an old process: 0
-	assert.InDelta(t, 7, m.win.increase["process.cpu.time"], 1e-9)
+	assert.InDelta(t, 7, m.win.increase[0], 1e-9)
 	m.Measure(batch(30*time.Second,
 		proc{pid: 1, ppid: 7, exe: "a", start: -time.Hour, cpu: 110}, // re-parented: followed, +6
 		proc{pid: 2, exe: "b", start: 15 * time.Second, cpu: 1}))     // reset: +1
-	assert.InDelta(t, 14, m.win.increase["process.cpu.time"], 1e-9)
+	assert.InDelta(t, 14, m.win.increase[0], 1e-9)
 	m.Measure(batch(40*time.Second, proc{pid: 3, exe: "c", start: -time.Minute, cpu: 70})) // back after a gap: 0
-	assert.InDelta(t, 14, m.win.increase["process.cpu.time"], 1e-9)
+	assert.InDelta(t, 14, m.win.increase[0], 1e-9)
 	// a, b, c, and a re-parented: each a new pair of series (cpu, memory) for counting
 	assert.Equal(t, uint64(8), m.series.Current().Distinct)
 }
@@ -108,19 +111,34 @@ func TestCloseness(t *testing.T) {
 }
 
 // BenchmarkMeasure is the whole per-variant accounting cost per data point (series counting, counters,
-// gauges, protobuf size), on 1,000-process batches with the process metrics' shape.
+// gauges, protobuf size, critical processes) on a 1,000-process simulated_process batch: hostmetrics' shape,
+// ~7,000 points with the scraper's resource attributes.
 func BenchmarkMeasure(b *testing.B) {
-	procs := make([]proc, 1000)
-	for i := range procs {
-		procs[i] = proc{pid: int64(i + 10), ppid: 1, exe: "app", start: -time.Hour, cpu: float64(i), mem: 1 << 20}
-	}
-	md := batch(10*time.Second, procs...)
+	batches := receivercapture.Capture(b, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 1000, "seed": 1}, 1)
+	md := batches[0]
 	o := opts()
 	o.SeriesCap = 200_000 // the default: exact counting
-	m := NewMeter(o, t0)
+	o.Counters = []string{"process.cpu.time", "process.disk.io"}
+	m, s := NewMeter(o, t0), NewScan(o)
 	b.ReportAllocs()
 	for b.Loop() {
-		m.Measure(md)
+		s.Reset()
+		s.Metrics(md) // the same points each time: counters take the "seen in the last batch" path
+		m.Add(s)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*md.DataPointCount()), "ns/datapoint")
+}
+
+// TestScanSizesAndCountsLikePdata checks the scan's resource-by-resource sizing and counting against pdata's
+// own, on a real simulated_process batch.
+func TestScanSizesAndCountsLikePdata(t *testing.T) {
+	md := receivercapture.Capture(t, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 50, "seed": 3}, 1)[0]
+	s := NewScan(opts())
+	for range 2 { // and again after Reset
+		s.Reset()
+		s.Metrics(md)
+		assert.Equal(t, uint64((&pmetric.ProtoMarshaler{}).MetricsSize(md)), s.bytes)
+		assert.Equal(t, uint64(md.DataPointCount()), s.Datapoints())
+		assert.Len(t, s.series, md.DataPointCount())
+	}
 }

@@ -63,9 +63,19 @@ func Keys(attrs pcommon.Map, keys []string) uint64 {
 
 // Series combines a resource hash, a metric name hash and point attributes into a series identity.
 func Series(resource, name uint64, attrs pcommon.Map) uint64 {
-	h := Mix(resource ^ Mix(name))
+	var pointAttrs uint64
 	if attrs.Len() > 0 {
-		h = Mix(h ^ Attrs(attrs))
+		pointAttrs = Attrs(attrs)
+	}
+	return SeriesOf(resource, name, pointAttrs)
+}
+
+// SeriesOf is Series with the point attributes already hashed (Attrs; 0 for none), for callers that combine
+// one point with several resource hashes.
+func SeriesOf(resource, name, pointAttrs uint64) uint64 {
+	h := Mix(resource ^ Mix(name))
+	if pointAttrs != 0 {
+		h = Mix(h ^ pointAttrs)
 	}
 	return h
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,14 +50,20 @@ type experimentProcessor struct {
 	telemetry *metadata.TelemetryBuilder
 	now       func() time.Time
 
-	variants []*variant // sorted by name
-	baseline int
-	active   atomic.Pointer[variant]
+	variants    []*variant // sorted by name
+	passThrough bool       // some variant has no processors
+	baseline    int
+	active      atomic.Pointer[variant]
 
 	mu      sync.Mutex // guards the meters and window
 	meters  []*experiment.Meter
 	opts    experiment.Options
 	winEnds time.Time
+
+	// Scans kept between batches (not a sync.Pool, which every GC empties): their arrays and name caches
+	// stay grown to the batch size, so reading a batch allocates nothing.
+	scansMu sync.Mutex
+	scans   []*experiment.Scan
 
 	unregister func()
 }
@@ -87,6 +94,7 @@ func newExperimentProcessor(cfg *Config, set processor.Settings) (*experimentPro
 			}
 		}
 		p.variants = append(p.variants, v)
+		p.passThrough = p.passThrough || len(v.steps) == 0
 		if name == cfg.Baseline {
 			p.baseline = i
 		}
@@ -228,31 +236,56 @@ func (capture) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	return nil
 }
 
-// processMetrics runs every variant on the batch (a copy for each that processes, none for pass-through),
-// measures their outputs, and returns what flows on: the active variant's (shadow) or all, tagged (tee).
+// processMetrics runs every variant on the batch and measures their outputs, then returns what flows on: the
+// active variant's (shadow) or all, tagged (tee). Each variant that processes gets its own copy, made just
+// before its chain runs so the chain finds it in cache, except inputOwner's, which gets the input itself;
+// the pass-through variants get none and are scanned while the first copy is made.
 func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	active := p.active.Load() // one variant routes the whole batch, whatever switches meanwhile
+	owner := p.inputOwner(md, active)
 	outs := make([]pmetric.Metrics, len(p.variants))
-	in := int64(md.DataPointCount())
+	scans := make([]*experiment.Scan, len(p.variants))
+	var inScan *experiment.Scan
+	if p.passThrough {
+		inScan = p.getScan()
+	}
+	scanned := inScan == nil
 	var activeErr error
-	for i, v := range p.variants {
-		p.telemetry.ProcessorExperimentDatapointsIn.Add(ctx, in, v.attr)
-		if v.first == nil {
-			outs[i] = md
-			continue
-		}
-		cp := pmetric.NewMetrics()
-		md.CopyTo(cp)
+	run := func(i int, v *variant, input pmetric.Metrics) {
 		out := pmetric.NewMetrics() // stays empty if the chain drops everything
-		err := v.first.ConsumeMetrics(context.WithValue(ctx, captureKey{}, &out), cp)
+		err := v.first.ConsumeMetrics(context.WithValue(ctx, captureKey{}, &out), input)
 		if err != nil && !errors.Is(err, processorhelper.ErrSkipProcessingData) {
 			p.variantError(ctx, i, v, err)
 			if v == active {
 				activeErr = err
 			}
-			continue
+			return
 		}
-		outs[i] = out
+		outs[i], scans[i] = out, p.scan(out)
+	}
+	ownerAt := -1
+	for i, v := range p.variants {
+		switch {
+		case v.first == nil:
+			outs[i], scans[i] = md, inScan
+		case v == owner:
+			ownerAt = i
+		default:
+			cp := pmetric.NewMetrics()
+			if scanned {
+				md.CopyTo(cp)
+			} else {
+				copyScanning(md, cp, inScan)
+				scanned = true
+			}
+			run(i, v, cp)
+		}
+	}
+	if !scanned {
+		inScan.Metrics(md)
+	}
+	if ownerAt >= 0 { // last: nothing reads the input after it
+		run(ownerAt, owner, md)
 	}
 
 	p.mu.Lock()
@@ -260,18 +293,26 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 	if !now.Before(p.winEnds) {
 		p.rotate(ctx, now)
 	}
-	for i, out := range outs {
-		if out != (pmetric.Metrics{}) {
-			p.meters[i].Measure(out)
+	for i, sc := range scans {
+		if sc != nil {
+			p.meters[i].Add(sc)
 		}
 	}
 	p.mu.Unlock()
 
+	var in int64
+	if inScan != nil {
+		in = int64(inScan.Datapoints())
+	} else {
+		in = int64(md.DataPointCount())
+	}
 	for i, v := range p.variants {
-		if outs[i] != (pmetric.Metrics{}) {
-			p.telemetry.ProcessorExperimentDatapointsOut.Add(ctx, int64(outs[i].DataPointCount()), v.attr)
+		p.telemetry.ProcessorExperimentDatapointsIn.Add(ctx, in, v.attr)
+		if sc := scans[i]; sc != nil {
+			p.telemetry.ProcessorExperimentDatapointsOut.Add(ctx, int64(sc.Datapoints()), v.attr)
 		}
 	}
+	p.putScans(scans)
 	if activeErr != nil {
 		return md, activeErr // retries and backpressure upstream keep working
 	}
@@ -287,6 +328,74 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 		}
 	}
 	return md, nil
+}
+
+const scanBlock = 32 // resources: small enough to stay in cache from the copy to the scan
+
+// copyScanning copies md into dst and scans it on the way, a block of resources at a time, so the input is
+// read from memory once for both.
+func copyScanning(md, dst pmetric.Metrics, scan *experiment.Scan) {
+	rms, d := md.ResourceMetrics(), dst.ResourceMetrics()
+	d.EnsureCapacity(rms.Len())
+	for start := 0; start < rms.Len(); start += scanBlock {
+		end := min(start+scanBlock, rms.Len())
+		for r := start; r < end; r++ {
+			rms.At(r).CopyTo(d.AppendEmpty())
+		}
+		for r := start; r < end; r++ {
+			scan.Resource(rms.At(r))
+		}
+	}
+}
+
+// inputOwner is the processing variant that may take the input itself rather than a copy, as a fan-out's
+// last mutating consumer does: the one whose output flows on in shadow mode, or any in tee mode, provided no
+// pass-through variant's output (the input) flows on. The pass-through variants are scanned before any chain
+// runs, and the processor declares MutatesData, so the input is its own.
+func (p *experimentProcessor) inputOwner(md pmetric.Metrics, active *variant) *variant {
+	switch {
+	case md.IsReadOnly():
+		return nil
+	case p.cfg.Mode == modeTee:
+		for _, v := range p.variants {
+			if v.first == nil {
+				return nil
+			}
+		}
+		return p.variants[len(p.variants)-1]
+	case active.first == nil:
+		return nil
+	}
+	return active
+}
+
+// scan reads a chain's output for measuring.
+func (p *experimentProcessor) scan(md pmetric.Metrics) *experiment.Scan {
+	sc := p.getScan()
+	sc.Metrics(md)
+	return sc
+}
+
+func (p *experimentProcessor) getScan() *experiment.Scan {
+	p.scansMu.Lock()
+	defer p.scansMu.Unlock()
+	if n := len(p.scans); n > 0 {
+		sc := p.scans[n-1]
+		p.scans = p.scans[:n-1]
+		sc.Reset()
+		return sc
+	}
+	return experiment.NewScan(&p.opts)
+}
+
+func (p *experimentProcessor) putScans(scans []*experiment.Scan) {
+	p.scansMu.Lock()
+	defer p.scansMu.Unlock()
+	for _, sc := range scans {
+		if sc != nil && !slices.Contains(p.scans, sc) { // pass-through variants share the input's scan
+			p.scans = append(p.scans, sc)
+		}
+	}
 }
 
 // tee merges every variant's output, each resource tagged with its variant; pass-through outputs share the

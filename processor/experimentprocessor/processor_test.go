@@ -299,6 +299,41 @@ func TestMeasurement(t *testing.T) {
 	assert.Less(t, top1.CriticalVisible, 1.0, "without a keep list critical processes fall into other")
 }
 
+// TestMeasurementIndependentOfActive: which variant flows on, and so which one takes the input itself
+// instead of a copy, changes nothing in what is measured, for any variant.
+func TestMeasurementIndependentOfActive(t *testing.T) {
+	snapshot := func(mode, active string) []control.VariantStats {
+		cfg := config(t, map[string]any{"baseline": "full", "active": active, "mode": mode, "window": "1h",
+			"variants": map[string]any{"full": map[string]any{}, "top20": map[string]any{"processors": chains["topk"]},
+				"nodisk": map[string]any{"processors": chains["filter"]}, "chain": map[string]any{"processors": chains["chain"]}}})
+		reg := &fakeRegistry{}
+		host := newHost()
+		host.exts[component.MustNewID("phoenix_control")] = reg
+		cfg.Control = component.MustNewID("phoenix_control")
+		p := start(t, cfg, consumertest.NewNop(), host)
+		for _, md := range batches(t) {
+			require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+		}
+		stats := p.exp.Snapshot().Variants
+		for i := range stats {
+			stats[i].Active = false
+			stats[i].DatapointsPerSecond, stats[i].BytesPerSecond = 0, 0 // depend on the wall clock
+		}
+		return stats
+	}
+	want := snapshot("shadow", "full") // the input flows on: every processing variant gets a copy
+	for _, run := range [][2]string{{"shadow", "top20"}, {"shadow", "nodisk"}, {"shadow", "chain"}} {
+		got := snapshot(run[0], run[1])
+		for i := range want {
+			for m, f := range want[i].MetricFidelity { // rates over a window measured on the wall clock
+				assert.InDelta(t, f, got[i].MetricFidelity[m], 1e-3, "%s active %s: %s %s", run[0], run[1], want[i].Name, m)
+			}
+			got[i].MetricFidelity, got[i].Fidelity = want[i].MetricFidelity, want[i].Fidelity
+			assert.Equal(t, want[i], got[i], "%s active %s", run[0], run[1])
+		}
+	}
+}
+
 func forEachSeries(md pmetric.Metrics, f func(id string)) {
 	for i := 0; i < md.ResourceMetrics().Len(); i++ {
 		rm := md.ResourceMetrics().At(i)
@@ -364,6 +399,48 @@ func TestTeeTagsEveryVariant(t *testing.T) {
 	assert.Equal(t, n, count["also_full"], "two pass-through variants do not share one copy")
 	assert.Positive(t, count["top20"])
 	assert.Less(t, count["top20"], n)
+}
+
+// TestTeeWithoutPassThroughEqualsPlainPipelines: when no variant passes the input through, one variant
+// takes the input itself; each variant's tagged output is still exactly its chain's as a plain pipeline.
+func TestTeeWithoutPassThroughEqualsPlainPipelines(t *testing.T) {
+	names := []string{"filter", "topk", "transform"}
+	variants := map[string]any{}
+	for _, n := range names {
+		variants[n] = map[string]any{"processors": chains[n]}
+	}
+	cfg := config(t, map[string]any{"baseline": "filter", "active": "topk", "mode": "tee", "variants": variants})
+	got := new(consumertest.MetricsSink)
+	p := start(t, cfg, got, newHost())
+	want := map[string]*consumertest.MetricsSink{}
+	plain := map[string]consumer.Metrics{}
+	for _, n := range names {
+		want[n] = new(consumertest.MetricsSink)
+		plain[n] = plainPipeline(t, chains[n], want[n])
+	}
+	for _, md := range batches(t) {
+		for _, n := range names {
+			ref := pmetric.NewMetrics()
+			md.CopyTo(ref)
+			require.NoError(t, plain[n].ConsumeMetrics(context.Background(), ref))
+		}
+		require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+	}
+	for b, out := range got.AllMetrics() {
+		split := map[string]pmetric.Metrics{}
+		for _, n := range names {
+			split[n] = pmetric.NewMetrics()
+		}
+		out.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
+			v, _ := rm.Resource().Attributes().Get("phoenix.variant")
+			rm.Resource().Attributes().Remove("phoenix.variant")
+			rm.CopyTo(split[v.Str()].ResourceMetrics().AppendEmpty())
+			return true
+		})
+		for _, n := range names {
+			require.NoError(t, pmetrictest.CompareMetrics(want[n].AllMetrics()[b], split[n]), "batch %d variant %s", b, n)
+		}
+	}
 }
 
 type fakeRegistry struct {

@@ -8,7 +8,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,6 +61,17 @@ receivers:
     profile: realistic
 `
 
+// telemetry exposes the collector's own metrics on port, for the exact count of input points; both ways
+// carry it.
+func telemetry(port int) string {
+	return fmt.Sprintf(`
+  telemetry:
+    metrics:
+      level: basic
+      readers:
+        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}`, port)
+}
+
 const variantsYAML = `
       full: {}
       top50:
@@ -70,20 +83,19 @@ const variantsYAML = `
 `
 
 // experimentConfig: one pipeline; the experiment runs the three variants and exports the active one.
-func experimentConfig(out string) string {
+func experimentConfig(active, out string, port int) string {
 	return load + `
 processors:
   experiment/process:
     baseline: full
-    active: full
+    active: ` + active + `
     mode: shadow
     variants:` + variantsYAML + `
 exporters:
   otlp_grpc:
     endpoint: ` + out + `
     tls: {insecure: true}
-service:
-  telemetry: {metrics: {level: none}}
+service:` + telemetry(port) + `
   pipelines:
     metrics:
       receivers: [simulated_process]
@@ -94,7 +106,7 @@ service:
 
 // fanoutConfig: the upstream way — a forward connector fans out to three pipelines, one per variant, each
 // exporting OTLP to a backend that would then compare them.
-func fanoutConfig(full, top50, byExe string) string {
+func fanoutConfig(full, top50, byExe string, port int) string {
 	return load + `
 connectors:
   forward/fanout: {}
@@ -111,8 +123,7 @@ exporters:
   otlp_grpc/by_executable:
     endpoint: ` + byExe + `
     tls: {insecure: true}
-service:
-  telemetry: {metrics: {level: none}}
+service:` + telemetry(port) + `
   pipelines:
     metrics/in:
       receivers: [simulated_process]
@@ -141,32 +152,67 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ = 100
 }
 
-// run starts the collector on config, lets it warm up, then measures its CPU time while the input sink
-// (the stream equal to the input: full) receives data points. It returns CPU seconds per million input data
-// points.
-func run(t *testing.T, bin, config string, input *sink, warmup, measure time.Duration) float64 {
+// inputPoints reads the data points the simulated_process receiver has produced so far from the collector's
+// own telemetry.
+func inputPoints(t *testing.T, port int) float64 {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var n float64
+	found := false
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "otelcol_receiver_accepted_metric_points") && strings.Contains(line, `receiver="simulated_process"`) {
+			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			require.NoError(t, err, line)
+			n += v
+			found = true
+		}
+	}
+	require.True(t, found, "no otelcol_receiver_accepted_metric_points for simulated_process in:\n%s", body)
+	return n
+}
+
+// run starts the collector on config, waits until every sink receives data, lets it warm up, then measures
+// its CPU time against the points its receiver produced. It returns CPU seconds per million input points.
+func run(t *testing.T, bin, config string, port int, sinks []*sink, warmup, measure time.Duration) float64 {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
 	c := harness.Start(t, bin, path)
 	require.NoError(t, c.WaitFor(30*time.Second, func() error {
-		if input.datapoints.Load() == 0 {
-			return fmt.Errorf("no data yet")
+		for i, s := range sinks {
+			if s.datapoints.Load() == 0 {
+				return fmt.Errorf("no data in sink %d yet", i)
+			}
 		}
 		return nil
 	}))
 	time.Sleep(warmup)
 	pid := c.Pid()
-	cpu0, dp0 := procCPU(t, pid), input.datapoints.Load()
+	cpu0, in0 := procCPU(t, pid), inputPoints(t, port)
+	out0 := make([]int64, len(sinks))
+	for i, s := range sinks {
+		out0[i] = s.datapoints.Load()
+	}
 	time.Sleep(measure)
-	cpu1, dp1 := procCPU(t, pid), input.datapoints.Load()
+	cpu1, in1 := procCPU(t, pid), inputPoints(t, port)
+	for i, s := range sinks {
+		require.Greater(t, s.datapoints.Load(), out0[i], "sink %d received data while measured", i)
+	}
 	require.NoError(t, c.Stop(30*time.Second))
-	require.Positive(t, dp1-dp0)
-	return (cpu1 - cpu0).Seconds() / (float64(dp1-dp0) / 1e6)
+	require.Positive(t, in1-in0)
+	return (cpu1 - cpu0).Seconds() / ((in1 - in0) / 1e6)
 }
 
 // TestExperimentVsForwardConnectors runs the same simulated load (4 hosts × 1,000 processes every second)
-// through the built binary both ways, alternating runs, and reports CPU-seconds per million input data
-// points. Opt-in: PHOENIX_BENCH_E2E=1 (make bench-e2e).
+// through the built binary three ways, alternating runs, and reports CPU-seconds per million input points:
+//   - the experiment with the full stream flowing on (evaluating, nothing changed downstream yet);
+//   - the experiment with top50 flowing on (reducing, still measuring the full baseline in-process);
+//   - the upstream way: a forward connector fans out to the three variant pipelines, each exporting to a
+//     backend that would compare them, so the full stream is always shipped.
+//
+// Opt-in: PHOENIX_BENCH_E2E=1 (make bench-e2e).
 func TestExperimentVsForwardConnectors(t *testing.T) {
 	if os.Getenv("PHOENIX_BENCH_E2E") == "" {
 		t.Skip("opt-in benchmark: make bench-e2e")
@@ -178,19 +224,23 @@ func TestExperimentVsForwardConnectors(t *testing.T) {
 		require.NoError(t, err)
 		measure = time.Duration(s) * time.Second
 	}
-	var exp, fan []float64
+	var expFull, expTop, fan []float64
 	for r := range rounds {
-		in := newSink(t)
-		exp = append(exp, run(t, bin, experimentConfig(in.addr), in, 3*time.Second, measure))
+		out := newSink(t)
+		port := harness.FreePort(t)
+		expFull = append(expFull, run(t, bin, experimentConfig("full", out.addr, port), port, []*sink{out}, 3*time.Second, measure))
+		out = newSink(t)
+		port = harness.FreePort(t)
+		expTop = append(expTop, run(t, bin, experimentConfig("top50", out.addr, port), port, []*sink{out}, 3*time.Second, measure))
 		full, top, byExe := newSink(t), newSink(t), newSink(t)
-		fan = append(fan, run(t, bin, fanoutConfig(full.addr, top.addr, byExe.addr), full, 3*time.Second, measure))
-		require.Positive(t, top.datapoints.Load(), "the top50 pipeline exported")
-		require.Positive(t, byExe.datapoints.Load(), "the by_executable pipeline exported")
-		t.Logf("round %d: experiment %.3f CPU-s per million input points, forward fan-out %.3f, ratio %.2f", r+1, exp[r], fan[r], exp[r]/fan[r])
+		port = harness.FreePort(t)
+		fan = append(fan, run(t, bin, fanoutConfig(full.addr, top.addr, byExe.addr, port), port, []*sink{full, top, byExe}, 3*time.Second, measure))
+		t.Logf("round %d: CPU-s per million input points: experiment (full flows) %.3f, experiment (top50 flows) %.3f, forward fan-out %.3f",
+			r+1, expFull[r], expTop[r], fan[r])
 	}
-	e, f := mean(exp), mean(fan)
-	t.Logf("mean: experiment %.3f CPU-s per million input points, forward fan-out %.3f, ratio %.2f", e, f, e/f)
-	fmt.Printf("e2e: experiment %.3f CPU-s/M dp, forward fan-out %.3f CPU-s/M dp, ratio %.2f\n", e, f, e/f)
+	ef, et, f := mean(expFull), mean(expTop), mean(fan)
+	fmt.Printf("e2e: CPU-s per million input points: experiment, full flows %.3f (%.2f× fan-out); experiment, top50 flows %.3f (%.2f× fan-out); forward fan-out %.3f\n",
+		ef, ef/f, et, et/f, f)
 }
 
 func mean(xs []float64) float64 {

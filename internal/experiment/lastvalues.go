@@ -1,0 +1,98 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package experiment // import "github.com/phoenix-platform/otelcol-phoenix/internal/experiment"
+
+import "math/bits"
+
+// lastValue is a counter series' last value and the batch it was seen in (0: never).
+type lastValue struct {
+	v     float64
+	batch uint32
+}
+
+// lastValues holds each counter series' last value, in the order the series arrived, with an open-addressing
+// index by hash. Batches repeat their series in the same order, so each batch records where its points
+// landed and the next batch first tries the same place: a sequential walk over the entries instead of a
+// random probe per point. The index serves the points that moved.
+type lastValues struct {
+	ids     []uint64 // entries, in arrival order
+	vals    []lastValue
+	index   []int32 // open addressing: entry+1, 0 = empty
+	hint    []int32 // the entry of each point of the last batch, by position
+	current []int32 // the same for the batch being added
+}
+
+const minIndex = 64
+
+// at returns the entry of the point at position pos of the batch (adding an empty one, batch 0, for a new
+// series). Call endBatch after the batch's last point.
+func (t *lastValues) at(pos int, id uint64) *lastValue {
+	var e int32
+	if pos < len(t.hint) && t.ids[t.hint[pos]] == id {
+		e = t.hint[pos]
+	} else {
+		e = t.lookup(id)
+	}
+	t.current = append(t.current, e)
+	return &t.vals[e]
+}
+
+// endBatch makes the batch just added the hint for the next.
+func (t *lastValues) endBatch() {
+	t.hint, t.current = t.current, t.hint[:0]
+}
+
+func (t *lastValues) lookup(id uint64) int32 {
+	if 4*(len(t.ids)+1) > 3*len(t.index) { // at most 3/4 full
+		t.reindex(max(minIndex, 2*len(t.index)))
+	}
+	mask := len(t.index) - 1
+	for i := t.slot(id); ; i = (i + 1) & mask {
+		e := t.index[i] - 1
+		if e < 0 {
+			e = int32(len(t.ids))
+			t.ids = append(t.ids, id)
+			t.vals = append(t.vals, lastValue{})
+			t.index[i] = e + 1
+			return e
+		}
+		if t.ids[e] == id {
+			return e
+		}
+	}
+}
+
+func (t *lastValues) slot(id uint64) int {
+	return int((id * 0x9e3779b97f4a7c15) >> (64 - bits.TrailingZeros(uint(len(t.index)))))
+}
+
+func (t *lastValues) reindex(size int) {
+	t.index = make([]int32, size)
+	mask := size - 1
+	for e, id := range t.ids {
+		i := t.slot(id)
+		for t.index[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.index[i] = int32(e) + 1
+	}
+}
+
+// keepSince drops the entries last seen before batch since, keeping the arrival order of the rest.
+func (t *lastValues) keepSince(since uint32) {
+	n := 0
+	for e, v := range t.vals {
+		if v.batch >= since {
+			t.ids[n], t.vals[n] = t.ids[e], v
+			n++
+		}
+	}
+	t.ids, t.vals = t.ids[:n], t.vals[:n]
+	t.hint = t.hint[:0] // entries moved
+	size := minIndex
+	for 4*n > 3*size/2 { // about half full after the clean-up
+		size *= 2
+	}
+	t.reindex(size)
+}

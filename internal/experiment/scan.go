@@ -1,0 +1,214 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package experiment // import "github.com/phoenix-platform/otelcol-phoenix/internal/experiment"
+
+import (
+	"math/bits"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/identity"
+)
+
+// Scan reads one batch into compact arrays: series hashes, counter points, gauge sums, sizes. It holds no
+// window state, so the part of measuring that walks pdata needs no lock and can read a resource while it is
+// in cache (e.g. right after copying it); Meter.Add then applies it. A Scan is reused batch after batch
+// (Reset) and is not safe for concurrent use.
+type Scan struct {
+	opts    *Options
+	metrics map[string]metricInfo // by name
+	// byPos caches metricInfo by a metric's position in its scope: batches repeat the same metrics in the same
+	// order, so the check is a string comparison that usually hits the same backing bytes.
+	byPos []metricInfo
+
+	series     []uint64
+	counters   []counterPoint
+	gaugeSum   []float64 // in Options.Gauges order
+	critical   []string  // critical processes seen on their own
+	datapoints uint64
+	bytes      uint64
+	maxTs      pcommon.Timestamp
+}
+
+type metricInfo struct {
+	name    string
+	hash    uint64
+	counter int // index in Options.Counters, or -1
+	gauge   int // index in Options.Gauges, or -1
+}
+
+// counterPoint is a cumulative value of a fidelity counter, keyed by its series without volatile attributes.
+type counterPoint struct {
+	id      uint64
+	v       float64
+	start   pcommon.Timestamp
+	counter int
+}
+
+const (
+	maxCachedMetrics = 4096 // names beyond this are looked up each time (bounded memory)
+	maxPositions     = 64
+)
+
+// NewScan returns an empty Scan for opts.
+func NewScan(opts *Options) *Scan {
+	return &Scan{opts: opts, metrics: map[string]metricInfo{}, gaugeSum: make([]float64, len(opts.Gauges))}
+}
+
+// Reset empties the scan for the next batch, keeping its memory and caches.
+func (s *Scan) Reset() {
+	s.series, s.counters, s.critical = s.series[:0], s.counters[:0], s.critical[:0]
+	clear(s.gaugeSum)
+	s.datapoints, s.bytes, s.maxTs = 0, 0, 0
+}
+
+// Datapoints is the number of data points scanned.
+func (s *Scan) Datapoints() uint64 { return s.datapoints }
+
+// Metrics scans a whole batch.
+func (s *Scan) Metrics(md pmetric.Metrics) {
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		s.Resource(rms.At(i))
+	}
+}
+
+var sizer = &pmetric.ProtoMarshaler{}
+
+// Resource scans one resource of a batch.
+func (s *Scan) Resource(rm pmetric.ResourceMetrics) {
+	// MetricsSize is the sum of this over the resources: a tagged, length-prefixed field each.
+	size := sizer.ResourceMetricsSize(rm)
+	s.bytes += uint64(1 + sov(uint64(size)) + size)
+	res, stable := s.resource(rm.Resource().Attributes())
+	sms := rm.ScopeMetrics()
+	for j := 0; j < sms.Len(); j++ {
+		ms := sms.At(j).Metrics()
+		for k := 0; k < ms.Len(); k++ {
+			metric := ms.At(k)
+			mi := s.info(k, metric.Name())
+			switch metric.Type() {
+			case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
+				s.numbers(numberPoints(metric), mi, res, stable)
+			case pmetric.MetricTypeHistogram:
+				dps := metric.Histogram().DataPoints()
+				for d := 0; d < dps.Len(); d++ {
+					s.point(res, mi.hash, dps.At(d).Attributes())
+				}
+			case pmetric.MetricTypeExponentialHistogram:
+				dps := metric.ExponentialHistogram().DataPoints()
+				for d := 0; d < dps.Len(); d++ {
+					s.point(res, mi.hash, dps.At(d).Attributes())
+				}
+			case pmetric.MetricTypeSummary:
+				dps := metric.Summary().DataPoints()
+				for d := 0; d < dps.Len(); d++ {
+					s.point(res, mi.hash, dps.At(d).Attributes())
+				}
+			}
+		}
+	}
+}
+
+func (s *Scan) numbers(dps pmetric.NumberDataPointSlice, mi metricInfo, res, stable uint64) {
+	var sum float64
+	for d := 0; d < dps.Len(); d++ {
+		dp := dps.At(d)
+		attrs := identity.Attrs(dp.Attributes())
+		id := identity.SeriesOf(res, mi.hash, attrs)
+		s.series = append(s.series, id)
+		s.maxTs = max(s.maxTs, dp.Timestamp())
+		switch {
+		case mi.counter >= 0:
+			if stable != res {
+				id = identity.SeriesOf(stable, mi.hash, attrs)
+			}
+			s.counters = append(s.counters, counterPoint{id: id, v: value(dp), start: dp.StartTimestamp(), counter: mi.counter})
+		case mi.gauge >= 0:
+			sum += value(dp)
+		}
+	}
+	s.datapoints += uint64(dps.Len())
+	if mi.gauge >= 0 {
+		s.gaugeSum[mi.gauge] += sum
+	}
+}
+
+func (s *Scan) point(res, name uint64, attrs pcommon.Map) uint64 {
+	id := identity.Series(res, name, attrs)
+	s.series = append(s.series, id)
+	s.datapoints++
+	return id
+}
+
+// resource hashes a resource's attributes in one pass: its identity, the identity without the volatile
+// attributes (for following counters), and whether it is a critical process.
+func (s *Scan) resource(attrs pcommon.Map) (res, stable uint64) {
+	var volatile uint64
+	var critical string
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		h := identity.Attr(k, v)
+		res += h
+		if slices.Contains(s.opts.VolatileAttrs, k) {
+			volatile += h
+		}
+		if k == s.opts.CriticalAttr {
+			critical = v.AsString()
+		}
+		return true
+	})
+	if critical != "" && s.isCritical(critical) {
+		s.critical = append(s.critical, critical)
+	}
+	return res, res - volatile
+}
+
+func (s *Scan) isCritical(v string) bool {
+	for _, re := range s.opts.CriticalPatterns {
+		if re.MatchString(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Scan) info(pos int, name string) metricInfo {
+	if pos < len(s.byPos) && s.byPos[pos].name == name {
+		return s.byPos[pos]
+	}
+	mi, ok := s.metrics[name]
+	if !ok {
+		mi = metricInfo{name: name, hash: identity.String(name), counter: slices.Index(s.opts.Counters, name),
+			gauge: slices.Index(s.opts.Gauges, name)}
+		if len(s.metrics) < maxCachedMetrics {
+			s.metrics[name] = mi
+		}
+	}
+	if pos < maxPositions {
+		for len(s.byPos) <= pos {
+			s.byPos = append(s.byPos, metricInfo{})
+		}
+		s.byPos[pos] = mi
+	}
+	return mi
+}
+
+// sov is the size of x as a protobuf varint.
+func sov(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+func numberPoints(m pmetric.Metric) pmetric.NumberDataPointSlice {
+	if m.Type() == pmetric.MetricTypeSum {
+		return m.Sum().DataPoints()
+	}
+	return m.Gauge().DataPoints()
+}
+
+func value(dp pmetric.NumberDataPoint) float64 {
+	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		return float64(dp.IntValue())
+	}
+	return dp.DoubleValue()
+}
