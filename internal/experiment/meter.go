@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/cardinality"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
@@ -70,13 +69,6 @@ func NewMeter(opts *Options, now time.Time) *Meter {
 func (m *Meter) newWindow(now time.Time) window {
 	return window{start: now, increase: make([]float64, len(m.opts.Counters)),
 		gaugeSum: make([]float64, len(m.opts.Gauges)), critical: map[string]struct{}{}}
-}
-
-// Measure adds one batch of the variant's output (Scan and Add in one).
-func (m *Meter) Measure(md pmetric.Metrics) {
-	s := NewScan(m.opts)
-	s.Metrics(md)
-	m.Add(s)
 }
 
 // Add adds one scanned batch of the variant's output.

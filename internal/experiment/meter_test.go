@@ -4,6 +4,7 @@
 package experiment
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -54,6 +55,13 @@ func batch(at time.Duration, procs ...proc) pmetric.Metrics {
 		gdp.SetIntValue(p.mem)
 	}
 	return md
+}
+
+// Measure adds one batch: Scan and Add in one.
+func (m *Meter) Measure(md pmetric.Metrics) {
+	s := NewScan(m.opts)
+	s.Metrics(md)
+	m.Add(s)
 }
 
 func opts() *Options {
@@ -111,22 +119,26 @@ func TestCloseness(t *testing.T) {
 }
 
 // BenchmarkMeasure is the whole per-variant accounting cost per data point (series counting, counters,
-// gauges, protobuf size, critical processes) on a 1,000-process simulated_process batch: hostmetrics' shape,
-// ~7,000 points with the scraper's resource attributes.
+// gauges, protobuf size, critical processes) on simulated_process batches: hostmetrics' shape and resource
+// attributes, ~7 points per process, up to ~100k series.
 func BenchmarkMeasure(b *testing.B) {
-	batches := receivercapture.Capture(b, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 1000, "seed": 1}, 1)
-	md := batches[0]
-	o := opts()
-	o.SeriesCap = 200_000 // the default: exact counting
-	o.Counters = []string{"process.cpu.time", "process.disk.io"}
-	m, s := NewMeter(o, t0), NewScan(o)
-	b.ReportAllocs()
-	for b.Loop() {
-		s.Reset()
-		s.Metrics(md) // the same points each time: counters take the "seen in the last batch" path
-		m.Add(s)
+	for _, procs := range []int{1_000, 14_000} {
+		md := receivercapture.Capture(b, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": procs, "seed": 1}, 1)[0]
+		b.Run(fmt.Sprintf("series=%dk", md.DataPointCount()/1000), func(b *testing.B) {
+			o := opts()
+			o.SeriesCap = 200_000 // the default: exact counting
+			o.Counters = []string{"process.cpu.time", "process.disk.io"}
+			m, s := NewMeter(o, t0), NewScan(o)
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Reset()
+				s.Metrics(md) // the same points each time: counters take the "seen in the last batch" path
+				m.Add(s)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*md.DataPointCount()), "ns/datapoint")
+			b.ReportMetric(float64(m.series.Bytes())/float64(m.series.Tracked()), "bytes/series")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*md.DataPointCount()), "ns/datapoint")
 }
 
 // TestScanSizesAndCountsLikePdata checks the scan's resource-by-resource sizing and counting against pdata's
