@@ -357,10 +357,8 @@ func (p *experimentProcessor) inputOwner(md pmetric.Metrics, active *variant) *v
 	case md.IsReadOnly():
 		return nil
 	case p.cfg.Mode == modeTee:
-		for _, v := range p.variants {
-			if v.first == nil {
-				return nil
-			}
+		if p.passThrough {
+			return nil
 		}
 		return p.variants[len(p.variants)-1]
 	case active.first == nil:
