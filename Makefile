@@ -103,7 +103,7 @@ bench: ## Go benchmarks of our own packages (BENCH=regex, BENCH_TIME=…)
 
 bench-e2e: $(BINARY) ## end-to-end: the binary with the experiment vs forward-connector fan-out (minutes)
 	OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) PHOENIX_BENCH_E2E=1 $(GO) test -count=1 -v -timeout 20m \
-		-run TestExperimentVsForwardConnectors ./tests/bench/ | grep -E '^(e2e:|---|ok|FAIL|\s+e2e_test)'
+		-run TestExperimentVsForwardConnectors ./tests/bench/ | grep -E '^(e2e|---|ok|FAIL|\s+e2e_test)'
 
 clean: ## remove build outputs
 	rm -rf $(BUILD_DIR) .bin

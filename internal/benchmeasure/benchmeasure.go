@@ -39,3 +39,14 @@ func (a *Arm) Run(f func()) {
 	a.CPU += CPUTime() - start
 	a.Allocs += Mallocs() - m0
 }
+
+// Round runs round i of an A/B comparison: a then b on even rounds, b then a on odd ones. The arm that runs
+// first after a round's setup pays for what the setup leaves behind (fresh heap to fault in, cold caches);
+// alternating the order shares that cost evenly.
+func Round(i int, a *Arm, fa func(), b *Arm, fb func()) {
+	if i%2 == 1 {
+		a, fa, b, fb = b, fb, a, fa
+	}
+	a.Run(fa)
+	b.Run(fb)
+}

@@ -26,3 +26,12 @@ func TestArmCountsWork(t *testing.T) {
 	assert.GreaterOrEqual(t, a.Allocs, uint64(1000))
 	assert.Positive(t, a.CPU)
 }
+
+func TestRoundAlternatesOrder(t *testing.T) {
+	var a, b Arm
+	var order []string
+	for i := range 4 {
+		Round(i, &a, func() { order = append(order, "a") }, &b, func() { order = append(order, "b") })
+	}
+	assert.Equal(t, []string{"a", "b", "b", "a", "a", "b", "b", "a"}, order)
+}

@@ -29,9 +29,9 @@ var benchChains = map[string][]any{
 // same two processing chains run bare, each on its own copy of the input made in the arm, as the collector's
 // fan-out to several pipelines copies for mutating consumers when a read-only one (the pass-through
 // pipeline) shares the batch. 1,000-process batches of simulated_process output; arms alternate every batch,
-// each after runtime.GC(); process CPU time and allocations; reported per data point and as
-// experiment/bare, with the input flowing on (active=full: every chain needs a copy) and with top50 flowing
-// on (it takes the input itself).
+// first one then the other first (benchmeasure.Round), each after runtime.GC(); process CPU time and
+// allocations; reported per data point and as experiment/bare, with the input flowing on (active=full:
+// every chain needs a copy) and with top50 flowing on (it takes the input itself).
 func BenchmarkExperimentVsBareChains(b *testing.B) {
 	batch := receivercapture.Capture(b, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 1000, "seed": 1}, 1)[0]
 	dps := batch.DataPointCount()
@@ -52,14 +52,14 @@ func BenchmarkExperimentVsBareChains(b *testing.B) {
 				i++
 				md := receivercapture.NextInterval(batch, time.Duration(i)*10*time.Second)
 				md2 := receivercapture.NextInterval(batch, time.Duration(i)*10*time.Second)
-				withExp.Run(func() { require.NoError(b, exp.ConsumeMetrics(context.Background(), md)) })
-				without.Run(func() {
-					for _, p := range bare {
-						cp := pmetric.NewMetrics()
-						md2.CopyTo(cp)
-						require.NoError(b, p.ConsumeMetrics(context.Background(), cp))
-					}
-				})
+				benchmeasure.Round(i, &withExp, func() { require.NoError(b, exp.ConsumeMetrics(context.Background(), md)) },
+					&without, func() {
+						for _, p := range bare {
+							cp := pmetric.NewMetrics()
+							md2.CopyTo(cp)
+							require.NoError(b, p.ConsumeMetrics(context.Background(), cp))
+						}
+					})
 			}
 			n := float64(b.N * dps)
 			b.ReportMetric(float64(withExp.CPU.Nanoseconds())/n, "experiment-cpu-ns/dp")

@@ -206,41 +206,62 @@ func run(t *testing.T, bin, config string, port int, sinks []*sink, warmup, meas
 }
 
 // TestExperimentVsForwardConnectors runs the same simulated load (4 hosts × 1,000 processes every second)
-// through the built binary three ways, alternating runs, and reports CPU-seconds per million input points:
+// through the built binary three ways and reports CPU-seconds per million input points:
 //   - the experiment with the full stream flowing on (evaluating, nothing changed downstream yet);
 //   - the experiment with top50 flowing on (reducing, still measuring the full baseline in-process);
 //   - the upstream way: a forward connector fans out to the three variant pipelines, each exporting to a
 //     backend that would compare them, so the full stream is always shipped.
 //
-// Opt-in: PHOENIX_BENCH_E2E=1 (make bench-e2e).
+// Each round runs the three once, each round in a different order, so that a slow spell of the machine does
+// not always fall on the same one. Opt-in: PHOENIX_BENCH_E2E=1 (make bench-e2e); PHOENIX_BENCH_ROUNDS
+// (default 3) and PHOENIX_BENCH_SECONDS (measured seconds per run, default 20).
 func TestExperimentVsForwardConnectors(t *testing.T) {
 	if os.Getenv("PHOENIX_BENCH_E2E") == "" {
 		t.Skip("opt-in benchmark: make bench-e2e")
 	}
 	bin := harness.Binary(t)
-	rounds, measure := 2, 20*time.Second
-	if v := os.Getenv("PHOENIX_BENCH_SECONDS"); v != "" {
-		s, err := strconv.Atoi(v)
-		require.NoError(t, err)
-		measure = time.Duration(s) * time.Second
+	rounds, seconds := envInt(t, "PHOENIX_BENCH_ROUNDS", 3), envInt(t, "PHOENIX_BENCH_SECONDS", 20)
+	measure := time.Duration(seconds) * time.Second
+	arms := []struct {
+		name string
+		run  func() float64
+	}{
+		{"experiment (full flows)", func() float64 {
+			out, port := newSink(t), harness.FreePort(t)
+			return run(t, bin, experimentConfig("full", out.addr, port), port, []*sink{out}, 3*time.Second, measure)
+		}},
+		{"experiment (top50 flows)", func() float64 {
+			out, port := newSink(t), harness.FreePort(t)
+			return run(t, bin, experimentConfig("top50", out.addr, port), port, []*sink{out}, 3*time.Second, measure)
+		}},
+		{"forward fan-out", func() float64 {
+			full, top, byExe, port := newSink(t), newSink(t), newSink(t), harness.FreePort(t)
+			return run(t, bin, fanoutConfig(full.addr, top.addr, byExe.addr, port), port, []*sink{full, top, byExe}, 3*time.Second, measure)
+		}},
 	}
-	var expFull, expTop, fan []float64
+	cpu := make([][]float64, len(arms)) // per arm, per round
 	for r := range rounds {
-		out := newSink(t)
-		port := harness.FreePort(t)
-		expFull = append(expFull, run(t, bin, experimentConfig("full", out.addr, port), port, []*sink{out}, 3*time.Second, measure))
-		out = newSink(t)
-		port = harness.FreePort(t)
-		expTop = append(expTop, run(t, bin, experimentConfig("top50", out.addr, port), port, []*sink{out}, 3*time.Second, measure))
-		full, top, byExe := newSink(t), newSink(t), newSink(t)
-		port = harness.FreePort(t)
-		fan = append(fan, run(t, bin, fanoutConfig(full.addr, top.addr, byExe.addr, port), port, []*sink{full, top, byExe}, 3*time.Second, measure))
-		t.Logf("round %d: CPU-s per million input points: experiment (full flows) %.3f, experiment (top50 flows) %.3f, forward fan-out %.3f",
-			r+1, expFull[r], expTop[r], fan[r])
+		for k := range arms {
+			a := (r + k) % len(arms)
+			cpu[a] = append(cpu[a], arms[a].run())
+		}
+		t.Logf("round %d: CPU-s per million input points: %s %.3f, %s %.3f, %s %.3f (ratios %.2f, %.2f)", r+1,
+			arms[0].name, cpu[0][r], arms[1].name, cpu[1][r], arms[2].name, cpu[2][r], cpu[0][r]/cpu[2][r], cpu[1][r]/cpu[2][r])
 	}
-	ef, et, f := mean(expFull), mean(expTop), mean(fan)
-	fmt.Printf("e2e: CPU-s per million input points: experiment, full flows %.3f (%.2f× fan-out); experiment, top50 flows %.3f (%.2f× fan-out); forward fan-out %.3f\n",
-		ef, ef/f, et, et/f, f)
+	ef, et, f := mean(cpu[0]), mean(cpu[1]), mean(cpu[2])
+	fmt.Printf("e2e (%d rounds × %ds): CPU-s per million input points: experiment, full flows %.3f (%.2f× fan-out); experiment, top50 flows %.3f (%.2f× fan-out); forward fan-out %.3f\n",
+		rounds, seconds, ef, ef/f, et, et/f, f)
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err, name)
+	require.Positive(t, n, name)
+	return n
 }
 
 func mean(xs []float64) float64 {
