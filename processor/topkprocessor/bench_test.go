@@ -40,7 +40,8 @@ func newProcessor(b *testing.B, f processor.Factory, cfg any, conf map[string]an
 // BenchmarkTopKVsFilter compares, side by side in one run, the topk processor (k=20 + rollup into other) with
 // the filter processor dropping the same processes, on 1,000-process batches of simulated_process output.
 // Arms alternate each iteration on fresh copies of the next interval, first one then the other first
-// (benchmeasure.Round), each after runtime.GC(); reported: datapoints in per CPU-second for each arm, topk's CPU time over filter's, and allocations per batch.
+// (benchmeasure.Round), each after runtime.GC(); reported: datapoints in per CPU-second for each arm,
+// topk's CPU time over filter's, and allocations per batch.
 func BenchmarkTopKVsFilter(b *testing.B) {
 	batch := receivercapture.Capture(b, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 1000, "seed": 1}, 1)[0]
 	dps := batch.DataPointCount()

@@ -222,18 +222,18 @@ func TestExperimentVsForwardConnectors(t *testing.T) {
 	bin := harness.Binary(t)
 	rounds, seconds := envInt(t, "PHOENIX_BENCH_ROUNDS", 3), envInt(t, "PHOENIX_BENCH_SECONDS", 20)
 	measure := time.Duration(seconds) * time.Second
+	experiment := func(active string) func() float64 {
+		return func() float64 {
+			out, port := newSink(t), harness.FreePort(t)
+			return run(t, bin, experimentConfig(active, out.addr, port), port, []*sink{out}, 3*time.Second, measure)
+		}
+	}
 	arms := []struct {
 		name string
 		run  func() float64
 	}{
-		{"experiment (full flows)", func() float64 {
-			out, port := newSink(t), harness.FreePort(t)
-			return run(t, bin, experimentConfig("full", out.addr, port), port, []*sink{out}, 3*time.Second, measure)
-		}},
-		{"experiment (top50 flows)", func() float64 {
-			out, port := newSink(t), harness.FreePort(t)
-			return run(t, bin, experimentConfig("top50", out.addr, port), port, []*sink{out}, 3*time.Second, measure)
-		}},
+		{"experiment (full flows)", experiment("full")},
+		{"experiment (top50 flows)", experiment("top50")},
 		{"forward fan-out", func() float64 {
 			full, top, byExe, port := newSink(t), newSink(t), newSink(t), harness.FreePort(t)
 			return run(t, bin, fanoutConfig(full.addr, top.addr, byExe.addr, port), port, []*sink{full, top, byExe}, 3*time.Second, measure)
