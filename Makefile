@@ -101,7 +101,7 @@ lint: ## gofmt and go vet
 bench: ## Go benchmarks of our own packages (BENCH=regex, BENCH_TIME=…)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCH_TIME) -benchmem $(UNIT_PKGS)
 
-bench-e2e: $(BINARY) ## end-to-end: the binary with the experiment vs forward-connector fan-out (minutes)
+bench-e2e: $(BINARY) ## end-to-end: the binary with the experiment vs forward-connector fan-out, alternating and side by side (~8 min)
 	OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) PHOENIX_BENCH_E2E=1 $(GO) test -count=1 -v -timeout 20m \
 		-run TestExperimentVsForwardConnectors ./tests/bench/ | grep -E '^(e2e|---|ok|FAIL|\s+e2e_test)'
 

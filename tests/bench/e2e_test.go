@@ -174,36 +174,67 @@ func inputPoints(t *testing.T, port int) float64 {
 	return n
 }
 
-// run starts the collector on config, waits until every sink receives data, lets it warm up, then measures
-// its CPU time against the points its receiver produced. It returns CPU seconds per million input points.
-func run(t *testing.T, bin, config string, port int, sinks []*sink, warmup, measure time.Duration) float64 {
+// arm is one way of running the load: a collector configuration exporting to its own sinks.
+type arm struct {
+	name   string
+	sinks  int
+	config func(sinks []*sink, port int) string
+}
+
+// running is an arm's collector, exporting to every sink.
+type running struct {
+	t     *testing.T
+	c     *harness.Collector
+	port  int
+	sinks []*sink
+}
+
+// sample is a running collector's CPU time, input points and exported points at one moment.
+type sample struct {
+	cpu time.Duration
+	in  float64
+	out []int64
+}
+
+// start runs the arm's collector and waits until every sink has received data.
+func (a arm) start(t *testing.T, bin string) *running {
+	r := &running{t: t, port: harness.FreePort(t)}
+	for range a.sinks {
+		r.sinks = append(r.sinks, newSink(t))
+	}
 	path := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
-	c := harness.Start(t, bin, path)
-	require.NoError(t, c.WaitFor(30*time.Second, func() error {
-		for i, s := range sinks {
+	require.NoError(t, os.WriteFile(path, []byte(a.config(r.sinks, r.port)), 0o600))
+	r.c = harness.Start(t, bin, path)
+	require.NoError(t, r.c.WaitFor(30*time.Second, func() error {
+		for i, s := range r.sinks {
 			if s.datapoints.Load() == 0 {
-				return fmt.Errorf("no data in sink %d yet", i)
+				return fmt.Errorf("%s: no data in sink %d yet", a.name, i)
 			}
 		}
 		return nil
 	}))
-	time.Sleep(warmup)
-	pid := c.Pid()
-	cpu0, in0 := procCPU(t, pid), inputPoints(t, port)
-	out0 := make([]int64, len(sinks))
-	for i, s := range sinks {
-		out0[i] = s.datapoints.Load()
-	}
-	time.Sleep(measure)
-	cpu1, in1 := procCPU(t, pid), inputPoints(t, port)
-	for i, s := range sinks {
-		require.Greater(t, s.datapoints.Load(), out0[i], "sink %d received data while measured", i)
-	}
-	require.NoError(t, c.Stop(30*time.Second))
-	require.Positive(t, in1-in0)
-	return (cpu1 - cpu0).Seconds() / ((in1 - in0) / 1e6)
+	return r
 }
+
+func (r *running) sample() sample {
+	s := sample{cpu: procCPU(r.t, r.c.Pid()), in: inputPoints(r.t, r.port)}
+	for _, k := range r.sinks {
+		s.out = append(s.out, k.datapoints.Load())
+	}
+	return s
+}
+
+// perMillion is the CPU seconds per million input points between two samples; every sink must have
+// received data in between.
+func (r *running) perMillion(s0, s1 sample) float64 {
+	for i := range r.sinks {
+		require.Greater(r.t, s1.out[i], s0.out[i], "sink %d received data while measured", i)
+	}
+	require.Positive(r.t, s1.in-s0.in)
+	return (s1.cpu - s0.cpu).Seconds() / ((s1.in - s0.in) / 1e6)
+}
+
+func (r *running) stop() { require.NoError(r.t, r.c.Stop(30*time.Second)) }
 
 // TestExperimentVsForwardConnectors runs the same simulated load (4 hosts × 1,000 processes every second)
 // through the built binary three ways and reports CPU-seconds per million input points:
@@ -212,45 +243,84 @@ func run(t *testing.T, bin, config string, port int, sinks []*sink, warmup, meas
 //   - the upstream way: a forward connector fans out to the three variant pipelines, each exporting to a
 //     backend that would compare them, so the full stream is always shipped.
 //
-// Each round runs the three once, each round in a different order, so that a slow spell of the machine does
-// not always fall on the same one. Opt-in: PHOENIX_BENCH_E2E=1 (make bench-e2e); PHOENIX_BENCH_ROUNDS
-// (default 3) and PHOENIX_BENCH_SECONDS (measured seconds per run, default 20).
+// It measures two ways, each in the collectors' steady state, after a warm-up: a collector's first ~15 s
+// carry one-off costs (the heap growing to its working size faults pages in; the exporters' queues and
+// connections fill) that a DaemonSet pod pays once in its life.
+//   - Alternating: each round runs the three one after the other, each round in a different order.
+//   - Side by side: the three run at once and are measured over the same windows, so a slow spell of this
+//     shared VM falls on all of them alike; each collector uses a small share of a core, so they do not
+//     queue for the CPU.
+//
+// Opt-in: PHOENIX_BENCH_E2E=1 (make bench-e2e); PHOENIX_BENCH_ROUNDS (alternating rounds, default 3),
+// PHOENIX_BENCH_WINDOWS (side-by-side windows, default 6), PHOENIX_BENCH_SECONDS (seconds per run or window,
+// default 20), PHOENIX_BENCH_WARMUP (seconds before measuring, default 15).
 func TestExperimentVsForwardConnectors(t *testing.T) {
 	if os.Getenv("PHOENIX_BENCH_E2E") == "" {
 		t.Skip("opt-in benchmark: make bench-e2e")
 	}
 	bin := harness.Binary(t)
-	rounds, seconds := envInt(t, "PHOENIX_BENCH_ROUNDS", 3), envInt(t, "PHOENIX_BENCH_SECONDS", 20)
+	rounds, windows := envInt(t, "PHOENIX_BENCH_ROUNDS", 3), envInt(t, "PHOENIX_BENCH_WINDOWS", 6)
+	seconds := envInt(t, "PHOENIX_BENCH_SECONDS", 20)
+	warmup := time.Duration(envInt(t, "PHOENIX_BENCH_WARMUP", 15)) * time.Second
 	measure := time.Duration(seconds) * time.Second
-	experiment := func(active string) func() float64 {
-		return func() float64 {
-			out, port := newSink(t), harness.FreePort(t)
-			return run(t, bin, experimentConfig(active, out.addr, port), port, []*sink{out}, 3*time.Second, measure)
-		}
+	experiment := func(active string) func([]*sink, int) string {
+		return func(s []*sink, port int) string { return experimentConfig(active, s[0].addr, port) }
 	}
-	arms := []struct {
-		name string
-		run  func() float64
-	}{
-		{"experiment (full flows)", experiment("full")},
-		{"experiment (top50 flows)", experiment("top50")},
-		{"forward fan-out", func() float64 {
-			full, top, byExe, port := newSink(t), newSink(t), newSink(t), harness.FreePort(t)
-			return run(t, bin, fanoutConfig(full.addr, top.addr, byExe.addr, port), port, []*sink{full, top, byExe}, 3*time.Second, measure)
+	arms := []arm{
+		{"experiment (full flows)", 1, experiment("full")},
+		{"experiment (top50 flows)", 1, experiment("top50")},
+		{"forward fan-out", 3, func(s []*sink, port int) string {
+			return fanoutConfig(s[0].addr, s[1].addr, s[2].addr, port)
 		}},
 	}
-	cpu := make([][]float64, len(arms)) // per arm, per round
+	report := func(how string, cpu [][]float64) { // per arm, per round or window
+		ef, et, f := mean(cpu[0]), mean(cpu[1]), mean(cpu[2])
+		fmt.Printf("e2e %s: CPU-s per million input points: experiment, full flows %.3f (%.2f× fan-out); experiment, top50 flows %.3f (%.2f× fan-out); forward fan-out %.3f\n",
+			how, ef, ef/f, et, et/f, f)
+	}
+	logRatios := func(what string, i int, cpu [][]float64) {
+		t.Logf("%s %d: CPU-s per million input points: %s %.3f, %s %.3f, %s %.3f (ratios %.2f, %.2f)", what, i+1,
+			arms[0].name, cpu[0][i], arms[1].name, cpu[1][i], arms[2].name, cpu[2][i], cpu[0][i]/cpu[2][i], cpu[1][i]/cpu[2][i])
+	}
+
+	cpu := make([][]float64, len(arms))
 	for r := range rounds {
 		for k := range arms {
 			a := (r + k) % len(arms)
-			cpu[a] = append(cpu[a], arms[a].run())
+			run := arms[a].start(t, bin)
+			time.Sleep(warmup)
+			s0 := run.sample()
+			time.Sleep(measure)
+			cpu[a] = append(cpu[a], run.perMillion(s0, run.sample()))
+			run.stop()
 		}
-		t.Logf("round %d: CPU-s per million input points: %s %.3f, %s %.3f, %s %.3f (ratios %.2f, %.2f)", r+1,
-			arms[0].name, cpu[0][r], arms[1].name, cpu[1][r], arms[2].name, cpu[2][r], cpu[0][r]/cpu[2][r], cpu[1][r]/cpu[2][r])
+		logRatios("alternating, round", r, cpu)
 	}
-	ef, et, f := mean(cpu[0]), mean(cpu[1]), mean(cpu[2])
-	fmt.Printf("e2e (%d rounds × %ds): CPU-s per million input points: experiment, full flows %.3f (%.2f× fan-out); experiment, top50 flows %.3f (%.2f× fan-out); forward fan-out %.3f\n",
-		rounds, seconds, ef, ef/f, et, et/f, f)
+	report(fmt.Sprintf("alternating (%d rounds × %ds after %s warm-up)", rounds, seconds, warmup), cpu)
+
+	runs := make([]*running, len(arms))
+	for a := range arms {
+		runs[a] = arms[a].start(t, bin)
+	}
+	time.Sleep(warmup)
+	cpu = make([][]float64, len(arms))
+	last := make([]sample, len(arms))
+	for a, run := range runs {
+		last[a] = run.sample()
+	}
+	for w := range windows {
+		time.Sleep(measure)
+		for a, run := range runs {
+			s := run.sample()
+			cpu[a] = append(cpu[a], run.perMillion(last[a], s))
+			last[a] = s
+		}
+		logRatios("side by side, window", w, cpu)
+	}
+	for _, run := range runs {
+		run.stop()
+	}
+	report(fmt.Sprintf("side by side (%d windows × %ds after %s warm-up)", windows, seconds, warmup), cpu)
 }
 
 func envInt(t *testing.T, name string, def int) int {
