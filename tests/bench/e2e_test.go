@@ -248,8 +248,8 @@ func (r *running) stop() { require.NoError(r.t, r.c.Stop(30*time.Second)) }
 // connections fill) that a DaemonSet pod pays once in its life.
 //   - Alternating: each round runs the three one after the other, each round in a different order.
 //   - Side by side: the three run at once and are measured over the same windows, so a slow spell of this
-//     shared VM falls on all of them alike; each collector uses a small share of a core, so they do not
-//     queue for the CPU.
+//     shared VM falls on all of them alike; together they use a fraction of one core, so they rarely wait
+//     for each other.
 //
 // Opt-in: PHOENIX_BENCH_E2E=1 (make bench-e2e); PHOENIX_BENCH_ROUNDS (alternating rounds, default 3),
 // PHOENIX_BENCH_WINDOWS (side-by-side windows, default 6), PHOENIX_BENCH_SECONDS (seconds per run or window,
@@ -273,54 +273,73 @@ func TestExperimentVsForwardConnectors(t *testing.T) {
 			return fanoutConfig(s[0].addr, s[1].addr, s[2].addr, port)
 		}},
 	}
-	report := func(how string, cpu [][]float64) { // per arm, per round or window
-		ef, et, f := mean(cpu[0]), mean(cpu[1]), mean(cpu[2])
-		fmt.Printf("e2e %s: CPU-s per million input points: experiment, full flows %.3f (%.2f× fan-out); experiment, top50 flows %.3f (%.2f× fan-out); forward fan-out %.3f\n",
-			how, ef, ef/f, et, et/f, f)
-	}
-	logRatios := func(what string, i int, cpu [][]float64) {
-		t.Logf("%s %d: CPU-s per million input points: %s %.3f, %s %.3f, %s %.3f (ratios %.2f, %.2f)", what, i+1,
-			arms[0].name, cpu[0][i], arms[1].name, cpu[1][i], arms[2].name, cpu[2][i], cpu[0][i]/cpu[2][i], cpu[1][i]/cpu[2][i])
-	}
+	b := bench{t: t, bin: bin, arms: arms, warmup: warmup, measure: measure}
+	b.report(fmt.Sprintf("alternating (%d rounds × %ds after %s warm-up)", rounds, seconds, warmup), b.alternating(rounds))
+	b.report(fmt.Sprintf("side by side (%d windows × %ds after %s warm-up)", windows, seconds, warmup), b.sideBySide(windows))
+}
 
-	cpu := make([][]float64, len(arms))
+// bench measures the arms; its results are CPU-s per million input points, per arm, per round or window.
+type bench struct {
+	t               *testing.T
+	bin             string
+	arms            []arm // the last is the fan-out the others are compared with
+	warmup, measure time.Duration
+}
+
+// alternating runs the arms one at a time, each round in a different order.
+func (b bench) alternating(rounds int) [][]float64 {
+	cpu := make([][]float64, len(b.arms))
 	for r := range rounds {
-		for k := range arms {
-			a := (r + k) % len(arms)
-			run := arms[a].start(t, bin)
-			time.Sleep(warmup)
+		for k := range b.arms {
+			a := (r + k) % len(b.arms)
+			run := b.arms[a].start(b.t, b.bin)
+			time.Sleep(b.warmup)
 			s0 := run.sample()
-			time.Sleep(measure)
+			time.Sleep(b.measure)
 			cpu[a] = append(cpu[a], run.perMillion(s0, run.sample()))
 			run.stop()
 		}
-		logRatios("alternating, round", r, cpu)
+		b.log("alternating, round", r, cpu)
 	}
-	report(fmt.Sprintf("alternating (%d rounds × %ds after %s warm-up)", rounds, seconds, warmup), cpu)
+	return cpu
+}
 
-	runs := make([]*running, len(arms))
-	for a := range arms {
-		runs[a] = arms[a].start(t, bin)
+// sideBySide runs the arms at once and reads them over the same windows.
+func (b bench) sideBySide(windows int) [][]float64 {
+	runs := make([]*running, len(b.arms))
+	for a := range b.arms {
+		runs[a] = b.arms[a].start(b.t, b.bin)
 	}
-	time.Sleep(warmup)
-	cpu = make([][]float64, len(arms))
-	last := make([]sample, len(arms))
+	time.Sleep(b.warmup)
+	cpu := make([][]float64, len(b.arms))
+	last := make([]sample, len(b.arms))
 	for a, run := range runs {
 		last[a] = run.sample()
 	}
 	for w := range windows {
-		time.Sleep(measure)
+		time.Sleep(b.measure)
 		for a, run := range runs {
 			s := run.sample()
 			cpu[a] = append(cpu[a], run.perMillion(last[a], s))
 			last[a] = s
 		}
-		logRatios("side by side, window", w, cpu)
+		b.log("side by side, window", w, cpu)
 	}
 	for _, run := range runs {
 		run.stop()
 	}
-	report(fmt.Sprintf("side by side (%d windows × %ds after %s warm-up)", windows, seconds, warmup), cpu)
+	return cpu
+}
+
+func (b bench) log(what string, i int, cpu [][]float64) {
+	b.t.Logf("%s %d: CPU-s per million input points: %s %.3f, %s %.3f, %s %.3f (ratios %.2f, %.2f)", what, i+1,
+		b.arms[0].name, cpu[0][i], b.arms[1].name, cpu[1][i], b.arms[2].name, cpu[2][i], cpu[0][i]/cpu[2][i], cpu[1][i]/cpu[2][i])
+}
+
+func (b bench) report(how string, cpu [][]float64) {
+	ef, et, f := mean(cpu[0]), mean(cpu[1]), mean(cpu[2])
+	fmt.Printf("e2e %s: CPU-s per million input points: experiment, full flows %.3f (%.2f× fan-out); experiment, top50 flows %.3f (%.2f× fan-out); forward fan-out %.3f\n",
+		how, ef, ef/f, et, et/f, f)
 }
 
 func envInt(t *testing.T, name string, def int) int {
