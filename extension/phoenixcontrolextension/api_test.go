@@ -62,7 +62,8 @@ func (f *fakeExperiment) Snapshot() control.ExperimentSnapshot {
 	defer f.mu.Unlock()
 	s := control.ExperimentSnapshot{Name: f.name, Mode: "shadow", Baseline: f.variants[0], Active: f.active}
 	for i, v := range f.variants {
-		s.Variants = append(s.Variants, control.VariantStats{Name: v, Active: v == f.active, Baseline: i == 0, Series: uint64(1000 / (i + 1)), Fidelity: 1})
+		one := 1.0
+		s.Variants = append(s.Variants, control.VariantStats{Name: v, Active: v == f.active, Baseline: i == 0, Series: uint64(1000 / (i + 1)), Fidelity: &one})
 	}
 	return s
 }

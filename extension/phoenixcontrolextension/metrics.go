@@ -5,6 +5,7 @@ package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-p
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"math"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 )
@@ -33,7 +34,12 @@ var gauges = []struct {
 	{prometheus.NewDesc("phoenix_experiment_byte_savings_ratio", "1 - bytes / baseline bytes.", variantLabels, nil),
 		func(v control.VariantStats) float64 { return v.ByteSavings }},
 	{prometheus.NewDesc("phoenix_experiment_fidelity_ratio", "Lowest per-metric fidelity against the baseline, in [0,1].", variantLabels, nil),
-		func(v control.VariantStats) float64 { return v.Fidelity }},
+		func(v control.VariantStats) float64 {
+			if v.Fidelity == nil {
+				return math.NaN() // no data: not exported
+			}
+			return *v.Fidelity
+		}},
 	{prometheus.NewDesc("phoenix_experiment_critical_visible_ratio", "Share of the baseline's critical processes the variant shows on their own.", variantLabels, nil),
 		func(v control.VariantStats) float64 { return v.CriticalVisible }},
 	{prometheus.NewDesc("phoenix_experiment_active", "1 for the variant flowing downstream.", variantLabels, nil),
@@ -68,7 +74,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, v := range e.Snapshot().Variants {
 			for _, g := range gauges {
-				ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, g.value(v), name, v.Name)
+				if x := g.value(v); !math.IsNaN(x) {
+					ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, x, name, v.Name)
+				}
 			}
 		}
 		if hist := c.reg.runs.list(name); len(hist) > 0 {

@@ -34,7 +34,7 @@ type VariantStats struct {
 
 	// Fidelity against the baseline, in [0,1]: per configured counter (compared as rates) and gauge (compared
 	// as window means), 1 - |variant - baseline| / |baseline|; Fidelity is the lowest of them.
-	Fidelity       float64            `json:"fidelity"`
+	Fidelity       *float64           `json:"fidelity"` // nil: no data (nothing to compare in the window)
 	MetricFidelity map[string]float64 `json:"metric_fidelity"`
 	// CriticalVisible is the share of critical processes seen in the baseline that the variant still shows
 	// on their own (1 when the baseline has none).

@@ -3,38 +3,53 @@
 
 package experiment // import "github.com/phoenix-platform/otelcol-phoenix/internal/experiment"
 
-import "math/bits"
+import (
+	"math/bits"
 
-// lastValue is a counter series' last value and the batch it was seen in (0: never).
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// lastValue is a fidelity series' last sample as a backend stores it: value, time, start time, and the
+// window it was last seen in. stale: its last sample was a staleness marker (NoRecordedValue).
 type lastValue struct {
-	v     float64
-	batch uint32
+	v  float64
+	ts pcommon.Timestamp
+	// aux is a cumulative series' start time (a new one is a reset), or for how long a gauge's value has
+	// been counted from ts.
+	aux    pcommon.Timestamp
+	window uint32
+	stale  bool // the last sample was a staleness marker (or NaN)
+	valued bool // v holds a real sample
 }
 
-// lastValues holds each counter series' last value, in the order the series arrived, with an open-addressing
-// index by hash. Batches repeat their series in the same order, so each batch records where its points
-// landed and the next batch first tries the same place: a sequential walk over the entries instead of a
-// random probe per point. The index serves the points that moved.
+// lastValues holds each fidelity series' last sample, in the order the series arrived, with an
+// open-addressing index by hash. Batches repeat their series in the same order, so each batch records where
+// its points landed and the next batch first tries the same place: a sequential walk over the entries
+// instead of a random probe per point. The index serves the points that moved. At most limit entries.
 type lastValues struct {
 	ids     []uint64 // entries, in arrival order
 	vals    []lastValue
 	index   []int32 // open addressing: entry+1, 0 = empty
-	hint    []int32 // the entry of each point of the last batch, by position
+	hint    []int32 // the entry of each point of the last batch, by position (-1: none)
 	current []int32 // the same for the batch being added
+	limit   int
 }
 
 const minIndex = 64
 
-// at returns the entry of the point at position pos of the batch (adding an empty one, batch 0, for a new
-// series). Call endBatch after the batch's last point.
+// at returns the entry of the point at position pos of the batch, adding an empty one (ts 0) for a new
+// series, or nil when the table is full. Call endBatch after the batch's last point.
 func (t *lastValues) at(pos int, id uint64) *lastValue {
-	var e int32
-	if pos < len(t.hint) && t.ids[t.hint[pos]] == id {
+	var e int32 = -1
+	if pos < len(t.hint) && t.hint[pos] >= 0 && t.ids[t.hint[pos]] == id {
 		e = t.hint[pos]
 	} else {
 		e = t.lookup(id)
 	}
 	t.current = append(t.current, e)
+	if e < 0 {
+		return nil
+	}
 	return &t.vals[e]
 }
 
@@ -51,6 +66,9 @@ func (t *lastValues) lookup(id uint64) int32 {
 	for i := t.slot(id); ; i = (i + 1) & mask {
 		e := t.index[i] - 1
 		if e < 0 {
+			if t.limit > 0 && len(t.ids) >= t.limit {
+				return -1
+			}
 			e = int32(len(t.ids))
 			t.ids = append(t.ids, id)
 			t.vals = append(t.vals, lastValue{})
@@ -79,11 +97,11 @@ func (t *lastValues) reindex(size int) {
 	}
 }
 
-// keepSince drops the entries last seen before batch since, keeping the arrival order of the rest.
+// keepSince drops the entries last seen before window since, keeping the arrival order of the rest.
 func (t *lastValues) keepSince(since uint32) {
 	n := 0
 	for e, v := range t.vals {
-		if v.batch >= since {
+		if v.window >= since {
 			t.ids[n], t.vals[n] = t.ids[e], v
 			n++
 		}
@@ -96,3 +114,6 @@ func (t *lastValues) keepSince(since uint32) {
 	}
 	t.reindex(size)
 }
+
+// len is the number of series held.
+func (t *lastValues) len() int { return len(t.ids) }

@@ -18,10 +18,12 @@ import (
 
 // Options say what to measure.
 type Options struct {
-	SeriesCap        int      // exact series counting up to this many per window, then HyperLogLog
-	Counters         []string // cumulative counters compared as rates (e.g. process.cpu.time)
-	Gauges           []string // gauges / non-monotonic sums compared as window means (e.g. process.memory.usage)
-	CriticalAttr     string   // resource attribute naming critical processes
+	SeriesCap int // exact series counting up to this many per window, then HyperLogLog; also bounds fidelity state
+	// Counters and Gauges narrow fidelity to these metrics; when both are empty, every number metric of the
+	// baseline counts (sums by their increase, gauges by the mean of their sum over time).
+	Counters         []string
+	Gauges           []string
+	CriticalAttr     string // resource attribute naming critical processes
 	CriticalPatterns []*regexp.Regexp
 	// VolatileAttrs change during a resource's life (process.parent_pid when a parent dies): they make a new
 	// series for counting, but a counter's growth is followed across them for fidelity.
@@ -37,11 +39,15 @@ type Meter struct {
 	counted []uint64
 
 	win, done window // the current window and the last complete one
-	// last holds each counter series' last value and the batch it was seen in, to turn cumulative values
-	// into increases.
-	last   lastValues
-	lastTs pcommon.Timestamp
-	batch  uint32
+	windowNo  uint32
+	// last holds each fidelity series' last sample, to follow it by timestamp as a backend does.
+	last lastValues
+	// metrics names the fidelity metrics, by accumulator; accOf finds them by name, and slots caches, per
+	// Scan, the accumulator of each of its slots.
+	metrics []string
+	accOf   map[string]int
+	slots   map[*Scan][]int
+	gap     pcommon.Timestamp // smoothed gap between a gauge's samples
 }
 
 // window holds one window's figures.
@@ -51,29 +57,34 @@ type window struct {
 	datapoints uint64
 	bytes      uint64
 	batches    uint64
-	increase   []float64 // counters, in Options.Counters order: summed increases
-	gaugeSum   []float64 // gauges, in Options.Gauges order: summed values (mean = / batches)
-	critical   map[string]struct{}
-	errors     uint64
-	complete   bool
+	// Per fidelity metric (by accumulator): the growth of its sums, and the integral over time of its
+	// gauges' values (value × seconds until the series' next sample), and whether any sample counted.
+	increase []float64
+	integral []float64
+	seen     []bool
+	critical map[string]struct{}
+	errors   uint64
+	// untracked counts fidelity points not followed because the state is full (Options.SeriesCap).
+	untracked uint64
+	complete  bool
 }
 
 // NewMeter starts measuring at now.
 func NewMeter(opts *Options, now time.Time) *Meter {
-	m := &Meter{opts: opts, series: cardinality.New(opts.SeriesCap)}
+	m := &Meter{opts: opts, series: cardinality.New(opts.SeriesCap), accOf: map[string]int{}, slots: map[*Scan][]int{}}
+	m.last.limit = max(opts.SeriesCap, 1000)
 	m.win = m.newWindow(now)
-	m.counted = m.counted[:0]
 	return m
 }
 
 func (m *Meter) newWindow(now time.Time) window {
-	return window{start: now, increase: make([]float64, len(m.opts.Counters)),
-		gaugeSum: make([]float64, len(m.opts.Gauges)), critical: map[string]struct{}{}}
+	n := len(m.metrics)
+	return window{start: now, increase: make([]float64, n), integral: make([]float64, n), seen: make([]bool, n),
+		critical: map[string]struct{}{}}
 }
 
 // Add adds one scanned batch of the variant's output.
 func (m *Meter) Add(s *Scan) {
-	m.batch++
 	w := &m.win
 	w.batches++
 	w.bytes += s.bytes
@@ -85,38 +96,96 @@ func (m *Meter) Add(s *Scan) {
 		m.series.Add(id)
 	}
 	m.counted = append(m.counted[:0], s.series...)
-	for pos, c := range s.counters {
-		w.increase[c.counter] += m.increase(pos, c.id, c.v, c.start)
+	accs := m.accsOf(s)
+	for pos := range s.points {
+		m.follow(pos, &s.points[pos], accs[s.points[pos].slot])
 	}
 	m.last.endBatch()
-	for g, sum := range s.gaugeSum {
-		w.gaugeSum[g] += sum
-	}
 	for _, c := range s.critical {
 		w.critical[c] = struct{}{}
 	}
-	if s.maxTs > 0 {
-		m.lastTs = s.maxTs
+}
+
+// accsOf maps a Scan's slots to this meter's accumulators, growing the window's arrays for new metrics.
+func (m *Meter) accsOf(s *Scan) []int {
+	accs := m.slots[s]
+	for len(accs) < len(s.names) {
+		name := s.names[len(accs)]
+		a, ok := m.accOf[name]
+		if !ok {
+			a = len(m.metrics)
+			m.metrics = append(m.metrics, name)
+			m.accOf[name] = a
+			m.win.increase = append(m.win.increase, 0)
+			m.win.integral = append(m.win.integral, 0)
+			m.win.seen = append(m.win.seen, false)
+		}
+		accs = append(accs, a)
+	}
+	m.slots[s] = accs
+	return accs
+}
+
+// follow applies one fidelity point, by the rules a backend applies to samples: a sample not newer than
+// the series' last is rejected; a staleness marker ends nothing but adds nothing; NaN adds nothing; a
+// cumulative series grows by the difference of consecutive samples (its first only sets the start, a
+// lower value or a new start time is a reset counted from zero); a delta point is its growth (the first
+// only starts the series); a gauge holds its value until its next sample.
+func (m *Meter) follow(pos int, p *fidelityPoint, acc int) {
+	w := &m.win
+	e := m.last.at(pos, p.id)
+	if e == nil {
+		w.untracked++
+		return
+	}
+	if e.ts != 0 && p.ts <= e.ts {
+		return
+	}
+	prev := *e
+	e.ts, e.window = p.ts, m.windowNo
+	if p.stale || math.IsNaN(p.v) || math.IsInf(p.v, 0) {
+		e.stale = true
+		return
+	}
+	e.v, e.aux, e.stale, e.valued = p.v, p.start, false, true
+	w.seen[acc] = true
+	if p.kind == kindGauge {
+		m.gauge(w, acc, e, &prev)
+		return
+	}
+	if !prev.valued {
+		return // a new series: its first sample only sets where it starts
+	}
+	switch p.kind {
+	case kindDelta:
+		w.increase[acc] += p.v
+	case kindCumulative:
+		switch {
+		case p.v < prev.v || prev.aux != 0 && p.start > prev.aux:
+			w.increase[acc] += p.v
+		default:
+			w.increase[acc] += p.v - prev.v
+		}
 	}
 }
 
-// increase turns a cumulative value into its growth since the previous batch. A series absent from the
-// previous batch (new, or back after a gap) counts whole if it started after that batch, else it sets the
-// baseline; a drop is a reset. This is the increase downstream sees, and the one topk preserves.
-func (m *Meter) increase(pos int, id uint64, v float64, start pcommon.Timestamp) float64 {
-	p := m.last.at(pos, id)
-	ok := p.batch != 0 && p.batch == m.batch-1
-	prev := p.v
-	*p = lastValue{v: v, batch: m.batch}
-	switch {
-	case !ok && m.lastTs != 0 && start >= m.lastTs:
-		return v
-	case !ok:
-		return 0
-	case v < prev:
-		return v
+// gauge adds a gauge sample to the window's integral. A value holds until the series' next sample, as a
+// backend shows it: the previous value is counted up to this sample (less what was counted for it ahead),
+// and this one ahead for the series' last gap, so that a series that ends is counted until it misses its
+// next report, like an exited process in other.
+func (m *Meter) gauge(w *window, acc int, e, prev *lastValue) {
+	e.aux = m.gap // a new series: the usual gap, as other counts a process from its first report
+	if prev.valued && !prev.stale {
+		gap := e.ts - prev.ts
+		w.integral[acc] += prev.v * (float64(gap) - float64(prev.aux)) / 1e9
+		e.aux = gap
+		if m.gap == 0 {
+			m.gap = gap
+		} else {
+			m.gap = pcommon.Timestamp(int64(m.gap) + (int64(gap)-int64(m.gap))/16)
+		}
 	}
-	return v - prev
+	w.integral[acc] += e.v * float64(e.aux) / 1e9
 }
 
 // Error counts a batch the variant failed on.
@@ -129,8 +198,12 @@ func (m *Meter) Rotate(now time.Time) {
 	m.done = m.win
 	m.win = m.newWindow(now)
 	m.counted = m.counted[:0]
-	m.last.keepSince(m.batch - uint32(m.done.batches)) // forget counter series gone for a whole window
+	m.windowNo++
+	m.last.keepSince(m.windowNo - 1) // forget series not seen in this window or the last
 }
+
+// StateSeries is the number of series whose last sample is kept.
+func (m *Meter) StateSeries() int { return m.last.len() }
 
 // report is the last complete window, or the current one (with now as its end) before one completes.
 func (m *Meter) report(now time.Time) window {
@@ -143,9 +216,21 @@ func (m *Meter) report(now time.Time) window {
 	return w
 }
 
+// figure is a fidelity metric's window figure and whether there is one: a sum's increase per second, a
+// gauge's mean sum (its integral over the window's seconds).
+func (m *Meter) figure(w *window, name string) (float64, bool) {
+	a, ok := m.accOf[name]
+	if !ok || a >= len(w.seen) || !w.seen[a] {
+		return 0, false
+	}
+	secs := math.Max(w.end.Sub(w.start).Seconds(), 1e-9)
+	return (w.increase[a] + w.integral[a]) / secs, true
+}
+
 // Stats compares each variant's report with the baseline's. meters and names are in the same order.
 func Stats(names []string, meters []*Meter, baseline int, now time.Time) []control.VariantStats {
-	base := meters[baseline].report(now)
+	bm := meters[baseline]
+	base := bm.report(now)
 	out := make([]control.VariantStats, len(meters))
 	for i, m := range meters {
 		w := m.report(now)
@@ -159,18 +244,23 @@ func Stats(names []string, meters []*Meter, baseline int, now time.Time) []contr
 			DatapointSavings: savings(float64(w.datapoints), float64(base.datapoints)),
 			ByteSavings:      savings(float64(w.bytes), float64(base.bytes)),
 			MetricFidelity:   map[string]float64{},
-			Fidelity:         1,
 			CriticalVisible:  1,
 		}
-		baseSecs := math.Max(base.end.Sub(base.start).Seconds(), 1e-9)
-		for c, name := range m.opts.Counters {
-			st.MetricFidelity[name] = closeness(w.increase[c]/secs, base.increase[c]/baseSecs)
-		}
-		for g, name := range m.opts.Gauges {
-			st.MetricFidelity[name] = closeness(mean(w.gaugeSum[g], w.batches), mean(base.gaugeSum[g], base.batches))
+		// Every metric the baseline has data for: a variant that drops or moves one shows the loss.
+		for _, name := range bm.metrics {
+			bv, ok := bm.figure(&base, name)
+			if !ok {
+				continue
+			}
+			v, _ := m.figure(&w, name)
+			if f, ok := closeness(v, bv); ok {
+				st.MetricFidelity[name] = f
+			}
 		}
 		for _, f := range st.MetricFidelity {
-			st.Fidelity = math.Min(st.Fidelity, f)
+			if st.Fidelity == nil || f < *st.Fidelity {
+				st.Fidelity = &f
+			}
 		}
 		if len(base.critical) > 0 {
 			seen := 0
@@ -199,20 +289,16 @@ func savings(v, base float64) float64 {
 	return 1 - v/base
 }
 
-// closeness is 1 - relative error, clamped to [0,1]; two zeros are identical.
-func closeness(v, base float64) float64 {
-	if base == 0 {
-		if v == 0 {
-			return 1
-		}
-		return 0
+// closeness is 1 - relative error, clamped to [0,1]; false when both are zero (no data: nothing to
+// compare, not a perfect match) or either is not finite.
+func closeness(v, base float64) (float64, bool) {
+	switch {
+	case math.IsNaN(v) || math.IsNaN(base) || math.IsInf(v, 0) || math.IsInf(base, 0):
+		return 0, false
+	case base == 0 && v == 0:
+		return 0, false
+	case base == 0:
+		return 0, true
 	}
-	return math.Max(0, 1-math.Abs(v-base)/math.Abs(base))
-}
-
-func mean(sum float64, n uint64) float64 {
-	if n == 0 {
-		return 0
-	}
-	return sum / float64(n)
+	return math.Max(0, 1-math.Abs(v-base)/math.Abs(base)), true
 }

@@ -5,11 +5,13 @@ package experiment
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/goleak"
@@ -72,21 +74,65 @@ func opts() *Options {
 
 func TestIncreaseRules(t *testing.T) {
 	m := NewMeter(opts(), t0)
-	m.Measure(batch(10*time.Second, proc{pid: 1, exe: "a", start: -time.Hour, cpu: 100})) // old: baseline
-	assert.Zero(t, m.win.increase[0])
+	cpu := func() float64 { return m.win.increase[m.accOf["process.cpu.time"]] }
+	m.Measure(batch(10*time.Second, proc{pid: 1, exe: "a", start: -time.Hour, cpu: 100})) // first sample: 0
+	assert.Zero(t, cpu())
 	m.Measure(batch(20*time.Second,
 		proc{pid: 1, exe: "a", start: -time.Hour, cpu: 104},     // +4
-		proc{pid: 2, exe: "b", start: 15 * time.Second, cpu: 3}, // new since the last batch: +3
+		proc{pid: 2, exe: "b", start: 15 * time.Second, cpu: 3}, // a new series' first sample: 0, as a backend
 		proc{pid: 3, exe: "c", start: -time.Minute, cpu: 50}))   // first sight of an old process: 0
-	assert.InDelta(t, 7, m.win.increase[0], 1e-9)
+	assert.InDelta(t, 4, cpu(), 1e-9)
 	m.Measure(batch(30*time.Second,
 		proc{pid: 1, ppid: 7, exe: "a", start: -time.Hour, cpu: 110}, // re-parented: followed, +6
 		proc{pid: 2, exe: "b", start: 15 * time.Second, cpu: 1}))     // reset: +1
-	assert.InDelta(t, 14, m.win.increase[0], 1e-9)
-	m.Measure(batch(40*time.Second, proc{pid: 3, exe: "c", start: -time.Minute, cpu: 70})) // back after a gap: 0
-	assert.InDelta(t, 14, m.win.increase[0], 1e-9)
-	// a, b, c, and a re-parented: each a new pair of series (cpu, memory) for counting
-	assert.Equal(t, uint64(8), m.series.Current().Distinct)
+	assert.InDelta(t, 11, cpu(), 1e-9)
+	m.Measure(batch(25*time.Second, proc{pid: 1, exe: "a", start: -time.Hour, cpu: 107})) // out of order: rejected
+	assert.InDelta(t, 11, cpu(), 1e-9)
+	m.Measure(batch(40*time.Second, proc{pid: 3, exe: "c", start: -time.Minute, cpu: 70})) // back after a gap: +20
+	assert.InDelta(t, 31, cpu(), 1e-9)
+	md := batch(50*time.Second, proc{pid: 2, exe: "b", start: 45 * time.Second, cpu: 5}) // new start time: a reset, +5
+	stale := batch(50*time.Second, proc{pid: 1, ppid: 7, exe: "a", start: -time.Hour, cpu: 999})
+	stale.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints().At(0).SetFlags(
+		pmetric.DefaultDataPointFlags.WithNoRecordedValue(true)) // a staleness marker adds nothing
+	stale.ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
+	m.Measure(md)
+	assert.InDelta(t, 36, cpu(), 1e-9)
+	m.Measure(batch(60*time.Second, proc{pid: 1, ppid: 7, exe: "a", start: -time.Hour, cpu: 112})) // across it: +2
+	assert.InDelta(t, 38, cpu(), 1e-9)
+}
+
+// TestNoDataIsNotPerfectFidelity: when neither the baseline nor the variant has anything to compare, the
+// fidelity is absent (nil), never 1, and NaN points never make it NaN.
+func TestNoDataIsNotPerfectFidelity(t *testing.T) {
+	o := opts()
+	full, empty := NewMeter(o, t0), NewMeter(o, t0)
+	nan := batch(10*time.Second, proc{pid: 1, exe: "a", start: -time.Hour})
+	nan.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints().At(0).SetDoubleValue(math.NaN())
+	full.Measure(nan)
+	full.Measure(batch(20*time.Second, proc{pid: 1, exe: "a", start: -time.Hour, cpu: 5}))
+	st := Stats([]string{"full", "empty"}, []*Meter{full, empty}, 0, t0.Add(20*time.Second))
+	assert.Nil(t, st[1].Fidelity, "no increase and no gauge anywhere: no data")
+	assert.NotContains(t, st[1].MetricFidelity, "process.cpu.time")
+	for _, v := range st[1].MetricFidelity {
+		assert.False(t, math.IsNaN(v))
+	}
+}
+
+// TestFidelityCoversEveryBaselineMetric: with no metrics listed, a metric the variant drops shows.
+func TestFidelityCoversEveryBaselineMetric(t *testing.T) {
+	o := opts()
+	o.Counters, o.Gauges = nil, nil
+	full, nomem := NewMeter(o, t0), NewMeter(o, t0)
+	for i, at := range []time.Duration{10 * time.Second, 20 * time.Second} {
+		b := batch(at, proc{pid: 1, exe: "a", start: -time.Hour, cpu: float64(10 * i), mem: 100})
+		full.Measure(b)
+		b.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().RemoveIf(func(m pmetric.Metric) bool { return m.Name() == "process.memory.usage" })
+		nomem.Measure(b)
+	}
+	st := Stats([]string{"full", "nomem"}, []*Meter{full, nomem}, 0, t0.Add(20*time.Second))
+	require.NotNil(t, st[1].Fidelity)
+	assert.Equal(t, 0.0, *st[1].Fidelity, "the dropped gauge")
+	assert.Equal(t, 1.0, st[1].MetricFidelity["process.cpu.time"])
 }
 
 func TestStatsAgainstBaseline(t *testing.T) {
@@ -97,23 +143,27 @@ func TestStatsAgainstBaseline(t *testing.T) {
 		half.Measure(batch(at, proc{pid: 2, exe: "x", start: -time.Hour, cpu: cpu, mem: 300}))
 	}
 	st := Stats([]string{"full", "half"}, []*Meter{full, half}, 0, t0.Add(20*time.Second))
-	assert.Equal(t, 1.0, st[0].Fidelity)
+	assert.Equal(t, 1.0, *st[0].Fidelity)
 	assert.Equal(t, 0.5, st[1].SeriesSavings)
 	assert.Equal(t, 0.5, st[1].DatapointSavings)
 	assert.InDelta(t, 0.5, st[1].MetricFidelity["process.cpu.time"], 1e-9, "half the CPU rate")
 	assert.InDelta(t, 0.75, st[1].MetricFidelity["process.memory.usage"], 1e-9, "300 of 400 bytes")
-	assert.InDelta(t, 0.5, st[1].Fidelity, 1e-9, "the lowest")
+	assert.InDelta(t, 0.5, *st[1].Fidelity, 1e-9, "the lowest")
 	assert.Equal(t, 0.0, st[1].CriticalVisible, "kubelet is gone")
 	assert.Equal(t, 1.0, st[0].CriticalVisible)
 	assert.InDelta(t, 0.4, st[0].DatapointsPerSecond, 1e-9, "8 points in 20s")
 }
 
 func TestCloseness(t *testing.T) {
-	assert.Equal(t, 1.0, closeness(0, 0))
-	assert.Equal(t, 0.0, closeness(5, 0))
-	assert.Equal(t, 0.0, closeness(300, 100), "clamped")
-	assert.InDelta(t, 0.9, closeness(110, 100), 1e-9)
-	assert.InDelta(t, 0.9, closeness(90, 100), 1e-9)
+	_, ok := closeness(0, 0)
+	assert.False(t, ok, "both zero: no data, not a perfect match")
+	_, ok = closeness(math.NaN(), 1)
+	assert.False(t, ok)
+	for _, c := range []struct{ v, base, want float64 }{{5, 0, 0}, {300, 100, 0}, {110, 100, 0.9}, {90, 100, 0.9}} {
+		got, ok := closeness(c.v, c.base)
+		assert.True(t, ok)
+		assert.InDelta(t, c.want, got, 1e-9, "%v vs %v", c.v, c.base)
+	}
 	assert.Equal(t, 0.0, savings(5, 0))
 	assert.Equal(t, -1.0, savings(2, 1), "more than the baseline is negative savings")
 }

@@ -4,6 +4,7 @@
 package experiment
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -15,27 +16,31 @@ import (
 	"github.com/phoenix-platform/otelcol-phoenix/internal/identity"
 )
 
-// reference measures like a Meter with Go maps and no shortcuts, to check the Meter's positional hints and
-// tables against.
+// reference is the oracle: it counts series with Go maps, and keeps each counter series' samples as a
+// backend stores them (keyed by its labels, not by our hashes; a sample not newer than the last is
+// rejected; a NoRecordedValue point is a staleness marker) to compute sum(increase()) with PromQL's rules:
+// over a series' samples, staleness markers left out, the growth between consecutive samples, a drop
+// counted as a reset from zero.
 type reference struct {
 	cur, prev map[uint64]bool
-	last      map[uint64]lastValue
-	lastTs    pcommon.Timestamp
-	batch     uint32
-	increase  float64
+	samples   map[string][]refSample
 	points    uint64
 }
 
+type refSample struct {
+	t     pcommon.Timestamp
+	v     float64
+	stale bool
+}
+
 func (r *reference) measure(md pmetric.Metrics) {
-	r.batch++
-	var maxTs pcommon.Timestamp
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		attrs := rms.At(i).Resource().Attributes()
 		res := identity.Attrs(attrs)
 		stable := pcommon.NewMap()
 		attrs.CopyTo(stable)
-		stable.Remove("process.parent_pid")
+		stable.Remove("process.parent_pid") // followed across a re-parenting, as configured
 		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
 		for k := 0; k < ms.Len(); k++ {
 			m := ms.At(k)
@@ -44,27 +49,40 @@ func (r *reference) measure(md pmetric.Metrics) {
 				dp := dps.At(d)
 				r.cur[identity.Series(res, identity.String(m.Name()), dp.Attributes())] = true
 				r.points++
-				maxTs = max(maxTs, dp.Timestamp())
 				if m.Name() != "process.cpu.time" {
 					continue
 				}
-				id := identity.Series(identity.Attrs(stable), identity.String(m.Name()), dp.Attributes())
-				p, ok := r.last[id]
-				ok = ok && p.batch == r.batch-1
-				r.last[id] = lastValue{v: value(dp), batch: r.batch}
-				switch v := value(dp); {
-				case !ok && r.lastTs != 0 && dp.StartTimestamp() >= r.lastTs:
-					r.increase += v
-				case !ok:
-				case v < p.v:
-					r.increase += v
-				default:
-					r.increase += v - p.v
+				key := fmt.Sprint(stable.AsRaw(), dp.Attributes().AsRaw())
+				ss := r.samples[key]
+				if n := len(ss); n > 0 && dp.Timestamp() <= ss[n-1].t {
+					continue
 				}
+				r.samples[key] = append(ss, refSample{t: dp.Timestamp(), v: value(dp), stale: dp.Flags().NoRecordedValue()})
 			}
 		}
 	}
-	r.lastTs = maxTs
+}
+
+// increase is sum(increase(process.cpu.time[whole run])) without extrapolation.
+func (r *reference) increase() float64 {
+	var total float64
+	for _, ss := range r.samples {
+		var prev *refSample
+		for i := range ss {
+			if ss[i].stale {
+				continue
+			}
+			if prev != nil {
+				if ss[i].v >= prev.v {
+					total += ss[i].v - prev.v
+				} else {
+					total += ss[i].v
+				}
+			}
+			prev = &ss[i]
+		}
+	}
+	return total
 }
 
 func (r *reference) rotate() windowCounts {
@@ -75,7 +93,7 @@ func (r *reference) rotate() windowCounts {
 		}
 	}
 	r.prev, r.cur = r.cur, map[uint64]bool{}
-	r.increase, r.points = 0, 0
+	r.points = 0
 	return st
 }
 
@@ -97,7 +115,9 @@ func TestMeterMatchesReferenceUnderChurn(t *testing.T) {
 	o := opts()
 	o.SeriesCap = 100_000 // exact
 	m := NewMeter(o, t0)
-	ref := &reference{cur: map[uint64]bool{}, prev: map[uint64]bool{}, last: map[uint64]lastValue{}}
+	ref := &reference{cur: map[uint64]bool{}, prev: map[uint64]bool{}, samples: map[string][]refSample{}}
+	var increase float64
+	var late pmetric.Metrics
 	for b := 1; b <= 120; b++ {
 		at := time.Duration(b) * 10 * time.Second
 		for i := range procs {
@@ -111,21 +131,42 @@ func TestMeterMatchesReferenceUnderChurn(t *testing.T) {
 			}
 			procs[i].cpu += float64(rng.IntN(10))
 		}
-		if b%7 == 0 { // the receiver reorders
+		if b%3 == 0 { // the receiver reorders (a process hidden at the tail comes back within a window)
 			rng.Shuffle(len(procs), func(i, j int) { procs[i], procs[j] = procs[j], procs[i] })
 		}
-		shown := procs[:len(procs)-rng.IntN(20)] // some batches miss a few processes (gaps)
+		var shown []proc // some batches miss a few processes (gaps shorter than a window)
+		for _, p := range procs {
+			if rng.IntN(30) != 0 {
+				shown = append(shown, p)
+			}
+		}
 		md := batch(at, shown...)
-		m.Measure(md)
-		ref.measure(md)
-		require.InDelta(t, ref.increase, m.win.increase[0], 1e-6, "batch %d", b)
+		if b%9 == 0 { // staleness markers from a prometheus receiver
+			stale := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints().At(0)
+			stale.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+		}
+		if b%11 == 0 { // an exporter queue's consumers race: this batch arrives after the next
+			late = md
+			continue
+		}
+		for _, x := range []pmetric.Metrics{md, late} {
+			if x == (pmetric.Metrics{}) {
+				continue
+			}
+			m.Measure(x)
+			ref.measure(x)
+		}
+		late = pmetric.Metrics{}
 		require.Equal(t, ref.points, m.win.datapoints, "batch %d", b)
 		require.Equal(t, uint64(len(ref.cur)), m.series.Current().Distinct, "batch %d", b)
 		if b%5 == 0 {
+			increase += m.win.increase[m.accOf["process.cpu.time"]]
 			m.Rotate(t0.Add(at))
 			want := ref.rotate()
 			require.Equal(t, want, windowCounts{m.done.stats.Distinct, m.done.stats.New}, "window ending at batch %d", b)
 			require.True(t, m.done.stats.Exact)
 		}
 	}
+	increase += m.win.increase[m.accOf["process.cpu.time"]]
+	require.InDelta(t, ref.increase(), increase, 1e-6, "sum(increase()) over the run")
 }

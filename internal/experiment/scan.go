@@ -24,28 +24,39 @@ type Scan struct {
 	// order, so the check is a string comparison that usually hits the same backing bytes.
 	byPos []metricInfo
 
+	names []string // fidelity metrics by slot, stable across batches
+
 	series     []uint64
-	counters   []counterPoint
-	gaugeSum   []float64 // in Options.Gauges order
-	critical   []string  // critical processes seen on their own
+	points     []fidelityPoint
+	critical   []string // critical processes seen on their own
 	datapoints uint64
 	bytes      uint64
 	maxTs      pcommon.Timestamp
 }
 
 type metricInfo struct {
-	name    string
-	hash    uint64
-	counter int // index in Options.Counters, or -1
-	gauge   int // index in Options.Gauges, or -1
+	name string
+	hash uint64
+	// listed: named in Options.Counters or Options.Gauges (or those are empty: every metric counts)
+	listed bool
+	slot   int32 // in names
 }
 
-// counterPoint is a cumulative value of a fidelity counter, keyed by its series without volatile attributes.
-type counterPoint struct {
-	id      uint64
-	v       float64
-	start   pcommon.Timestamp
-	counter int
+// Kinds of fidelity series.
+const (
+	kindGauge      uint8 = iota // gauges, non-monotonic sums: compared as the mean of their sum over time
+	kindCumulative              // cumulative monotonic sums: compared as their increase
+	kindDelta                   // delta sums: each point is an increase
+)
+
+// fidelityPoint is a point of a fidelity metric, keyed by its series without volatile attributes.
+type fidelityPoint struct {
+	id        uint64
+	v         float64
+	ts, start pcommon.Timestamp
+	slot      int32
+	kind      uint8
+	stale     bool // NoRecordedValue: a staleness marker
 }
 
 const (
@@ -55,13 +66,12 @@ const (
 
 // NewScan returns an empty Scan for opts.
 func NewScan(opts *Options) *Scan {
-	return &Scan{opts: opts, metrics: map[string]metricInfo{}, gaugeSum: make([]float64, len(opts.Gauges))}
+	return &Scan{opts: opts, metrics: map[string]metricInfo{}}
 }
 
 // Reset empties the scan for the next batch, keeping its memory and caches.
 func (s *Scan) Reset() {
-	s.series, s.counters, s.critical = s.series[:0], s.counters[:0], s.critical[:0]
-	clear(s.gaugeSum)
+	s.series, s.points, s.critical = s.series[:0], s.points[:0], s.critical[:0]
 	s.datapoints, s.bytes, s.maxTs = 0, 0, 0
 }
 
@@ -92,7 +102,7 @@ func (s *Scan) Resource(rm pmetric.ResourceMetrics) {
 			mi := s.info(k, metric.Name())
 			switch metric.Type() {
 			case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
-				s.numbers(numberPoints(metric), mi, res, stable)
+				s.numbers(metric, mi, res, stable)
 			case pmetric.MetricTypeHistogram:
 				dps := metric.Histogram().DataPoints()
 				for d := 0; d < dps.Len(); d++ {
@@ -113,28 +123,38 @@ func (s *Scan) Resource(rm pmetric.ResourceMetrics) {
 	}
 }
 
-func (s *Scan) numbers(dps pmetric.NumberDataPointSlice, mi metricInfo, res, stable uint64) {
-	var sum float64
+func (s *Scan) numbers(metric pmetric.Metric, mi metricInfo, res, stable uint64) {
+	dps := numberPoints(metric)
+	kind := kindOf(metric)
 	for d := 0; d < dps.Len(); d++ {
 		dp := dps.At(d)
 		attrs := identity.Attrs(dp.Attributes())
 		id := identity.SeriesOf(res, mi.hash, attrs)
 		s.series = append(s.series, id)
 		s.maxTs = max(s.maxTs, dp.Timestamp())
-		switch {
-		case mi.counter >= 0:
-			if stable != res {
-				id = identity.SeriesOf(stable, mi.hash, attrs)
-			}
-			s.counters = append(s.counters, counterPoint{id: id, v: value(dp), start: dp.StartTimestamp(), counter: mi.counter})
-		case mi.gauge >= 0:
-			sum += value(dp)
+		if !mi.listed {
+			continue
 		}
+		if stable != res {
+			id = identity.SeriesOf(stable, mi.hash, attrs)
+		}
+		s.points = append(s.points, fidelityPoint{id: id, v: value(dp), ts: dp.Timestamp(), start: dp.StartTimestamp(),
+			slot: mi.slot, kind: kind, stale: dp.Flags().NoRecordedValue()})
 	}
 	s.datapoints += uint64(dps.Len())
-	if mi.gauge >= 0 {
-		s.gaugeSum[mi.gauge] += sum
+}
+
+func kindOf(m pmetric.Metric) uint8 {
+	if m.Type() != pmetric.MetricTypeSum {
+		return kindGauge
 	}
+	switch sum := m.Sum(); {
+	case sum.AggregationTemporality() == pmetric.AggregationTemporalityDelta:
+		return kindDelta
+	case sum.IsMonotonic():
+		return kindCumulative
+	}
+	return kindGauge
 }
 
 func (s *Scan) point(res, name uint64, attrs pcommon.Map) uint64 {
@@ -181,8 +201,14 @@ func (s *Scan) info(pos int, name string) metricInfo {
 	}
 	mi, ok := s.metrics[name]
 	if !ok {
-		mi = metricInfo{name: name, hash: identity.String(name), counter: slices.Index(s.opts.Counters, name),
-			gauge: slices.Index(s.opts.Gauges, name)}
+		all := len(s.opts.Counters) == 0 && len(s.opts.Gauges) == 0
+		mi = metricInfo{name: name, hash: identity.String(name), slot: -1,
+			listed: all || slices.Contains(s.opts.Counters, name) || slices.Contains(s.opts.Gauges, name)}
+		if mi.listed && len(s.names) < maxCachedMetrics {
+			mi.slot = int32(len(s.names))
+			s.names = append(s.names, name)
+		}
+		mi.listed = mi.slot >= 0
 		if len(s.metrics) < maxCachedMetrics {
 			s.metrics[name] = mi
 		}

@@ -2,10 +2,14 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package identity hashes what identifies a series: attribute maps (independent of their order), values and
-// names, so that components agree on series identity and pay for it once per resource.
+// names, so that components agree on series identity and pay for it once per resource. Keys and values are
+// hashed through different functions and every value carries its type, so swapping a key with its value,
+// a string with a bool or int of the same text, or an empty value with a missing one gives another hash.
 package identity // import "github.com/phoenix-platform/otelcol-phoenix/internal/identity"
 
 import (
+	"math"
+
 	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -19,26 +23,48 @@ func Mix(x uint64) uint64 {
 	return x ^ x>>31
 }
 
-// String hashes a string.
+// String hashes a string (a metric name, a key).
 func String(s string) uint64 { return xxhash.Sum64String(s) }
 
-// Value hashes an attribute value.
+// typeTag separates values of different types with the same payload (int 1, double 1, "1", true).
+func typeTag(t pcommon.ValueType) uint64 { return (uint64(t) + 1) * 0x9e3779b97f4a7c15 }
+
+// missing stands for an absent key in Keys: unlike every value, it has no payload.
+const missing = 0xd6e8feb86659fd93
+
+// Value hashes an attribute value together with its type. Maps are hashed independently of their order,
+// slices in order.
 func Value(v pcommon.Value) uint64 {
+	var payload uint64
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		return xxhash.Sum64String(v.Str())
+		payload = xxhash.Sum64String(v.Str())
 	case pcommon.ValueTypeInt:
-		return Mix(uint64(v.Int()))
-	default:
-		return xxhash.Sum64String(v.AsString())
+		payload = uint64(v.Int())
+	case pcommon.ValueTypeDouble:
+		payload = math.Float64bits(v.Double())
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			payload = 1
+		}
+	case pcommon.ValueTypeBytes:
+		payload = xxhash.Sum64(v.Bytes().AsRaw())
+	case pcommon.ValueTypeMap:
+		payload = Attrs(v.Map())
+	case pcommon.ValueTypeSlice:
+		s := v.Slice()
+		for i := 0; i < s.Len(); i++ {
+			payload = Mix(payload ^ Value(s.At(i)))
+		}
 	}
+	return Mix(payload ^ typeTag(v.Type()))
 }
 
 // Attr hashes one key/value pair; Attrs is the sum of Attr over a map, so an attribute can be taken out of
 // a map's hash by subtracting its Attr.
-func Attr(k string, v pcommon.Value) uint64 { return Mix(xxhash.Sum64String(k) ^ Value(v)) }
+func Attr(k string, v pcommon.Value) uint64 { return Mix(xxhash.Sum64String(k) + Mix(Value(v))) }
 
-// Attrs is an order-independent hash of a map's keys and values.
+// Attrs is an order-independent hash of a map's keys and values (0 for an empty map).
 func Attrs(attrs pcommon.Map) uint64 {
 	var h uint64
 	attrs.Range(func(k string, v pcommon.Value) bool {
@@ -48,14 +74,14 @@ func Attrs(attrs pcommon.Map) uint64 {
 	return h
 }
 
-// Keys hashes the values of keys in attrs, in the order of keys (missing keys count as empty).
+// Keys hashes the values of keys in attrs, in the order of keys; a missing key differs from every value.
 func Keys(attrs pcommon.Map, keys []string) uint64 {
 	var h uint64 = 0xcbf29ce484222325
 	for _, k := range keys {
 		if v, ok := attrs.Get(k); ok {
 			h = Mix(h ^ Value(v))
 		} else {
-			h = Mix(h)
+			h = Mix(h ^ missing)
 		}
 	}
 	return h

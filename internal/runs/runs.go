@@ -51,7 +51,7 @@ type Spec struct {
 type Verdict struct {
 	Pass            bool     `json:"pass"`
 	SeriesReduction float64  `json:"series_reduction"`
-	Fidelity        float64  `json:"fidelity"`
+	Fidelity        *float64 `json:"fidelity"` // null: no data
 	CriticalVisible float64  `json:"critical_visible"`
 	Reasons         []string `json:"reasons,omitempty"` // why it did not pass
 }
@@ -198,8 +198,12 @@ func (r *Run) Step(e control.Experiment, switchTo Switcher, now time.Time) bool 
 
 func (r *Run) guardrails(v control.VariantStats) []string {
 	var reasons []string
-	if r.Spec.Criteria.MinFidelity > 0 && v.Fidelity < r.Spec.Criteria.MinFidelity {
-		reasons = append(reasons, fmt.Sprintf("fidelity %.4f < %.4f", v.Fidelity, r.Spec.Criteria.MinFidelity))
+	switch min := r.Spec.Criteria.MinFidelity; {
+	case min <= 0:
+	case v.Fidelity == nil: // fails closed: nothing to compare is no proof of fidelity
+		reasons = append(reasons, fmt.Sprintf("fidelity: no data in the window (min %.4f)", min))
+	case *v.Fidelity < min:
+		reasons = append(reasons, fmt.Sprintf("fidelity %.4f < %.4f", *v.Fidelity, min))
 	}
 	if r.Spec.Criteria.CriticalVisible && v.CriticalVisible < 1 {
 		reasons = append(reasons, fmt.Sprintf("critical processes visible %.2f < 1", v.CriticalVisible))

@@ -27,7 +27,7 @@ type scripted struct {
 
 func newScripted() *scripted {
 	return &scripted{snap: control.ExperimentSnapshot{Name: "experiment/process", Baseline: "full", Active: "full", Window: time.Minute,
-		Variants: []control.VariantStats{{Name: "full", Fidelity: 1, CriticalVisible: 1}, {Name: "top20", Fidelity: 1, CriticalVisible: 1, SeriesSavings: 0.8}}}}
+		Variants: []control.VariantStats{{Name: "full", Fidelity: ptr(1.0), CriticalVisible: 1}, {Name: "top20", Fidelity: ptr(1.0), CriticalVisible: 1, SeriesSavings: 0.8}}}}
 }
 
 func (s *scripted) Name() string                                         { return s.snap.Name }
@@ -44,7 +44,7 @@ func (s *scripted) SetActive(v string) error {
 // window closes a window ending at end with the candidate's figures.
 func (s *scripted) window(end time.Time, fidelity, critical, savings float64) {
 	s.snap.Complete, s.snap.WindowStart, s.snap.WindowEnd = true, end.Add(-time.Minute), end
-	s.snap.Variants[1].Fidelity, s.snap.Variants[1].CriticalVisible, s.snap.Variants[1].SeriesSavings = fidelity, critical, savings
+	s.snap.Variants[1].Fidelity, s.snap.Variants[1].CriticalVisible, s.snap.Variants[1].SeriesSavings = ptr(fidelity), critical, savings
 }
 
 func spec() Spec {
@@ -174,3 +174,5 @@ func TestDurationJSON(t *testing.T) {
 	assert.Contains(t, string(b), `"duration":"5m0s"`)
 	assert.Error(t, json.Unmarshal([]byte(`{"duration":300}`), &s))
 }
+
+func ptr(v float64) *float64 { return &v }

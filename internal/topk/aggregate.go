@@ -4,7 +4,9 @@
 package topk
 
 import (
+	"math"
 	"slices"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -12,48 +14,35 @@ import (
 	"github.com/phoenix-platform/otelcol-phoenix/internal/identity"
 )
 
-// aggregate is a synthetic resource fed by member resources: the "other" bucket of a host, or a group.
-// Cumulative monotonic sums accumulate the members' increases, so they never decrease whoever the members
-// are; gauges and non-monotonic sums are the sum of the members' current values in the interval.
+// aggregate is a synthetic resource fed by processes: the "other" bucket of a host, or a group. Cumulative
+// sums accumulate the growth handed to them, so they never decrease whoever the members are; delta sums
+// emit the growth since their last emission; gauges are the sum of the members' latest values.
 type aggregate struct {
 	attrs        pcommon.Map
 	scopeName    string
 	scopeVersion string
-	lastTs       pcommon.Timestamp
-	series       []*aggSeries // creation order, for stable output
+	ts           pcommon.Timestamp // of the next emission: the host's newest point
+	emitted      pcommon.Timestamp // of the last emission
+	series       []*aggSeries      // creation order, for stable output
 	index        map[uint64]*aggSeries
-	tick         uint64 // last interval with a contribution
+	ending       bool // the next emission ends every series (a group leaving the output)
 }
 
 type aggSeries struct {
 	metric pmetric.Metric // name, description, unit, type; no points
-	// start is fixed when the series is created: the previous interval's timestamp, since the series holds
-	// what its members gained after it. Stable from then on.
-	start       pcommon.Timestamp
-	attrs       pcommon.Map
-	monotonic   bool // a cumulative monotonic sum: accumulates increases
-	isInt       bool
-	total       number // cumulative, for monotonic sums
-	current     number // this interval, for the rest
-	currentTick uint64
-	// increase is what the series gained in the current interval (monotonic sums), for folding a group into
-	// its host's other bucket.
-	increase     number
-	increaseTick uint64
-}
-
-// number is an int or a double, kept exact for ints.
-type number struct {
-	i int64
-	f float64
-}
-
-func (n *number) add(isInt bool, v number) {
-	if isInt {
-		n.i += v.i
-	} else {
-		n.f += v.f
-	}
+	attrs  pcommon.Map
+	kind   seriesKind
+	isInt  bool
+	start  pcommon.Timestamp // fixed at creation (cumulative); the last emission (delta)
+	total  float64           // cumulative: all growth so far; delta: growth since the last emission
+	// Gauges: the sum over fresh members at this emission, whether any member contributed, and whether the
+	// series was in the last emission (so its end is marked once).
+	current  float64
+	live     bool
+	wasShown bool
+	// shown: emitted before. A backend counts growth between samples, so a sum series' first sample shows
+	// nothing yet (0) and its growth so far comes with the next.
+	shown bool
 }
 
 // newAggregate makes an aggregate with these resource attributes and the scope of like (its first member).
@@ -66,16 +55,12 @@ func newAggregate(attrs pcommon.Map, like pmetric.ResourceMetrics) *aggregate {
 	return a
 }
 
-// seriesFor finds or creates the aggregate's series with the metric's identity and the point's attributes;
-// since is the previous interval's timestamp (0 in the first interval).
-func (a *aggregate) seriesFor(key uint64, m pmetric.Metric, dp pmetric.NumberDataPoint, monotonic bool, since pcommon.Timestamp) *aggSeries {
+// declare finds or creates the aggregate's series with the metric's identity and the point's attributes.
+func (a *aggregate) declare(key uint64, m pmetric.Metric, dp pmetric.NumberDataPoint, kind seriesKind) *aggSeries {
 	if s, ok := a.index[key]; ok {
 		return s
 	}
-	if since == 0 {
-		since = dp.Timestamp() - 1
-	}
-	s := &aggSeries{metric: pmetric.NewMetric(), attrs: pcommon.NewMap(), monotonic: monotonic, start: since,
+	s := &aggSeries{metric: pmetric.NewMetric(), attrs: pcommon.NewMap(), kind: kind, start: dp.Timestamp() - 1,
 		isInt: dp.ValueType() == pmetric.NumberDataPointValueTypeInt}
 	s.metric.SetName(m.Name())
 	s.metric.SetDescription(m.Description())
@@ -94,40 +79,43 @@ func (a *aggregate) seriesFor(key uint64, m pmetric.Metric, dp pmetric.NumberDat
 	return s
 }
 
-// addIncrease adds v to a monotonic series' total (and to this interval's increase).
-func (a *aggregate) addIncrease(tick uint64, since pcommon.Timestamp, key uint64, m pmetric.Metric, dp pmetric.NumberDataPoint, v number) {
-	s := a.seriesFor(key, m, dp, true, since)
-	s.total.add(s.isInt, v)
-	if s.increaseTick != tick {
-		s.increase, s.increaseTick = number{}, tick
-	}
-	s.increase.add(s.isInt, v)
-	a.touch(tick, dp.Timestamp())
+// add hands growth v of a sum series to the aggregate.
+func (a *aggregate) add(key uint64, m pmetric.Metric, dp pmetric.NumberDataPoint, kind seriesKind, v float64) {
+	a.declare(key, m, dp, kind).total += v
 }
 
-// addCurrent adds v to a gauge's (or non-monotonic sum's) value for this interval.
-func (a *aggregate) addCurrent(tick uint64, since pcommon.Timestamp, key uint64, m pmetric.Metric, dp pmetric.NumberDataPoint, v number) {
-	s := a.seriesFor(key, m, dp, false, since)
-	if s.currentTick != tick {
-		s.current, s.currentTick = number{}, tick
-	}
-	s.current.add(s.isInt, v)
-	a.touch(tick, dp.Timestamp())
-}
-
-func (a *aggregate) touch(tick uint64, ts pcommon.Timestamp) {
-	a.tick = tick
-	if ts > a.lastTs {
-		a.lastTs = ts
+// resetGauges starts an emission at ts: gauges are summed again from the members.
+func (a *aggregate) resetGauges(ts pcommon.Timestamp) {
+	a.ts = max(a.ts, ts)
+	for _, s := range a.series {
+		if s.kind == kindGauge {
+			s.current, s.live = 0, false
+		}
 	}
 }
 
-// emit appends the aggregate as one ResourceMetrics: every monotonic series (their totals carry on even in an
-// interval without members) and the other series that had members this interval.
-func (a *aggregate) emit(rms pmetric.ResourceMetricsSlice, tick uint64) {
-	if !slices.ContainsFunc(a.series, func(s *aggSeries) bool { return s.monotonic || s.currentTick == tick }) {
+func (a *aggregate) addGauge(key uint64, v float64) {
+	if s, ok := a.index[key]; ok {
+		s.current += v
+		s.live = true
+	}
+}
+
+func (a *aggregate) hasSeries() bool { return len(a.series) > 0 }
+
+// emit appends the aggregate as one ResourceMetrics: every sum series (their totals carry on even in a
+// report without members), the gauges with members, and a NoRecordedValue point for each gauge that just
+// lost its last member — or, when ending, for every series.
+func (a *aggregate) emit(rms pmetric.ResourceMetricsSlice) {
+	if !slices.ContainsFunc(a.series, func(s *aggSeries) bool { return s.kind != kindGauge || s.live || s.wasShown }) {
 		return
 	}
+	if a.ts <= a.emitted {
+		// A later batch for an instant already emitted (the rest of a split scrape, a late batch): the
+		// totals moved, and a backend keeps one sample per instant, so this one goes just after.
+		a.ts = a.emitted + pcommon.Timestamp(time.Millisecond)
+	}
+	a.emitted = a.ts
 	rm := rms.AppendEmpty()
 	a.attrs.CopyTo(rm.Resource().Attributes())
 	sm := rm.ScopeMetrics().AppendEmpty()
@@ -135,13 +123,18 @@ func (a *aggregate) emit(rms pmetric.ResourceMetricsSlice, tick uint64) {
 	sm.Scope().SetVersion(a.scopeVersion)
 	ms := sm.Metrics()
 	byName := make(map[string]pmetric.NumberDataPointSlice, 8)
+	stale := pmetric.DefaultDataPointFlags.WithNoRecordedValue(true)
 	for _, s := range a.series {
-		v := s.total
-		if !s.monotonic {
-			if s.currentTick != tick {
+		v, end := s.total, a.ending && s.kind != kindDelta // deltas stay, as in markStale
+		if s.kind != kindGauge && !s.shown {
+			v, s.shown = 0, true
+		}
+		if s.kind == kindGauge {
+			if !s.live && !s.wasShown {
 				continue
 			}
-			v = s.current
+			v, end = s.current, end || !s.live
+			s.wasShown = s.live && !a.ending
 		}
 		dps, ok := byName[s.metric.Name()]
 		if !ok {
@@ -157,40 +150,25 @@ func (a *aggregate) emit(rms pmetric.ResourceMetricsSlice, tick uint64) {
 		dp := dps.AppendEmpty()
 		s.attrs.CopyTo(dp.Attributes())
 		dp.SetStartTimestamp(s.start)
-		dp.SetTimestamp(a.lastTs)
+		dp.SetTimestamp(a.ts)
 		if s.isInt {
-			dp.SetIntValue(v.i)
+			dp.SetIntValue(int64(math.Round(v)))
 		} else {
-			dp.SetDoubleValue(v.f)
+			dp.SetDoubleValue(v)
+		}
+		if end {
+			dp.SetFlags(stale)
+		}
+		if s.kind == kindDelta && v == s.total {
+			s.start, s.total = a.ts, 0 // the next delta starts here
+		} else if s.kind == kindDelta {
+			s.start = a.ts
 		}
 	}
+	a.ending = false
 }
 
-// foldInto adds this interval's change of the aggregate into another (a group into its host's other bucket):
-// increases of monotonic series and, with all, current values of the rest.
-func (a *aggregate) foldInto(dst *aggregate, tick uint64, since pcommon.Timestamp, all bool) {
-	dp := pmetric.NewNumberDataPoint()
-	dp.SetTimestamp(a.lastTs)
-	for _, s := range a.series {
-		key := seriesKeyOf(s.metric.Name(), s.attrs)
-		s.attrs.CopyTo(dp.Attributes())
-		if s.isInt {
-			dp.SetIntValue(0)
-		} else {
-			dp.SetDoubleValue(0)
-		}
-		switch {
-		case s.monotonic && s.increaseTick == tick:
-			dst.addIncrease(tick, since, key, s.metric, dp, s.increase)
-		case s.monotonic:
-			dst.addIncrease(tick, since, key, s.metric, dp, number{}) // keep the series alive in other
-		case all && s.currentTick == tick:
-			dst.addCurrent(tick, since, key, s.metric, dp, s.current)
-		}
-	}
-}
-
-// seriesKeyOf identifies a series within a resource: metric name and point attributes, order-independent.
+// seriesKeyOf identifies a series within a resource: metric name and point attributes.
 func seriesKeyOf(name string, attrs pcommon.Map) uint64 {
-	return identity.String(name) + identity.Attrs(attrs)
+	return identity.SeriesOf(0, identity.String(name), identity.Attrs(attrs))
 }

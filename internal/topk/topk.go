@@ -1,15 +1,29 @@
 // Copyright The otelcol-phoenix Authors
 // SPDX-License-Identifier: Apache-2.0
 
-// Package topk reduces per-resource metrics (each process is a resource) to the top K resources of each host,
-// plus always-kept ones, and rolls everything else into one "other" resource per host so that totals stay
-// right. It works on pdata and knows nothing of the collector's pipeline.
+// Package topk reduces per-process metrics (each process is a resource) to the top K processes of each
+// host, plus always-kept ones, and rolls everything else into one "other" resource per host so that the
+// totals a backend computes stay right. It works on pdata and knows nothing of the collector's pipeline.
+//
+// The rules that keep a backend's sums right, whatever the topology:
+//   - only processes are touched: a resource is a process when it carries every identity attribute; all
+//     other resources (system metrics, application metrics) pass through unchanged;
+//   - state is per process and per series, ordered by the points' timestamps, not by batches: batches from
+//     several receivers or agents for one host, split or out-of-order batches, never reset each other;
+//   - a counter's increase goes to exactly one output series: its own while the process is kept, other's
+//     (or its group's) while it is rolled up; a process that comes back carries on from the value it left
+//     with, so rate() and increase() never count the same growth twice;
+//   - a series that leaves the output ends with a NoRecordedValue point, so a backend stops it at once;
+//   - gauges in other are the sum of the rolled-up processes' latest values, from state: every batch
+//     carries the same total for the same instant.
 package topk // import "github.com/phoenix-platform/otelcol-phoenix/internal/topk"
 
 import (
 	"cmp"
+	"math"
 	"regexp"
 	"slices"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -37,294 +51,502 @@ type Options struct {
 	Drop       bool              // drop the rest instead of rolling it into other
 	OtherAttrs map[string]string // marker attributes of the other resource
 	Retention  int               // intervals a resource stays after leaving the top K
-	Identity   []string          // resource attributes identifying a resource within a host
-	HostAttrs  []string          // resource attributes identifying a host
+	// Identity are the resource attributes a process carries (e.g. process.pid): a resource without all of
+	// them is not a process and passes through unchanged.
+	Identity  []string
+	HostAttrs []string // resource attributes identifying a host
+	// ForgetAfter is how many intervals a process, group or host is remembered after its last report.
+	ForgetAfter int
 }
 
 // Stats describe one Process call.
 type Stats struct {
-	Resources int // resources in
-	Kept      int // resources or groups output on their own
-	Folded    int // resources or groups rolled into other (or dropped)
+	Resources int // process resources in
+	Passed    int // resources that are not processes, passed through
+	Kept      int // processes or groups output on their own
+	Folded    int // processes or groups rolled into other (or dropped)
 	Dropped   int // data points of non-number metrics that could not be rolled up
+	Ignored   int // number points left out of other: out of order, NaN or NoRecordedValue
 }
 
 // Reducer holds the per-host state. Not safe for concurrent use.
 type Reducer struct {
-	opts  Options
-	hosts map[uint64]*host
+	opts      Options
+	hosts     map[uint64]*host
+	now       func() time.Time // wall clock: only to forget hosts that stopped reporting
+	lastSweep time.Time
 }
 
 // New returns a Reducer.
 func New(opts Options) *Reducer {
-	return &Reducer{opts: opts, hosts: map[uint64]*host{}}
+	if opts.ForgetAfter < 1 {
+		opts.ForgetAfter = 1
+	}
+	return &Reducer{opts: opts, hosts: map[uint64]*host{}, now: time.Now}
 }
 
-type host struct {
-	tick     uint64
-	prevTs   pcommon.Timestamp // latest point timestamp of the previous interval
-	tracked  map[uint64]*tracked
-	groups   map[uint64]*group
-	other    *aggregate
-	lastSeen uint64 // Reducer-wide call counter, for pruning hosts that went away
-}
+// SetClock replaces the wall clock (tests).
+func (r *Reducer) SetClock(now func() time.Time) { r.now = now }
 
-// tracked is a resource seen in the last interval.
-type tracked struct {
-	seen     uint64 // tick
-	member   bool   // output on its own in the last interval it was seen
-	outside  uint16 // intervals since it was last in the top K
-	rankPrev float64
-	rankTs   pcommon.Timestamp
-	series   []seriesVal // last values of its cumulative monotonic series
-}
-
-type seriesVal struct {
-	key uint64
-	v   number
-}
-
-type group struct {
-	tracked
-	agg *aggregate
-}
-
-// unit is what is ranked: a resource, or a group of resources.
-type unit struct {
-	index  int // of rm in the batch
-	id     uint64
-	score  float64
-	keep   bool
-	rm     pmetric.ResourceMetrics // the resource (no group_by) or its first member
-	state  *tracked
-	grp    *group
-	member bool
-	// existed: state from an earlier interval; wasMemb: output on its own in the previous interval. A unit
-	// that existed but was not output on its own hands this interval's increase to other (its own series
-	// reappears with an old start time, which counts as no increase downstream); a new unit carries all of it.
-	existed bool
-	wasMemb bool
-}
-
-// TrackedResources is the number of resources and groups whose state is kept, across hosts.
+// TrackedResources is the number of processes and groups whose state is kept, across hosts.
 func (r *Reducer) TrackedResources() int {
 	n := 0
 	for _, h := range r.hosts {
-		n += len(h.tracked) + len(h.groups)
+		n += len(h.procs) + len(h.groups)
 	}
 	return n
 }
 
-// Process reduces md in place. Each call is one interval for every host it contains: put the processor
-// where a call carries whole scrapes (before any batch processor).
+// Hosts is the number of hosts whose state is kept.
+func (r *Reducer) Hosts() int { return len(r.hosts) }
+
+// sighting is one process resource of the batch being processed.
+type sighting struct {
+	index   int
+	p       *proc
+	advance bool // its points are newer than any seen before: a new report, which may change membership
+}
+
+// Process reduces md in place.
 func (r *Reducer) Process(md pmetric.Metrics) Stats {
 	rms := md.ResourceMetrics()
-	st := Stats{Resources: rms.Len()}
-	byHost := map[uint64][]int{}
-	var order []uint64
+	st := Stats{}
+	batch := map[*host][]sighting{}
+	var order []*host
 	for i := 0; i < rms.Len(); i++ {
-		k := identity.Keys(rms.At(i).Resource().Attributes(), r.opts.HostAttrs)
-		if _, ok := byHost[k]; !ok {
-			order = append(order, k)
+		attrs := rms.At(i).Resource().Attributes()
+		if !r.isProcess(attrs) {
+			st.Passed++
+			continue
 		}
-		byHost[k] = append(byHost[k], i)
+		st.Resources++
+		h := r.hostOf(attrs)
+		if _, ok := batch[h]; !ok {
+			order = append(order, h)
+		}
+		batch[h] = append(batch[h], h.sight(r, i, rms.At(i)))
 	}
+	wall := r.now()
 	drop := make([]bool, rms.Len())
 	var emit []*aggregate
-	var emitTicks []uint64
-	for _, hk := range order {
-		h := r.hosts[hk]
-		if h == nil {
-			h = &host{tracked: map[uint64]*tracked{}, groups: map[uint64]*group{}}
-			r.hosts[hk] = h
-		}
-		h.tick++
-		out := r.reduceHost(h, rms, byHost[hk], drop, &st)
-		for _, a := range out {
-			emit = append(emit, a)
-			emitTicks = append(emitTicks, h.tick)
-		}
+	for _, h := range order {
+		h.wall = wall
+		emit = r.reduceHost(h, rms, batch[h], drop, emit, &st)
 	}
 	i := 0
 	rms.RemoveIf(func(pmetric.ResourceMetrics) bool { i++; return drop[i-1] })
-	for j, a := range emit {
-		a.emit(rms, emitTicks[j])
+	for _, a := range emit {
+		a.emit(rms)
 	}
+	r.sweepHosts(wall)
 	return st
 }
 
-// reduceHost ranks one host's resources, marks the ones to remove in drop, and returns the aggregates to
-// emit (groups kept on their own, then other).
-func (r *Reducer) reduceHost(h *host, rms pmetric.ResourceMetricsSlice, idx []int, drop []bool, st *Stats) []*aggregate {
-	o := &r.opts
-	units := make([]unit, 0, len(idx))
-	var maxTs pcommon.Timestamp
-	grouped := len(o.GroupBy) > 0
-	unitOf := map[uint64]int{}
-	for _, i := range idx {
-		rm := rms.At(i)
-		attrs := rm.Resource().Attributes()
-		id := identity.Keys(attrs, o.Identity)
-		t, existed := h.tracked[id]
-		if !existed {
-			t = &tracked{}
-			h.tracked[id] = t
+func (r *Reducer) isProcess(attrs pcommon.Map) bool {
+	for _, k := range r.opts.Identity {
+		if _, ok := attrs.Get(k); !ok {
+			return false
 		}
-		t.seen = h.tick // pruning keeps only resources seen in the previous interval
-		score, ts := r.rank(rm, t)
-		maxTs = max(maxTs, ts)
-		if !grouped {
-			units = append(units, unit{index: i, id: id, score: score, keep: r.keep(attrs), rm: rm, state: t,
-				existed: existed, wasMemb: existed && t.member})
-			continue
-		}
-		gid := identity.Keys(attrs, o.GroupBy)
-		ui, ok := unitOf[gid]
-		if !ok {
-			g, existed := h.groups[gid]
-			if !existed {
-				g = &group{agg: newAggregate(groupAttrs(attrs, o.HostAttrs, o.GroupBy), rm)}
-				h.groups[gid] = g
-			}
-			wasMemb := existed && g.member && g.seen == h.tick-1
-			g.seen = h.tick
-			ui = len(units)
-			unitOf[gid] = ui
-			units = append(units, unit{id: gid, rm: rm, state: &g.tracked, grp: g, keep: r.keep(g.agg.attrs),
-				existed: existed, wasMemb: wasMemb})
-		}
-		units[ui].score += score
-		r.fold(h, rm, t, units[ui].grp.agg, true, st)
-		drop[i] = true
 	}
-	r.select_(h, units)
+	return len(r.opts.Identity) > 0
+}
 
-	if h.other == nil && !o.Drop {
-		first := rms.At(idx[0])
-		h.other = newAggregate(otherAttrs(first.Resource().Attributes(), o.HostAttrs, o.OtherAttrs), first)
+func (r *Reducer) hostOf(attrs pcommon.Map) *host {
+	k := identity.Keys(attrs, r.opts.HostAttrs)
+	h := r.hosts[k]
+	if h == nil {
+		h = &host{procs: map[uint64]*proc{}, groups: map[uint64]*group{}, attrs: pcommon.NewMap()}
+		copyKeys(attrs, h.attrs, r.opts.HostAttrs)
+		r.hosts[k] = h
 	}
-	var out []*aggregate
-	for k := range units {
-		u := &units[k]
+	return h
+}
+
+// reduceHost decides, for each process of the batch, where its points go, and appends the aggregates to
+// emit for this host (kept groups, then other).
+func (r *Reducer) reduceHost(h *host, rms pmetric.ResourceMetricsSlice, seen []sighting, drop []bool, emit []*aggregate, st *Stats) []*aggregate {
+	o := &r.opts
+	r.decide(h, seen)
+	if h.other == nil && !o.Drop {
+		h.other = newAggregate(otherAttrs(h.attrs, o.OtherAttrs), rms.At(seen[0].index))
+	}
+	for _, s := range seen {
+		rm, p := rms.At(s.index), s.p
+		u := p.unit()
 		if u.member {
 			st.Kept++
 		} else {
 			st.Folded++
 		}
 		switch {
-		case grouped && u.member:
-			if u.existed && !u.wasMemb && !o.Drop {
-				u.grp.agg.foldInto(h.other, h.tick, h.prevTs, false)
+		case p.grp != nil:
+			dest := h.other
+			if u.member {
+				dest = p.grp.agg
 			}
-			out = append(out, u.grp.agg)
-		case grouped && !o.Drop:
-			u.grp.agg.foldInto(h.other, h.tick, h.prevTs, true)
-		case grouped:
+			p.fold(rm, dest, h.other, st)
+			drop[s.index] = true
 		case u.member:
-			if u.existed && !u.wasMemb && !o.Drop {
-				r.fold(h, u.rm, u.state, h.other, false, st) // increases only: its gauges are its own
-			} else {
-				r.remember(h, u.rm, u.state)
-			}
+			p.pass(rm, h.other, st)
 		default:
-			if !o.Drop {
-				r.fold(h, u.rm, u.state, h.other, true, st)
+			p.fold(rm, h.other, h.other, st)
+			if p.emitted {
+				markStale(rm) // its own series ends here; other carries it on
+				p.emitted = false
+			} else {
+				drop[s.index] = true
 			}
-			drop[u.index] = true
 		}
 	}
-	if h.other != nil && !o.Drop && len(h.other.series) > 0 {
-		h.other.lastTs = max(h.other.lastTs, maxTs)
-		out = append(out, h.other) // every interval once it exists: its cumulative totals carry on
+	h.refresh()
+	for _, g := range h.groupOrder() { // every report, as other: a group that lost members shows it at once
+		switch {
+		case g.member:
+			emit = append(emit, g.agg)
+			g.emitted = true
+		case g.emitted:
+			g.agg.ending = true // its series end here; other carries them on
+			emit = append(emit, g.agg)
+			g.emitted = false
+		}
 	}
-	h.prevTs = maxTs
-	r.prune(h)
-	return out
+	if h.other != nil && h.other.hasSeries() {
+		emit = append(emit, h.other) // every report once it exists: its cumulative totals carry on
+	}
+	r.forget(h)
+	return emit
 }
 
-// select_ decides which units are output on their own: the keep list, the top K by score, and those that
-// left the top K fewer than Retention intervals ago.
-func (r *Reducer) select_(h *host, units []unit) {
+// decide ranks the host's live units (processes, or groups) and updates the membership of those with a
+// new report in this batch: the keep list, the top K by score, and those that left the top K at most
+// Retention reports ago.
+func (r *Reducer) decide(h *host, seen []sighting) {
 	o := &r.opts
-	ranked := make([]*unit, 0, len(units))
-	for k := range units {
-		if !units[k].keep {
-			ranked = append(ranked, &units[k])
+	grouped := len(o.GroupBy) > 0
+	var units []*unitState
+	if grouped {
+		for _, g := range h.groups {
+			g.score = 0
+		}
+		for _, p := range h.procs {
+			if h.fresh(p) {
+				p.grp.score += p.score
+			}
+		}
+		for _, g := range h.groups {
+			if !g.keep && g.procs > 0 {
+				units = append(units, &g.unitState)
+			}
+		}
+	} else {
+		for _, p := range h.procs {
+			if !p.keep && h.fresh(p) {
+				units = append(units, &p.unitState)
+			}
 		}
 	}
-	slices.SortFunc(ranked, func(a, b *unit) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
 	k := o.K
-	if k == 0 && len(o.GroupBy) > 0 {
-		k = len(ranked)
+	if k == 0 && grouped {
+		k = len(units)
 	}
-	for i, u := range ranked {
-		top := i < k
+	if k < len(units) {
+		slices.SortFunc(units, func(a, b *unitState) int {
+			if c := cmp.Compare(b.score, a.score); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.id, b.id)
+		})
+	}
+	for i, u := range units {
+		u.top = i < k
+	}
+	h.batch++
+	for _, s := range seen {
+		u := s.p.unit()
+		if !s.advance || u.decided == h.batch {
+			continue // an old or repeated report, or a group decided already: membership stays
+		}
+		u.decided = h.batch
 		switch {
-		case top:
-			u.state.outside = 0
-			u.member = true
-		case u.wasMemb && int(u.state.outside) < o.Retention:
-			u.state.outside++
-			u.member = true
+		case u.keep || u.top:
+			u.outside, u.member = 0, true
+		case u.member && int(u.outside) < o.Retention:
+			u.outside++
 		default:
 			u.member = false
 		}
 	}
-	for k := range units {
-		if units[k].keep {
-			units[k].member = true
-			units[k].state.outside = 0
+}
+
+// forget drops processes not reported for ForgetAfter intervals, and groups without processes.
+func (r *Reducer) forget(h *host) {
+	limit := h.forgetAfter(r.opts.ForgetAfter)
+	if limit == 0 {
+		return
+	}
+	for id, p := range h.procs {
+		if h.latest-p.ts > limit {
+			delete(h.procs, id)
+			if p.grp != nil {
+				p.grp.procs--
+			}
 		}
-		units[k].state.member = units[k].member
+	}
+	// A group's totals must not restart while a backend may still hold them: an empty group is kept ten
+	// times longer than a process.
+	for id, g := range h.groups {
+		if g.procs == 0 && h.latest-g.ts > 10*limit {
+			delete(h.groups, id)
+		}
 	}
 }
 
-// rank returns the resource's score and its latest point timestamp, and remembers what a rate needs.
-func (r *Reducer) rank(rm pmetric.ResourceMetrics, t *tracked) (float64, pcommon.Timestamp) {
+// sweepHosts forgets hosts that stopped reporting, once a second at most: a host is gone when no report came
+// for ForgetAfter of its intervals by the wall clock.
+func (r *Reducer) sweepHosts(wall time.Time) {
+	if wall.Sub(r.lastSweep) < time.Second {
+		return
+	}
+	r.lastSweep = wall
+	for k, h := range r.hosts {
+		limit := time.Duration(h.forgetAfter(r.opts.ForgetAfter))
+		if limit == 0 {
+			limit = time.Duration(r.opts.ForgetAfter) * time.Minute // no interval known yet
+		}
+		if wall.Sub(h.wall) > limit {
+			delete(r.hosts, k)
+		}
+	}
+}
+
+// host is one host's state.
+type host struct {
+	attrs    pcommon.Map // host attributes, copied onto other and groups
+	procs    map[uint64]*proc
+	groups   map[uint64]*group
+	other    *aggregate
+	latest   pcommon.Timestamp // newest point of any process: the host's own clock
+	interval pcommon.Timestamp // smoothed gap between a process's successive reports
+	wall     time.Time         // when the host last reported, by the wall clock
+	batch    uint64            // batches that carried the host
+}
+
+// fresh says whether a process was in its source's latest report, and so counts in other's gauges and in
+// the ranking: its newest point is less than half an interval older than the host's (the points of one
+// scrape are much closer; a process that missed the latest scrape is a whole interval behind). An exited
+// process leaves other's gauges at the first report without it, as its own series would end.
+func (h *host) fresh(p *proc) bool {
+	return h.interval == 0 || h.latest-p.ts < h.interval/2
+}
+
+// forgetAfter is how old a process's newest point may be before it is forgotten: n intervals, less half
+// a one for the spread of scrape timestamps (n = 1 forgets a process missing from the latest scrape).
+func (h *host) forgetAfter(n int) pcommon.Timestamp {
+	return h.interval*pcommon.Timestamp(n) - h.interval/2
+}
+
+// groupOrder returns the host's groups in a stable order.
+func (h *host) groupOrder() []*group {
+	gs := make([]*group, 0, len(h.groups))
+	for _, g := range h.groups {
+		gs = append(gs, g)
+	}
+	slices.SortFunc(gs, func(a, b *group) int { return cmp.Compare(a.id, b.id) })
+	return gs
+}
+
+// refresh sets every aggregate's gauges to the sum of the latest values of its fresh processes, and its
+// timestamp to the host's newest point.
+func (h *host) refresh() {
+	if h.other != nil {
+		h.other.resetGauges(h.latest)
+	}
+	for _, g := range h.groups {
+		g.agg.resetGauges(h.latest)
+	}
+	for _, p := range h.procs {
+		dst := h.other
+		switch {
+		case p.grp != nil && p.grp.member:
+			dst = p.grp.agg
+		case p.grp == nil && p.member:
+			continue
+		}
+		if dst == nil || !h.fresh(p) {
+			continue
+		}
+		for _, g := range p.gauges {
+			if !g.stale {
+				dst.addGauge(g.key, g.v)
+			}
+		}
+	}
+}
+
+// sight finds or creates the process of rm and updates its clock and score.
+func (h *host) sight(r *Reducer, index int, rm pmetric.ResourceMetrics) sighting {
+	attrs := rm.Resource().Attributes()
+	id := identity.Attrs(attrs)
+	p := h.procs[id]
+	if p == nil {
+		p = &proc{}
+		p.id = id
+		p.keep = r.keep(attrs)
+		if len(r.opts.GroupBy) > 0 {
+			p.grp = h.groupOf(r, attrs, rm)
+			p.grp.procs++
+		}
+		h.procs[id] = p
+	}
+	ts, score, ok := r.rank(rm, p)
+	s := sighting{index: index, p: p, advance: ts > p.ts}
+	if s.advance {
+		if p.ts != 0 {
+			h.observeGap(ts - p.ts)
+		}
+		p.ts = ts
+		if ok {
+			p.score = score
+		}
+	}
+	h.latest = max(h.latest, ts)
+	if p.grp != nil {
+		p.grp.ts = max(p.grp.ts, ts)
+	}
+	return s
+}
+
+// observeGap smooths the interval estimate; a process back after a long absence moves it little.
+func (h *host) observeGap(gap pcommon.Timestamp) {
+	if h.interval == 0 {
+		h.interval = gap
+		return
+	}
+	gap = min(gap, 4*h.interval)
+	h.interval = pcommon.Timestamp(int64(h.interval) + (int64(gap)-int64(h.interval))/8)
+}
+
+func (h *host) groupOf(r *Reducer, attrs pcommon.Map, rm pmetric.ResourceMetrics) *group {
+	gid := identity.Keys(attrs, r.opts.GroupBy)
+	g := h.groups[gid]
+	if g == nil {
+		ga := pcommon.NewMap()
+		h.attrs.CopyTo(ga)
+		copyKeys(attrs, ga, r.opts.GroupBy)
+		g = &group{agg: newAggregate(ga, rm)}
+		g.id = gid
+		g.keep = r.keep(ga)
+		h.groups[gid] = g
+	}
+	return g
+}
+
+// unitState is what is ranked: a process, or a group of processes.
+type unitState struct {
+	id      uint64
+	score   float64
+	keep    bool // on the keep list: always kept, never counted against K
+	top     bool // in the top K at the last ranking
+	member  bool // output on its own
+	outside uint16
+	decided uint64 // the host's batch whose report decided membership last
+}
+
+type group struct {
+	unitState
+	agg     *aggregate
+	ts      pcommon.Timestamp // newest point of a member
+	procs   int               // processes in the group
+	emitted bool              // its series are in the output
+}
+
+// proc is one process's state.
+type proc struct {
+	unitState
+	grp      *group
+	ts       pcommon.Timestamp // newest point
+	emitted  bool              // its own series are in the output (not rolled up, not ended)
+	dest     *aggregate        // where its last report's growth went: nil for its own series
+	reported bool              // dest is set
+	rankPrev float64
+	rankTs   pcommon.Timestamp
+	counters []counter
+	gauges   []gauge
+}
+
+// unit is what decides where the process's points go: its group's state, or its own.
+func (p *proc) unit() *unitState {
+	if p.grp != nil {
+		return &p.grp.unitState
+	}
+	return &p.unitState
+}
+
+// counter is a cumulative or delta sum series of a process.
+type counter struct {
+	key   uint64
+	last  float64
+	start pcommon.Timestamp
+	ts    pcommon.Timestamp
+	// shifted: some of its growth went elsewhere while it was rolled up; out is the value it showed last,
+	// and from then on it shows out + its own growth, so its own series never counts that growth again.
+	shifted  bool
+	out      float64
+	outStart pcommon.Timestamp // the start time it shows while shifted: a new one would look like a reset
+	shownTs  pcommon.Timestamp // delta: the last point shown on its own series
+}
+
+// gauge is a gauge or non-monotonic cumulative sum series of a process: its latest value.
+type gauge struct {
+	key   uint64
+	v     float64
+	ts    pcommon.Timestamp
+	stale bool // no value yet, or ended upstream (NoRecordedValue)
+}
+
+// rank returns the resource's newest point timestamp and its score (ok false when it has no ranking metric
+// or no new usable point), and remembers what a rate needs.
+func (r *Reducer) rank(rm pmetric.ResourceMetrics, p *proc) (ts pcommon.Timestamp, score float64, ok bool) {
 	var total float64
-	var ts, start pcommon.Timestamp
+	var start pcommon.Timestamp
 	mode := r.opts.RankMode
-	found := false
-	forEachNumber(rm, func(m pmetric.Metric, dps pmetric.NumberDataPointSlice, monotonic bool) {
+	forEachNumber(rm, func(m pmetric.Metric, dps pmetric.NumberDataPointSlice, kind seriesKind) {
 		for k := 0; k < dps.Len(); k++ {
 			ts = max(ts, dps.At(k).Timestamp())
 		}
 		if m.Name() != r.opts.RankMetric {
 			return
 		}
-		found = true
 		if mode == RankAuto {
 			mode = RankValue
-			if monotonic {
+			if kind == kindCumulative {
 				mode = RankRate
 			}
 		}
 		for k := 0; k < dps.Len(); k++ {
 			dp := dps.At(k)
-			total += value(dp)
-			start = dp.StartTimestamp()
+			if v := value(dp); usable(dp, v) {
+				total += v
+				start = dp.StartTimestamp()
+				ok = true
+			}
 		}
 	}, nil)
-	if !found {
-		return 0, ts
+	if !ok || ts <= p.rankTs {
+		return ts, 0, false
 	}
 	if mode == RankValue {
-		return total, ts
+		return ts, total, true
 	}
 	var rate float64
 	switch {
-	case t.rankTs != 0 && ts > t.rankTs && total >= t.rankPrev:
-		rate = (total - t.rankPrev) / float64(ts-t.rankTs) * 1e9
-	case start != 0 && ts > start: // first sight: the average since the process started
+	case p.rankTs != 0 && total >= p.rankPrev:
+		rate = (total - p.rankPrev) / float64(ts-p.rankTs) * 1e9
+	case start != 0 && ts > start: // first sight or a reset: the average since the process started
 		rate = total / float64(ts-start) * 1e9
 	}
-	t.rankPrev, t.rankTs = total, ts
-	return rate, ts
+	p.rankPrev, p.rankTs = total, ts
+	return ts, rate, true
 }
 
 func (r *Reducer) keep(attrs pcommon.Map) bool {
@@ -344,54 +566,216 @@ func (r *Reducer) keep(attrs pcommon.Map) bool {
 	return false
 }
 
-// fold adds a resource into an aggregate: the increase of each cumulative monotonic series since the
-// previous interval (a series first seen counts whole if it started after the previous interval, else it
-// only sets the baseline), and with all=true the current value of every other number series. It also
-// remembers the cumulative values for the next interval.
-func (r *Reducer) fold(h *host, rm pmetric.ResourceMetrics, t *tracked, dst *aggregate, all bool, st *Stats) {
-	forEachNumber(rm, func(m pmetric.Metric, dps pmetric.NumberDataPointSlice, monotonic bool) {
-		if !monotonic && !all {
-			return
+// growthTo says which series a report's growth belongs to: a backend counts growth on a series that has
+// samples at both ends, so it stays with the destination of the previous report when that is also this
+// one's, and goes to other (always emitted) otherwise. nil is the process's own series.
+func (p *proc) growthTo(dest, other *aggregate) *aggregate {
+	if !p.reported || p.dest == dest { // a first report has no growth
+		return dest
+	}
+	return other
+}
+
+// pass handles a process output on its own: its points stay, a shifted counter shows its own growth only,
+// and the growth of a report that follows one rolled up goes to other.
+func (p *proc) pass(rm pmetric.ResourceMetrics, other *aggregate, st *Stats) {
+	to := p.growthTo(nil, other)
+	forEachNumber(rm, func(m pmetric.Metric, dps pmetric.NumberDataPointSlice, kind seriesKind) {
+		if kind == kindGauge {
+			return // its gauges are its own; fold records them when it is rolled up
 		}
 		for k := 0; k < dps.Len(); k++ {
 			dp := dps.At(k)
 			key := seriesKeyOf(m.Name(), dp.Attributes())
-			v := numberOf(dp)
-			if monotonic {
-				dst.addIncrease(h.tick, h.prevTs, key, m, dp, t.advance(key, v, dp, h.prevTs))
-			} else {
-				dst.addCurrent(h.tick, h.prevTs, key, m, dp, v)
+			c, isNew := p.counterAt(k, key)
+			inc, fresh := c.advance(dp, kind, isNew)
+			if !fresh {
+				if kind == kindCumulative && c.shifted {
+					c.show(dp)
+				}
+				continue
+			}
+			if kind == kindDelta {
+				if to != nil && !isNew {
+					// Back from other, which counts this report's growth: the series carries on from its
+					// last shown point, with nothing added.
+					to.add(key, m, dp, kind, inc)
+					setValue(dp, 0)
+					if c.shownTs != 0 {
+						dp.SetStartTimestamp(c.shownTs)
+					}
+				}
+				c.shownTs = dp.Timestamp()
+				continue
+			}
+			switch {
+			case isNew:
+			case to != nil: // back from other: other counts this report's growth
+				to.add(key, m, dp, kind, inc)
+				c.shifted = true
+			case c.shifted:
+				c.out += inc
+			default:
+				c.out, c.outStart = c.last, c.start
+			}
+			if c.shifted {
+				c.show(dp)
+			}
+		}
+	}, nil)
+	p.dest, p.reported, p.emitted = nil, true, true
+}
+
+// fold adds a process's report into dest (its group, or other; nil drops it): each counter's growth since
+// its previous point, and every gauge's latest value (summed by the aggregate when it is emitted).
+func (p *proc) fold(rm pmetric.ResourceMetrics, dest, other *aggregate, st *Stats) {
+	to := p.growthTo(dest, other)
+	forEachNumber(rm, func(m pmetric.Metric, dps pmetric.NumberDataPointSlice, kind seriesKind) {
+		for k := 0; k < dps.Len(); k++ {
+			dp := dps.At(k)
+			key := seriesKeyOf(m.Name(), dp.Attributes())
+			if kind == kindGauge {
+				if !p.gaugeAt(k, key).set(dp) {
+					st.Ignored++
+				}
+				if dest != nil {
+					dest.declare(key, m, dp, kind)
+				}
+				continue
+			}
+			c, isNew := p.counterAt(k, key)
+			inc, fresh := c.advance(dp, kind, isNew)
+			if !fresh {
+				st.Ignored++
+				continue
+			}
+			if kind == kindCumulative && !isNew {
+				c.shifted = true // its own series no longer shows this growth
+			}
+			if dest != nil {
+				dest.declare(key, m, dp, kind)
+			}
+			if to != nil {
+				to.add(key, m, dp, kind, inc)
 			}
 		}
 	}, func(m pmetric.Metric) {
-		if all {
-			st.Dropped += pointCount(m)
-		}
+		st.Dropped += pointCount(m)
 	})
+	p.dest, p.reported = dest, true
 }
 
-// remember stores the cumulative values of a resource that is output on its own.
-func (r *Reducer) remember(h *host, rm pmetric.ResourceMetrics, t *tracked) {
-	forEachNumber(rm, func(m pmetric.Metric, dps pmetric.NumberDataPointSlice, monotonic bool) {
-		if !monotonic {
-			return
+// counterAt finds the series at position pos (where it was last time) or by key, adding it when new.
+func (p *proc) counterAt(pos int, key uint64) (*counter, bool) {
+	if pos < len(p.counters) && p.counters[pos].key == key {
+		return &p.counters[pos], false
+	}
+	for i := range p.counters {
+		if p.counters[i].key == key {
+			return &p.counters[i], false
 		}
-		for k := 0; k < dps.Len(); k++ {
-			dp := dps.At(k)
-			t.advance(seriesKeyOf(m.Name(), dp.Attributes()), numberOf(dp), dp, h.prevTs)
-		}
-	}, nil)
+	}
+	p.counters = append(p.counters, counter{key: key})
+	return &p.counters[len(p.counters)-1], true
 }
+
+func (p *proc) gaugeAt(pos int, key uint64) *gauge {
+	if pos < len(p.gauges) && p.gauges[pos].key == key {
+		return &p.gauges[pos]
+	}
+	for i := range p.gauges {
+		if p.gauges[i].key == key {
+			return &p.gauges[i]
+		}
+	}
+	p.gauges = append(p.gauges, gauge{key: key, stale: true})
+	return &p.gauges[len(p.gauges)-1]
+}
+
+// advance takes a point of a sum series and returns its growth since the series' previous point, as a
+// backend counts it, and false when the point adds nothing new (not newer than the last, NaN, no recorded
+// value). A cumulative series' first point only sets where it starts (a backend counts growth between
+// samples); a new start time or a lower value is a reset, counted from zero. A delta point is its growth.
+func (c *counter) advance(dp pmetric.NumberDataPoint, kind seriesKind, isNew bool) (float64, bool) {
+	v := value(dp)
+	isNew = isNew || c.ts == 0
+	switch {
+	case !isNew && dp.Timestamp() <= c.ts:
+		return 0, false // not newer than the last sample: a backend rejects it
+	case dp.Flags().NoRecordedValue():
+		// A staleness marker is a sample to a backend (older ones are rejected after it), but adds
+		// nothing: the growth across it is counted from the last value.
+		if !isNew {
+			c.ts = dp.Timestamp()
+		}
+		return 0, false
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return 0, false
+	}
+	c.ts = dp.Timestamp()
+	if kind == kindDelta {
+		if isNew {
+			return 0, true // a backend takes a series' first delta as its starting value
+		}
+		return v, true
+	}
+	prev, prevStart := c.last, c.start
+	c.last, c.start = v, dp.StartTimestamp()
+	switch {
+	case isNew:
+		c.out, c.outStart = v, c.start
+		return 0, true
+	case v < prev || prevStart != 0 && c.start > prevStart:
+		return v, true
+	}
+	return v - prev, true
+}
+
+// show writes what a shifted series shows: its own growth on top of where it left, from its first start.
+func (c *counter) show(dp pmetric.NumberDataPoint) {
+	setValue(dp, c.out)
+	dp.SetStartTimestamp(c.outStart)
+}
+
+// set records a gauge's latest point; false when the point is older than the last or NaN.
+func (g *gauge) set(dp pmetric.NumberDataPoint) bool {
+	if dp.Timestamp() < g.ts {
+		return false
+	}
+	if dp.Flags().NoRecordedValue() {
+		g.stale, g.ts = true, dp.Timestamp()
+		return true
+	}
+	v := value(dp)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return false
+	}
+	g.v, g.ts, g.stale = v, dp.Timestamp(), false
+	return true
+}
+
+// usable says whether a point carries a value a backend would count.
+func usable(dp pmetric.NumberDataPoint, v float64) bool {
+	return !dp.Flags().NoRecordedValue() && !math.IsNaN(v) && !math.IsInf(v, 0)
+}
+
+type seriesKind int
+
+const (
+	kindGauge      seriesKind = iota // gauges and non-monotonic cumulative sums: a current value
+	kindCumulative                   // cumulative monotonic sums
+	kindDelta                        // delta sums: each point is a change
+)
 
 // forEachNumber calls number for every gauge or sum of a resource, and other (if set) for the rest.
-func forEachNumber(rm pmetric.ResourceMetrics, number func(m pmetric.Metric, dps pmetric.NumberDataPointSlice, monotonic bool), other func(m pmetric.Metric)) {
+func forEachNumber(rm pmetric.ResourceMetrics, number func(m pmetric.Metric, dps pmetric.NumberDataPointSlice, kind seriesKind), other func(m pmetric.Metric)) {
 	sms := rm.ScopeMetrics()
 	for i := 0; i < sms.Len(); i++ {
 		ms := sms.At(i).Metrics()
 		for j := 0; j < ms.Len(); j++ {
 			m := ms.At(j)
-			if dps, monotonic, ok := numberPoints(m); ok {
-				number(m, dps, monotonic)
+			if dps, kind, ok := numberPoints(m); ok {
+				number(m, dps, kind)
 			} else if other != nil {
 				other(m)
 			}
@@ -399,52 +783,62 @@ func forEachNumber(rm pmetric.ResourceMetrics, number func(m pmetric.Metric, dps
 	}
 }
 
-// advance records a cumulative series' new value in place and returns its increase since the previous
-// interval (a series first seen counts whole if it started after the previous interval, else it only sets the
-// baseline; a value below the last is a reset, counted from zero).
-func (t *tracked) advance(key uint64, v number, dp pmetric.NumberDataPoint, prevTs pcommon.Timestamp) number {
-	for i := range t.series {
-		p := &t.series[i]
-		if p.key != key {
-			continue
-		}
-		inc := number{i: v.i - p.v.i, f: v.f - p.v.f}
-		if v.i < p.v.i || v.f < p.v.f {
-			inc = v
-		}
-		p.v = v
-		return inc
-	}
-	t.series = append(t.series, seriesVal{key: key, v: v})
-	if prevTs != 0 && dp.StartTimestamp() >= prevTs {
-		return v
-	}
-	return number{}
-}
-
-// prune forgets resources and groups not seen in this interval: state stays bounded by what is live.
-func (r *Reducer) prune(h *host) {
-	for id, t := range h.tracked {
-		if t.seen != h.tick {
-			delete(h.tracked, id)
-		}
-	}
-	for id, g := range h.groups {
-		if g.seen+uint64(r.opts.Retention) < h.tick {
-			delete(h.groups, id)
-		}
-	}
-}
-
-func numberPoints(m pmetric.Metric) (pmetric.NumberDataPointSlice, bool, bool) {
+func numberPoints(m pmetric.Metric) (pmetric.NumberDataPointSlice, seriesKind, bool) {
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints(), false, true
+		return m.Gauge().DataPoints(), kindGauge, true
 	case pmetric.MetricTypeSum:
 		s := m.Sum()
-		return s.DataPoints(), s.IsMonotonic() && s.AggregationTemporality() == pmetric.AggregationTemporalityCumulative, true
+		switch {
+		case s.AggregationTemporality() == pmetric.AggregationTemporalityDelta:
+			return s.DataPoints(), kindDelta, true
+		case s.IsMonotonic():
+			return s.DataPoints(), kindCumulative, true
+		}
+		return s.DataPoints(), kindGauge, true
 	}
-	return pmetric.NumberDataPointSlice{}, false, false
+	return pmetric.NumberDataPointSlice{}, kindGauge, false
+}
+
+// markStale turns every point of a resource into a NoRecordedValue point: the end of its series.
+func markStale(rm pmetric.ResourceMetrics) {
+	stale := pmetric.DefaultDataPointFlags.WithNoRecordedValue(true)
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			switch m.Type() {
+			case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
+				dps, kind, _ := numberPoints(m)
+				if kind == kindDelta {
+					// A backend turns deltas into a running total; ending it would make the series' return
+					// look like a reset. It stays, unchanged, until it comes back (pass) or expires.
+					ms.RemoveIf(func(x pmetric.Metric) bool { return x.Name() == m.Name() && x.Type() == m.Type() })
+					j--
+					continue
+				}
+				for k := 0; k < dps.Len(); k++ {
+					dps.At(k).SetFlags(stale)
+				}
+			case pmetric.MetricTypeHistogram:
+				dps := m.Histogram().DataPoints()
+				for k := 0; k < dps.Len(); k++ {
+					dps.At(k).SetFlags(stale)
+				}
+			case pmetric.MetricTypeExponentialHistogram:
+				dps := m.ExponentialHistogram().DataPoints()
+				for k := 0; k < dps.Len(); k++ {
+					dps.At(k).SetFlags(stale)
+				}
+			case pmetric.MetricTypeSummary:
+				dps := m.Summary().DataPoints()
+				for k := 0; k < dps.Len(); k++ {
+					dps.At(k).SetFlags(stale)
+				}
+			}
+		}
+	}
 }
 
 func pointCount(m pmetric.Metric) int {
@@ -459,13 +853,6 @@ func pointCount(m pmetric.Metric) int {
 	return 0
 }
 
-func numberOf(dp pmetric.NumberDataPoint) number {
-	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
-		return number{i: dp.IntValue()}
-	}
-	return number{f: dp.DoubleValue()}
-}
-
 func value(dp pmetric.NumberDataPoint) float64 {
 	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
 		return float64(dp.IntValue())
@@ -473,21 +860,22 @@ func value(dp pmetric.NumberDataPoint) float64 {
 	return dp.DoubleValue()
 }
 
+// setValue writes v in the point's own value type.
+func setValue(dp pmetric.NumberDataPoint, v float64) {
+	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		dp.SetIntValue(int64(math.Round(v)))
+	} else {
+		dp.SetDoubleValue(v)
+	}
+}
+
 // otherAttrs are the host's attributes plus the marker.
-func otherAttrs(src pcommon.Map, hostAttrs []string, marker map[string]string) pcommon.Map {
+func otherAttrs(hostAttrs pcommon.Map, marker map[string]string) pcommon.Map {
 	m := pcommon.NewMap()
-	copyKeys(src, m, hostAttrs)
+	hostAttrs.CopyTo(m)
 	for k, v := range marker {
 		m.PutStr(k, v)
 	}
-	return m
-}
-
-// groupAttrs are the host's attributes plus the group_by keys.
-func groupAttrs(src pcommon.Map, hostAttrs, groupBy []string) pcommon.Map {
-	m := pcommon.NewMap()
-	copyKeys(src, m, hostAttrs)
-	copyKeys(src, m, groupBy)
 	return m
 }
 

@@ -8,9 +8,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -30,6 +32,7 @@ func defaultOptions() Options {
 		KeepAttr: "process.executable.name", Keep: []*regexp.Regexp{regexp.MustCompile("^kubelet$")},
 		OtherAttrs: map[string]string{"process.executable.name": "other"},
 		Identity:   []string{"process.pid", "process.executable.name"}, HostAttrs: []string{"host.name"},
+		ForgetAfter: 5,
 	}
 }
 
@@ -39,6 +42,10 @@ type sim struct {
 	procs   []*fakeProc
 	nextPID int
 	tick    int
+	// delta adds a delta counter, staleMarkers turns some points into NoRecordedValue ones (as the
+	// prometheus receiver does), system adds a host resource with system metrics.
+	delta, staleMarkers, system bool
+	systemCPU                   float64
 }
 
 type fakeProc struct {
@@ -51,6 +58,9 @@ type fakeProc struct {
 	disk    int64
 	memory  int64
 	threads int64
+	lastTs  pcommon.Timestamp
+	dying   bool
+	dead    bool
 }
 
 func newFakeSim(seed uint64) *sim {
@@ -77,7 +87,13 @@ func (s *sim) next() pmetric.Metrics {
 	live := s.procs[:0]
 	for _, p := range s.procs {
 		if p.exe != "kubelet" && s.rng.Float64() < 0.08 {
-			continue // died
+			p.dying = true // reports once more, then dies
+		}
+		if p.dead {
+			continue
+		}
+		if p.dying {
+			p.dead = true
 		}
 		live = append(live, p)
 	}
@@ -88,6 +104,16 @@ func (s *sim) next() pmetric.Metrics {
 		}
 	}
 	md := pmetric.NewMetrics()
+	if s.system {
+		for _, h := range []string{"node-a", "node-b"} {
+			s.systemCPU += 7.5
+			rm := md.ResourceMetrics().AppendEmpty()
+			rm.Resource().Attributes().PutStr("host.name", h)
+			sm := rm.ScopeMetrics().AppendEmpty()
+			sm.Scope().SetName("cpuscraper")
+			point(sum(sm.Metrics(), "system.cpu.time", true).AppendEmpty(), base-pcommon.Timestamp(time.Hour), now).SetDoubleValue(s.systemCPU)
+		}
+	}
 	for _, p := range s.procs {
 		p.rate = math.Max(0, p.rate+(s.rng.Float64()-0.5)*0.6) // drifts across the threshold
 		p.cpu[0] += p.rate * 8
@@ -115,6 +141,24 @@ func (s *sim) next() pmetric.Metrics {
 		g := ms.AppendEmpty()
 		g.SetName("process.threads")
 		point(g.SetEmptyGauge().DataPoints().AppendEmpty(), p.start, now).SetIntValue(p.threads)
+		if s.delta {
+			d := ms.AppendEmpty()
+			d.SetName("process.disk.operations")
+			ds := d.SetEmptySum()
+			ds.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+			ds.SetIsMonotonic(true)
+			from := p.lastTs
+			if from == 0 {
+				from = max(p.start, now-interval)
+			}
+			point(ds.DataPoints().AppendEmpty(), from, now).SetIntValue(1 + s.rng.Int64N(100))
+		}
+		p.lastTs = now
+		if s.staleMarkers && p.dying && s.rng.IntN(2) == 0 { // as the prometheus receiver marks a series gone
+			for i := 0; i < cpu.Len(); i++ {
+				cpu.At(i).SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+			}
+		}
 	}
 	return md
 }
@@ -134,101 +178,150 @@ func point(dp pmetric.NumberDataPoint, start, now pcommon.Timestamp) pmetric.Num
 	return dp
 }
 
-// ledger computes, the same way for input and output, per metric: the sum of current values of gauges and
-// non-monotonic sums, and the increase of cumulative monotonic sums since the previous batch (a series seen
-// before counts its growth; a new series counts whole if it started after the previous batch, else zero).
-type ledger struct {
-	prev   map[string]float64
-	prevTs pcommon.Timestamp
+// topology says how scrapes reach the reducer.
+type topology struct {
+	name string
+	// exact: every window agrees; else only the whole run's totals (a backend attributes growth to the
+	// samples around it, and these topologies move samples between windows).
+	exact bool
+	// reorders: batches overtake each other, and the exporter's delta-to-cumulative conversion loses the
+	// overtaken delta points of the input itself, so deltas are not compared.
+	reorders bool
+	// deliver turns the scrapes into the batches the reducer sees, in order.
+	deliver func(rng *rand.Rand, scrapes []pmetric.Metrics) []pmetric.Metrics
 }
 
-func (l *ledger) observe(md pmetric.Metrics) (current, increase map[string]float64, maxTs pcommon.Timestamp) {
-	current, increase = map[string]float64{}, map[string]float64{}
-	next := map[string]float64{}
-	for i := 0; i < md.ResourceMetrics().Len(); i++ {
-		rm := md.ResourceMetrics().At(i)
-		res := fmt.Sprint(rm.Resource().Attributes().AsRaw())
-		ms := rm.ScopeMetrics().At(0).Metrics()
-		for j := 0; j < ms.Len(); j++ {
-			m := ms.At(j)
-			dps, monotonic, _ := numberPoints(m)
-			for k := 0; k < dps.Len(); k++ {
-				dp := dps.At(k)
-				v := value(dp)
-				maxTs = max(maxTs, dp.Timestamp())
-				if !monotonic {
-					current[m.Name()] += v
-					continue
-				}
-				id := res + m.Name() + fmt.Sprint(dp.Attributes().AsRaw())
-				next[id] = v
-				if p, ok := l.prev[id]; ok {
-					increase[m.Name()] += v - p
-				} else if l.prevTs != 0 && dp.StartTimestamp() >= l.prevTs {
-					increase[m.Name()] += v
-				}
+var topologies = []topology{
+	{"one batch per scrape", true, false, func(_ *rand.Rand, s []pmetric.Metrics) []pmetric.Metrics { return s }},
+	{"split scrapes", false, false, func(rng *rand.Rand, scrapes []pmetric.Metrics) []pmetric.Metrics {
+		var out []pmetric.Metrics
+		for _, md := range scrapes {
+			out = append(out, splitResources(rng, md, 3)...)
+		}
+		return out
+	}},
+	{"out of order", false, true, func(rng *rand.Rand, scrapes []pmetric.Metrics) []pmetric.Metrics {
+		out := slices.Clone(scrapes)
+		for i := 1; i < len(out); i++ {
+			if rng.IntN(4) == 0 { // a batch overtaken by the next (an exporter queue's consumers race)
+				out[i-1], out[i] = out[i], out[i-1]
+				i++
 			}
 		}
-	}
-	l.prev, l.prevTs = next, maxTs
-	return current, increase, maxTs
+		return out
+	}},
+	{"two scrapes per batch", false, false, func(_ *rand.Rand, scrapes []pmetric.Metrics) []pmetric.Metrics {
+		var out []pmetric.Metrics
+		for i := 0; i < len(scrapes); i += 2 {
+			md := scrapes[i]
+			if i+1 < len(scrapes) {
+				scrapes[i+1].ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
+			}
+			out = append(out, md)
+		}
+		return out
+	}},
 }
 
-func TestTotalsPreserved(t *testing.T) {
-	for name, mutate := range map[string]func(*Options){
-		"topk":              func(*Options) {},
-		"topk, retention 0": func(o *Options) { o.Retention = 0 },
-		"group_by":          func(o *Options) { o.GroupBy = []string{"process.executable.name"}; o.K = 2 },
-		"group_by all":      func(o *Options) { o.GroupBy = []string{"process.executable.name"}; o.K = 0 },
-	} {
-		t.Run(name, func(t *testing.T) {
-			for seed := range uint64(5) {
-				o := defaultOptions()
-				mutate(&o)
-				r := New(o)
-				s := newFakeSim(seed)
-				var in, out ledger
-				otherTotals := map[string]float64{}
-				otherStart := map[string]pcommon.Timestamp{}
-				ownStart := map[string]pcommon.Timestamp{}
-				for interval := range 300 {
-					md := s.next()
-					inCur, inInc, _ := in.observe(md)
-					r.Process(md)
-					outCur, outInc, _ := out.observe(md)
-					for k, v := range inCur {
-						require.InDelta(t, v, outCur[k], 1e-6*math.Abs(v)+1e-9, "seed %d interval %d: %s current total", seed, interval, k)
-					}
-					for k, v := range inInc {
-						require.InDelta(t, v, outInc[k], 1e-6*math.Abs(v)+1e-6, "seed %d interval %d: %s increase", seed, interval, k)
-					}
-					forEachPoint(md, func(res pcommon.Map, m pmetric.Metric, dp pmetric.NumberDataPoint, monotonic bool) {
-						host, _ := res.Get("host.name")
-						id := host.Str() + m.Name() + fmt.Sprint(dp.Attributes().AsRaw())
-						if exe, _ := res.Get("process.executable.name"); exe.Str() == "other" {
-							if monotonic {
-								require.GreaterOrEqual(t, value(dp), otherTotals[id], "other decreased")
-								otherTotals[id] = value(dp)
-							}
-							if s, ok := otherStart[id]; ok {
-								require.Equal(t, s, dp.StartTimestamp(), "other's start time moved")
-							}
-							otherStart[id] = dp.StartTimestamp()
-							return
-						}
-						if pid, ok := res.Get("process.pid"); ok {
-							key := fmt.Sprint(pid.Int(), m.Name())
-							if s, seen := ownStart[key]; seen {
-								require.Equal(t, s, dp.StartTimestamp(), "a kept process keeps its own start time")
-							}
-							ownStart[key] = dp.StartTimestamp()
-						}
-					})
-				}
-				assert.LessOrEqual(t, r.TrackedResources(), 2*40, "state bounded by what is live")
-			}
-		})
+// splitResources deals md's resources at random into n batches (the order inside each kept).
+func splitResources(rng *rand.Rand, md pmetric.Metrics, n int) []pmetric.Metrics {
+	parts := make([]pmetric.Metrics, n)
+	for i := range parts {
+		parts[i] = pmetric.NewMetrics()
 	}
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		rms.At(i).CopyTo(parts[rng.IntN(n)].ResourceMetrics().AppendEmpty())
+	}
+	return parts
+}
+
+var reductions = map[string]func(*Options){
+	"topk":              func(*Options) {},
+	"topk, retention 0": func(o *Options) { o.Retention = 0 },
+	"k 1, retention 0":  func(o *Options) { o.K, o.Retention = 1, 0 },
+	"group_by":          func(o *Options) { o.GroupBy = []string{"process.executable.name"}; o.K = 2 },
+	"group_by all":      func(o *Options) { o.GroupBy = []string{"process.executable.name"}; o.K = 0 },
+}
+
+// TestBackendTotalsPreserved feeds the same batches, before and after the reducer, into the backend
+// oracle and compares what its queries answer: sum(increase(c[w])) for every counter and window of 2 to
+// 10 intervals, sum(g) for every gauge at every scrape, and no counter reset the input did not have.
+// Processes are born, die, cross the threshold and come back; one counter is a delta sum; some points
+// are staleness markers; every host also reports system metrics (not processes).
+func TestBackendTotalsPreserved(t *testing.T) {
+	t.Parallel()
+	for _, topo := range topologies {
+		for name, mutate := range reductions {
+			t.Run(topo.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				for seed := range uint64(3) {
+					o := defaultOptions()
+					mutate(&o)
+					r := New(o)
+					s := newFakeSim(seed)
+					s.delta, s.staleMarkers, s.system = true, true, true
+					var scrapes []pmetric.Metrics
+					for range 150 {
+						scrapes = append(scrapes, s.next())
+					}
+					in, out := newBackend(), newBackend()
+					for _, md := range topo.deliver(s.rng, scrapes) {
+						in.ingest(md)
+						r.Process(md)
+						out.ingest(md)
+					}
+					compareBackends(t, fmt.Sprintf("seed %d", seed), in, out, 150, topo)
+					assert.LessOrEqual(t, r.TrackedResources(), 2*60, "state bounded by what is live")
+				}
+			})
+		}
+	}
+}
+
+func compareBackends(t *testing.T, what string, in, out *backend, scrapes int, topo topology) {
+	t.Helper()
+	counters := []string{"process.cpu.time", "process.disk.io", "system.cpu.time"}
+	if !topo.reorders {
+		counters = append(counters, "process.disk.operations")
+	}
+	gauges := []string{"process.memory.usage", "process.threads"}
+	lookback := interval / 2 // a sample holds until the next scrape
+	end := base + pcommon.Timestamp(scrapes+1)*interval
+	for _, name := range counters {
+		want, got := in.increase(name, base, end), out.increase(name, base, end)
+		require.InDelta(t, want, got, 1e-9*math.Abs(want)+1e-6, "%s: %s: total increase over the run", what, name)
+	}
+	if !topo.exact {
+		return
+	}
+	for tick := 12; tick <= scrapes; tick++ {
+		at := base + pcommon.Timestamp(tick)*interval
+		for _, name := range counters {
+			for w := 2; w <= 10; w++ {
+				from := at - pcommon.Timestamp(w)*interval
+				want, got := in.increase(name, from, at), out.increase(name, from, at)
+				require.InDelta(t, want, got, 1e-9*math.Abs(want)+1e-6, "%s: sum(increase(%s[%d intervals])) at scrape %d", what, name, w, tick)
+			}
+			require.LessOrEqual(t, out.resets(name, at-10*interval, at), in.resets(name, at-10*interval, at),
+				"%s: %s: the output shows counter resets the input does not have (scrape %d)", what, name, tick)
+		}
+		for _, name := range gauges {
+			want, got := in.sum(name, at, lookback), out.sum(name, at, lookback)
+			require.InDelta(t, want, got, 1e-9*math.Abs(want)+1e-6, "%s: sum(%s) at scrape %d", what, name, tick)
+		}
+	}
+}
+
+// visible says whether a resource of the output still shows a value (not only staleness markers).
+func visible(rm pmetric.ResourceMetrics) bool {
+	shown := false
+	forEachNumber(rm, func(_ pmetric.Metric, dps pmetric.NumberDataPointSlice, _ seriesKind) {
+		for k := 0; k < dps.Len(); k++ {
+			shown = shown || !dps.At(k).Flags().NoRecordedValue()
+		}
+	}, nil)
+	return shown
 }
 
 func forEachPoint(md pmetric.Metrics, f func(res pcommon.Map, m pmetric.Metric, dp pmetric.NumberDataPoint, monotonic bool)) {
@@ -237,9 +330,9 @@ func forEachPoint(md pmetric.Metrics, f func(res pcommon.Map, m pmetric.Metric, 
 		for s := 0; s < rm.ScopeMetrics().Len(); s++ {
 			ms := rm.ScopeMetrics().At(s).Metrics()
 			for j := 0; j < ms.Len(); j++ {
-				dps, monotonic, _ := numberPoints(ms.At(j))
+				dps, kind, _ := numberPoints(ms.At(j))
 				for k := 0; k < dps.Len(); k++ {
-					f(rm.Resource().Attributes(), ms.At(j), dps.At(k), monotonic)
+					f(rm.Resource().Attributes(), ms.At(j), dps.At(k), kind == kindCumulative)
 				}
 			}
 		}
@@ -256,6 +349,9 @@ func TestKeepsTopKPlusCriticalAndOneOtherPerHost(t *testing.T) {
 		r.Process(md)
 		perHost := map[string]map[string]int{}
 		for i := 0; i < md.ResourceMetrics().Len(); i++ {
+			if !visible(md.ResourceMetrics().At(i)) {
+				continue // a series ending: rolled into other from now on
+			}
 			a := md.ResourceMetrics().At(i).Resource().Attributes()
 			host, _ := a.Get("host.name")
 			exe, _ := a.Get("process.executable.name")
@@ -309,7 +405,7 @@ func TestNoFlapping(t *testing.T) {
 			r.Process(md)
 			var kept string
 			for i := 0; i < md.ResourceMetrics().Len(); i++ {
-				if pid, ok := md.ResourceMetrics().At(i).Resource().Attributes().Get("process.pid"); ok {
+				if pid, ok := md.ResourceMetrics().At(i).Resource().Attributes().Get("process.pid"); ok && visible(md.ResourceMetrics().At(i)) {
 					kept += fmt.Sprint(pid.Int())
 				}
 			}
@@ -389,10 +485,92 @@ func TestGroupByMergesAndDropsOtherAttributes(t *testing.T) {
 }
 
 func TestPrunesDeadResources(t *testing.T) {
-	r := New(defaultOptions())
+	o := defaultOptions()
+	o.ForgetAfter = 1 // forget a process as soon as it misses a scrape
+	r := New(o)
 	s := newFakeSim(5)
 	for range 50 {
 		r.Process(s.next())
 	}
 	assert.Equal(t, len(s.procs), r.TrackedResources(), "exactly the live processes are tracked")
+}
+
+// TestOnlyProcessesAreTouched: system and application resources in the same batches (one receiver's other
+// scrapers, OTLP apps) come out exactly as they went in, whatever the reduction does to the processes.
+func TestOnlyProcessesAreTouched(t *testing.T) {
+	t.Parallel()
+	for name, mutate := range reductions {
+		o := defaultOptions()
+		mutate(&o)
+		r := New(o)
+		s := newFakeSim(7)
+		s.system = true
+		for range 20 {
+			md := s.next()
+			app := md.ResourceMetrics().AppendEmpty()
+			app.Resource().Attributes().PutStr("service.name", "checkout")
+			app.Resource().Attributes().PutStr("host.name", "node-a")
+			point(sum(app.ScopeMetrics().AppendEmpty().Metrics(), "http.server.requests", true).AppendEmpty(), base, base+interval).SetIntValue(42)
+			want := pmetric.NewMetrics()
+			for i := 0; i < md.ResourceMetrics().Len(); i++ {
+				if _, ok := md.ResourceMetrics().At(i).Resource().Attributes().Get("process.pid"); !ok {
+					md.ResourceMetrics().At(i).CopyTo(want.ResourceMetrics().AppendEmpty())
+				}
+			}
+			st := r.Process(md)
+			got := pmetric.NewMetrics()
+			for i := 0; i < md.ResourceMetrics().Len(); i++ {
+				a := md.ResourceMetrics().At(i).Resource().Attributes()
+				_, pid := a.Get("process.pid")
+				_, exe := a.Get("process.executable.name")
+				if !pid && !exe {
+					md.ResourceMetrics().At(i).CopyTo(got.ResourceMetrics().AppendEmpty())
+				}
+			}
+			require.NoError(t, pmetrictest.CompareMetrics(want, got), name)
+			require.Equal(t, want.ResourceMetrics().Len(), st.Passed, name)
+		}
+	}
+}
+
+// TestForgetsHostsThatStopReporting: a host gone for ForgetAfter of its intervals by the wall clock is
+// dropped with all its state.
+func TestForgetsHostsThatStopReporting(t *testing.T) {
+	t.Parallel()
+	r := New(defaultOptions())
+	now := time.Unix(1_700_000_000, 0)
+	r.SetClock(func() time.Time { return now })
+	s := newFakeSim(8)
+	for range 5 {
+		now = now.Add(10 * time.Second)
+		r.Process(s.next())
+	}
+	require.Equal(t, 2, r.Hosts())
+	now = now.Add(time.Duration(defaultOptions().ForgetAfter) * 10 * time.Second)
+	r.Process(pmetric.NewMetrics())
+	assert.Equal(t, 0, r.Hosts())
+	assert.Equal(t, 0, r.TrackedResources())
+}
+
+// TestNaNNeverReachesOther: NaN and infinite points of rolled-up processes leave other's values finite.
+func TestNaNNeverReachesOther(t *testing.T) {
+	t.Parallel()
+	o := defaultOptions()
+	o.K = 1
+	r := New(o)
+	s := newFakeSim(9)
+	for tick := range 30 {
+		md := s.next()
+		forEachPoint(md, func(_ pcommon.Map, m pmetric.Metric, dp pmetric.NumberDataPoint, _ bool) {
+			if tick%3 == 0 && dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
+				dp.SetDoubleValue(math.NaN())
+			}
+		})
+		r.Process(md)
+		forEachPoint(md, func(res pcommon.Map, m pmetric.Metric, dp pmetric.NumberDataPoint, _ bool) {
+			if exe, _ := res.Get("process.executable.name"); exe.Str() == "other" {
+				require.False(t, math.IsNaN(value(dp)) || math.IsInf(value(dp), 0), "%s in other", m.Name())
+			}
+		})
+	}
 }

@@ -47,12 +47,14 @@ type CriticalConfig struct {
 	Patterns  []string `mapstructure:"patterns"`
 }
 
-// FidelityConfig lists cumulative counters (compared as rates) and gauges (compared as window means).
+// FidelityConfig narrows fidelity to some metrics: sums are compared by their increase, gauges by the mean
+// of their sum over the window. Both empty (the default): every number metric of the baseline.
 type FidelityConfig struct {
 	Counters []string `mapstructure:"counters"`
 	Gauges   []string `mapstructure:"gauges"`
-	// VolatileAttributes are resource attributes that may change during a resource's life (a process is
-	// re-parented when its parent dies); a counter's growth is followed across such a change.
+	// VolatileAttributes are resource attributes whose change is followed as the same series (a process
+	// re-parented when its parent dies). A backend sees a new series there and counts no growth across the
+	// change, so this is off by default: with it, figures no longer agree with the backend's.
 	VolatileAttributes []string `mapstructure:"volatile_attributes"`
 }
 

@@ -35,7 +35,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Empty(t, cfg.Variants["full"].Processors)
 	require.Len(t, cfg.Variants["top20"].Processors, 1)
 	assert.Equal(t, 20, cfg.Variants["top20"].Processors[0]["topk"]["k"])
-	assert.Equal(t, []string{"process.parent_pid"}, cfg.Fidelity.VolatileAttributes, "default kept")
+	assert.Empty(t, cfg.Fidelity.VolatileAttributes, "default kept: series followed by their identity, as a backend")
 }
 
 func TestValidateListsEveryProblem(t *testing.T) {

@@ -31,11 +31,6 @@ func createDefaultConfig() component.Config {
 		Window:           time.Minute,
 		SeriesCap:        200_000,
 		Critical:         CriticalConfig{Attribute: "process.executable.name"},
-		Fidelity: FidelityConfig{
-			Counters:           []string{"process.cpu.time", "process.disk.io"},
-			Gauges:             []string{"process.memory.usage"},
-			VolatileAttributes: []string{"process.parent_pid"},
-		},
 	}
 }
 

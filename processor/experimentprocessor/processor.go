@@ -66,6 +66,7 @@ type experimentProcessor struct {
 	scans   []*experiment.Scan
 
 	unregister func()
+	shutDown   bool
 }
 
 var _ control.Experiment = (*experimentProcessor)(nil)
@@ -207,6 +208,10 @@ func (p *experimentProcessor) childID(variant string, i int, id component.ID) co
 }
 
 func (p *experimentProcessor) shutdown(ctx context.Context) error {
+	if p.shutDown { // after a failed start, the collector shuts it down again
+		return nil
+	}
+	p.shutDown = true
 	if p.unregister != nil {
 		p.unregister()
 		p.unregister = nil
@@ -243,6 +248,7 @@ func (capture) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	active := p.active.Load() // one variant routes the whole batch, whatever switches meanwhile
 	owner := p.inputOwner(md, active)
+	in := int64(md.DataPointCount()) // before any chain: the owner reduces the input in place
 	outs := make([]pmetric.Metrics, len(p.variants))
 	scans := make([]*experiment.Scan, len(p.variants))
 	var inScan *experiment.Scan
@@ -300,12 +306,6 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 	}
 	p.mu.Unlock()
 
-	var in int64
-	if inScan != nil {
-		in = int64(inScan.Datapoints())
-	} else {
-		in = int64(md.DataPointCount())
-	}
 	for i, v := range p.variants {
 		p.telemetry.ProcessorExperimentDatapointsIn.Add(ctx, in, v.attr)
 		if sc := scans[i]; sc != nil {

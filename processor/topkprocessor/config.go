@@ -30,8 +30,11 @@ type Config struct {
 	Other OtherConfig `mapstructure:"other"`
 	// Retention is how many intervals a resource stays after leaving the top K, so series don't flap.
 	Retention int `mapstructure:"retention"`
-	// Identity are the resource attributes that identify a resource within a host.
+	// Identity are the resource attributes every process carries (e.g. process.pid): a resource without all
+	// of them is not a process (system metrics, application metrics) and passes through unchanged.
 	Identity []string `mapstructure:"identity"`
+	// ForgetAfter is how many intervals a process, and a host, are remembered after their last report.
+	ForgetAfter int `mapstructure:"forget_after"`
 	// HostAttributes identify a host: ranking, and the other resource, are per host.
 	HostAttributes []string `mapstructure:"host_attributes"`
 
@@ -77,7 +80,7 @@ func (cfg *Config) options() (topk.Options, error) {
 	o := topk.Options{
 		K: cfg.K, RankMetric: cfg.RankBy.Metric, KeepAttr: cfg.Keep.Attribute, GroupBy: cfg.GroupBy,
 		Drop: cfg.Other.Mode == "drop", OtherAttrs: cfg.Other.Attributes, Retention: cfg.Retention,
-		Identity: cfg.Identity, HostAttrs: cfg.HostAttributes,
+		Identity: cfg.Identity, HostAttrs: cfg.HostAttributes, ForgetAfter: cfg.ForgetAfter,
 	}
 	switch {
 	case cfg.K < 0:
@@ -120,6 +123,9 @@ func (cfg *Config) options() (topk.Options, error) {
 	}
 	if cfg.Retention < 0 || cfg.Retention > maxRetention {
 		errs = append(errs, fmt.Errorf("retention %d: want 0..%d intervals", cfg.Retention, maxRetention))
+	}
+	if cfg.ForgetAfter < 1 || cfg.ForgetAfter > maxRetention {
+		errs = append(errs, fmt.Errorf("forget_after %d: want 1..%d intervals", cfg.ForgetAfter, maxRetention))
 	}
 	if len(cfg.Identity) == 0 {
 		errs = append(errs, errors.New("identity must name at least one resource attribute (e.g. process.pid)"))

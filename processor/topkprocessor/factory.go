@@ -32,6 +32,7 @@ func createDefaultConfig() component.Config {
 		Retention:      2,
 		Identity:       []string{"process.pid", "process.executable.name"},
 		HostAttributes: []string{"host.name", "k8s.node.name"},
+		ForgetAfter:    5,
 	}
 }
 
