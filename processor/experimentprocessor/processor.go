@@ -176,6 +176,7 @@ func (p *experimentProcessor) buildChains(host component.Host) error {
 			}
 			set := p.set
 			set.ID = p.childID(v.name, i, s.id)
+			set.TelemetrySettings = childTelemetry(p.set.TelemetrySettings, set.ID)
 			set.Logger = p.set.Logger.With(zap.String("experiment.variant", v.name), zap.String("child", set.ID.String()))
 			pr, err := f.CreateMetrics(context.Background(), set, cfg, next)
 			if err != nil {
@@ -434,6 +435,7 @@ func (p *experimentProcessor) rotate(ctx context.Context, now time.Time) {
 	}
 	for i, st := range experiment.Stats(p.names(), p.meters, p.baseline, now) {
 		p.telemetry.ProcessorExperimentSeries.Record(ctx, int64(st.Series), p.variants[i].attr)
+		p.telemetry.ProcessorExperimentStateSeries.Record(ctx, int64(p.meters[i].StateSeries()), p.variants[i].attr)
 	}
 	p.winEnds = now.Add(p.cfg.Window)
 }

@@ -47,6 +47,9 @@ func (p *topkProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) 
 	if st.Dropped > 0 {
 		p.telemetry.ProcessorTopkDatapointsDropped.Add(ctx, int64(st.Dropped))
 	}
+	if st.Ignored > 0 {
+		p.telemetry.ProcessorTopkDatapointsIgnored.Add(ctx, int64(st.Ignored))
+	}
 	if delta != 0 {
 		p.telemetry.ProcessorTopkTrackedResources.Add(ctx, int64(delta))
 	}

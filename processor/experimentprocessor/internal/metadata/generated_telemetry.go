@@ -31,6 +31,7 @@ type TelemetryBuilder struct {
 	ProcessorExperimentDatapointsOut metric.Int64Counter
 	ProcessorExperimentErrors        metric.Int64Counter
 	ProcessorExperimentSeries        metric.Int64Gauge
+	ProcessorExperimentStateSeries   metric.Int64Gauge
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -89,6 +90,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorExperimentSeries, err = builder.meter.Int64Gauge(
 		"otelcol_processor_experiment_series",
 		metric.WithDescription("Distinct series a variant produced in the last complete window (attribute variant) [Development]"),
+		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorExperimentStateSeries, err = builder.meter.Int64Gauge(
+		"otelcol_processor_experiment_state_series",
+		metric.WithDescription("Series whose last sample the accounting keeps to follow them by timestamp, at the end of the last window; bounded by series_cap (attribute variant) [Development]"),
 		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)

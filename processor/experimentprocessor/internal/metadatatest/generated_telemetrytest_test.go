@@ -24,6 +24,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorExperimentDatapointsOut.Add(context.Background(), 1)
 	tb.ProcessorExperimentErrors.Add(context.Background(), 1)
 	tb.ProcessorExperimentSeries.Record(context.Background(), 1)
+	tb.ProcessorExperimentStateSeries.Record(context.Background(), 1)
 	AssertEqualProcessorExperimentActive(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -37,6 +38,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorExperimentSeries(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorExperimentStateSeries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

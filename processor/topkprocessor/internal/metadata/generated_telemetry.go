@@ -27,6 +27,7 @@ type TelemetryBuilder struct {
 	mu                             sync.Mutex
 	registrations                  []metric.Registration
 	ProcessorTopkDatapointsDropped metric.Int64Counter
+	ProcessorTopkDatapointsIgnored metric.Int64Counter
 	ProcessorTopkResourcesFolded   metric.Int64Counter
 	ProcessorTopkResourcesKept     metric.Int64Counter
 	ProcessorTopkTrackedResources  metric.Int64UpDownCounter
@@ -67,6 +68,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{datapoint}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorTopkDatapointsIgnored, err = builder.meter.Int64Counter(
+		"otelcol_processor_topk_datapoints_ignored",
+		metric.WithDescription("Number points of rolled-up processes that added nothing to other, being older than the series' last point, NaN or staleness markers [Development]"),
+		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorTopkResourcesFolded, err = builder.meter.Int64Counter(
 		"otelcol_processor_topk_resources_folded",
 		metric.WithDescription("Resources (or groups) rolled into the other resource, or dropped, per interval [Development]"),
@@ -81,7 +88,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTopkTrackedResources, err = builder.meter.Int64UpDownCounter(
 		"otelcol_processor_topk_tracked_resources",
-		metric.WithDescription("Resources and groups whose state the processor keeps (about 300 bytes each, see README) [Development]"),
+		metric.WithDescription("Processes and groups whose state the processor keeps, across hosts; departed ones are forgotten after forget_after intervals [Development]"),
 		metric.WithUnit("{resource}"),
 	)
 	errs = errors.Join(errs, err)

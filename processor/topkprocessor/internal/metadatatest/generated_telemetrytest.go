@@ -37,6 +37,22 @@ func AssertEqualProcessorTopkDatapointsDropped(t *testing.T, tt *componenttest.T
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorTopkDatapointsIgnored(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_topk_datapoints_ignored",
+		Description: "Number points of rolled-up processes that added nothing to other, being older than the series' last point, NaN or staleness markers [Development]",
+		Unit:        "{datapoint}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_topk_datapoints_ignored")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorTopkResourcesFolded(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_topk_resources_folded",
@@ -72,7 +88,7 @@ func AssertEqualProcessorTopkResourcesKept(t *testing.T, tt *componenttest.Telem
 func AssertEqualProcessorTopkTrackedResources(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_topk_tracked_resources",
-		Description: "Resources and groups whose state the processor keeps (about 300 bytes each, see README) [Development]",
+		Description: "Processes and groups whose state the processor keeps, across hosts; departed ones are forgotten after forget_after intervals [Development]",
 		Unit:        "{resource}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

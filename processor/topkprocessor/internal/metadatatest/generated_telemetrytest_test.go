@@ -20,10 +20,14 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ProcessorTopkDatapointsDropped.Add(context.Background(), 1)
+	tb.ProcessorTopkDatapointsIgnored.Add(context.Background(), 1)
 	tb.ProcessorTopkResourcesFolded.Add(context.Background(), 1)
 	tb.ProcessorTopkResourcesKept.Add(context.Background(), 1)
 	tb.ProcessorTopkTrackedResources.Add(context.Background(), 1)
 	AssertEqualProcessorTopkDatapointsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTopkDatapointsIgnored(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTopkResourcesFolded(t, testTel,
