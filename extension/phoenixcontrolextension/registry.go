@@ -145,6 +145,9 @@ func (r *registry) experiment(name string) (control.Experiment, error) {
 	return e, nil
 }
 
+// errNotPersisted: the switch happened, but storage failed (it will not survive a restart).
+var errNotPersisted = errors.New("switched, but not persisted")
+
 // setActive switches a variant and persists the switch; an unknown variant changes nothing.
 func (r *registry) setActive(ctx context.Context, name, variant string) (control.ExperimentSnapshot, error) {
 	e, err := r.experiment(name)
@@ -160,7 +163,7 @@ func (r *registry) setActive(ctx context.Context, name, variant string) (control
 	r.events.publish(event{Type: "switch", Data: switchEvent{Experiment: name, Variant: variant, Source: "api"}})
 	if s := r.currentStore(); s != nil {
 		if err := s.Set(ctx, activeKey(name), []byte(variant)); err != nil {
-			return e.Snapshot(), fmt.Errorf("switched, but not persisted: %w", err)
+			return e.Snapshot(), fmt.Errorf("%w: %w", errNotPersisted, err)
 		}
 	}
 	return e.Snapshot(), nil

@@ -78,6 +78,12 @@ func (m *runManager) persist(experiment string) {
 func (m *runManager) switcher(experiment string) runs.Switcher {
 	return func(v string) error {
 		_, err := m.reg.setActive(context.Background(), experiment, v)
+		if errors.Is(err, errNotPersisted) {
+			// The variant is switched: the run must follow it (a failed run would leave its candidate
+			// active), only a restart will not remember it.
+			m.reg.logger.Warn("run switched the variant, but the switch was not persisted", zap.String("experiment", experiment), zap.Error(err))
+			return nil
+		}
 		return err
 	}
 }

@@ -4,7 +4,9 @@
 package phoenixcontrolextension
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -72,3 +74,21 @@ func TestRunInFlightAtRestartIsMarkedFailed(t *testing.T) {
 	assert.Equal(t, "completed", string(hist[1].Phase), "finished runs stay as they were")
 	assert.Contains(t, string(store["runs/experiment/process"]), `"phase":"failed"`, "the outcome is persisted")
 }
+
+// TestRunFollowsASwitchThatWasNotPersisted: when storage fails, the variant is switched all the same, so
+// a run must carry on with it (failing the run would leave its candidate active with no run in charge).
+func TestRunFollowsASwitchThatWasNotPersisted(t *testing.T) {
+	reg := newRegistry(zap.NewNop())
+	e := newFakeExperiment()
+	reg.RegisterExperiment(e)
+	reg.store = failingStore{}
+	_, err := reg.setActive(context.Background(), "experiment/process", "top20")
+	require.ErrorIs(t, err, errNotPersisted, "the API still says so")
+	require.NoError(t, newRunManager(reg).switcher("experiment/process")("by_executable"))
+	assert.Equal(t, "by_executable", e.Snapshot().Active)
+}
+
+type failingStore struct{}
+
+func (failingStore) Get(context.Context, string) ([]byte, error) { return nil, nil }
+func (failingStore) Set(context.Context, string, []byte) error   { return errors.New("disk full") }
