@@ -9,15 +9,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// lastValue is a fidelity series' last sample as a backend stores it: value, time, start time, and the
-// window it was last seen in. stale: its last sample was a staleness marker (NoRecordedValue).
+// lastValue is a fidelity series' last sample as a backend stores it: value, time, start time, and when
+// it arrived (seconds on the meter's clock), to forget series that stopped reporting.
 type lastValue struct {
 	v  float64
 	ts pcommon.Timestamp
 	// aux is a cumulative series' start time (a new one is a reset), or for how long a gauge's value has
 	// been counted from ts.
 	aux    pcommon.Timestamp
-	window uint32
+	seen   uint32
 	stale  bool // the last sample was a staleness marker (or NaN)
 	valued bool // v holds a real sample
 }
@@ -97,11 +97,11 @@ func (t *lastValues) reindex(size int) {
 	}
 }
 
-// keepSince drops the entries last seen before window since, keeping the arrival order of the rest.
+// keepSince drops the entries that arrived last before since, keeping the arrival order of the rest.
 func (t *lastValues) keepSince(since uint32) {
 	n := 0
 	for e, v := range t.vals {
-		if v.window >= since {
+		if v.seen >= since {
 			t.ids[n], t.vals[n] = t.ids[e], v
 			n++
 		}

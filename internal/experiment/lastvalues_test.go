@@ -17,7 +17,7 @@ func batchOf(lv *lastValues, batch uint32, ids []uint64) []lastValue {
 	for pos, id := range ids {
 		p := lv.at(pos, id)
 		before[pos] = *p
-		*p = lastValue{v: float64(id), window: batch, ts: 1}
+		*p = lastValue{v: float64(id), seen: batch, ts: 1}
 	}
 	lv.endBatch()
 	return before
@@ -33,14 +33,14 @@ func TestLastValuesFollowSeriesWhereverTheyAre(t *testing.T) {
 		require.Zero(t, p.ts, "new entries are empty")
 	}
 	for pos, p := range batchOf(&lv, 2, ids) {
-		require.Equal(t, lastValue{v: float64(ids[pos]), window: 1, ts: 1}, p, "same order")
+		require.Equal(t, lastValue{v: float64(ids[pos]), seen: 1, ts: 1}, p, "same order")
 	}
 	// the first point gone: every other point moves up one place
 	shifted := append([]uint64{}, ids[1:]...)
 	shifted = append(shifted, 42) // and a new one
 	before := batchOf(&lv, 3, shifted)
 	for pos, p := range before[:len(before)-1] {
-		require.Equal(t, lastValue{v: float64(shifted[pos]), window: 2, ts: 1}, p, "moved")
+		require.Equal(t, lastValue{v: float64(shifted[pos]), seen: 2, ts: 1}, p, "moved")
 	}
 	assert.Zero(t, before[len(before)-1].ts, "new")
 	assert.Len(t, lv.ids, len(ids)+1)
@@ -51,8 +51,8 @@ func TestLastValuesFollowSeriesWhereverTheyAre(t *testing.T) {
 	before = batchOf(&lv, 4, ids)
 	assert.Zero(t, before[0].ts, "forgotten")
 	for pos, p := range before[1:] {
-		require.Equal(t, lastValue{v: float64(ids[pos+1]), window: 3, ts: 1}, p, "kept")
+		require.Equal(t, lastValue{v: float64(ids[pos+1]), seen: 3, ts: 1}, p, "kept")
 	}
 	batchOf(&lv, 5, []uint64{0})
-	assert.Equal(t, lastValue{v: 0, window: 5, ts: 1}, batchOf(&lv, 6, []uint64{0})[0], "the zero hash is a key like any other")
+	assert.Equal(t, lastValue{v: 0, seen: 5, ts: 1}, batchOf(&lv, 6, []uint64{0})[0], "the zero hash is a key like any other")
 }

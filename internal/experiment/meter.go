@@ -8,6 +8,7 @@ package experiment // import "github.com/phoenix-platform/otelcol-phoenix/intern
 import (
 	"math"
 	"regexp"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -28,6 +29,43 @@ type Options struct {
 	// VolatileAttrs change during a resource's life (process.parent_pid when a parent dies): they make a new
 	// series for counting, but a counter's growth is followed across them for fidelity.
 	VolatileAttrs []string
+	// ForgetAfter is how many of a series' gaps between samples it is followed after its last (default 5).
+	ForgetAfter int
+
+	// names numbers the fidelity metrics for every Scan and Meter of these options.
+	names metricNames
+}
+
+// metricNames gives each fidelity metric a slot, shared by the Scans (which run concurrently) and Meters.
+type metricNames struct {
+	mu     sync.Mutex
+	byName map[string]int32
+	names  []string
+}
+
+// slot returns the metric's slot, or -1 beyond maxCachedMetrics (bounded memory).
+func (n *metricNames) slot(name string) int32 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if s, ok := n.byName[name]; ok {
+		return s
+	}
+	if len(n.names) >= maxCachedMetrics {
+		return -1
+	}
+	if n.byName == nil {
+		n.byName = map[string]int32{}
+	}
+	s := int32(len(n.names))
+	n.byName[name] = s
+	n.names = append(n.names, name)
+	return s
+}
+
+func (n *metricNames) all() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.names[:len(n.names):len(n.names)]
 }
 
 // Meter measures one variant's output, window after window, from Scans of it. Not safe for concurrent use.
@@ -39,15 +77,11 @@ type Meter struct {
 	counted []uint64
 
 	win, done window // the current window and the last complete one
-	windowNo  uint32
 	// last holds each fidelity series' last sample, to follow it by timestamp as a backend does.
-	last lastValues
-	// metrics names the fidelity metrics, by accumulator; accOf finds them by name, and slots caches, per
-	// Scan, the accumulator of each of its slots.
-	metrics []string
-	accOf   map[string]int
-	slots   map[*Scan][]int
-	gap     pcommon.Timestamp // smoothed gap between a gauge's samples
+	last  lastValues
+	gap   pcommon.Timestamp // smoothed gap between a series' samples
+	epoch time.Time         // the meter's clock starts here; lastValue.seen counts seconds from it
+	swept uint32            // when series were last forgotten
 }
 
 // window holds one window's figures.
@@ -71,20 +105,18 @@ type window struct {
 
 // NewMeter starts measuring at now.
 func NewMeter(opts *Options, now time.Time) *Meter {
-	m := &Meter{opts: opts, series: cardinality.New(opts.SeriesCap), accOf: map[string]int{}, slots: map[*Scan][]int{}}
+	m := &Meter{opts: opts, series: cardinality.New(opts.SeriesCap), epoch: now}
 	m.last.limit = max(opts.SeriesCap, 1000)
 	m.win = m.newWindow(now)
 	return m
 }
 
 func (m *Meter) newWindow(now time.Time) window {
-	n := len(m.metrics)
-	return window{start: now, increase: make([]float64, n), integral: make([]float64, n), seen: make([]bool, n),
-		critical: map[string]struct{}{}}
+	return window{start: now, critical: map[string]struct{}{}}
 }
 
-// Add adds one scanned batch of the variant's output.
-func (m *Meter) Add(s *Scan) {
+// Add adds one scanned batch of the variant's output, arrived at now.
+func (m *Meter) Add(s *Scan, now time.Time) {
 	w := &m.win
 	w.batches++
 	w.bytes += s.bytes
@@ -96,34 +128,46 @@ func (m *Meter) Add(s *Scan) {
 		m.series.Add(id)
 	}
 	m.counted = append(m.counted[:0], s.series...)
-	accs := m.accsOf(s)
+	seen := m.clock(now)
 	for pos := range s.points {
-		m.follow(pos, &s.points[pos], accs[s.points[pos].slot])
+		m.follow(pos, &s.points[pos], seen)
 	}
 	m.last.endBatch()
 	for _, c := range s.critical {
 		w.critical[c] = struct{}{}
 	}
+	m.forget(seen)
 }
 
-// accsOf maps a Scan's slots to this meter's accumulators, growing the window's arrays for new metrics.
-func (m *Meter) accsOf(s *Scan) []int {
-	accs := m.slots[s]
-	for len(accs) < len(s.names) {
-		name := s.names[len(accs)]
-		a, ok := m.accOf[name]
-		if !ok {
-			a = len(m.metrics)
-			m.metrics = append(m.metrics, name)
-			m.accOf[name] = a
-			m.win.increase = append(m.win.increase, 0)
-			m.win.integral = append(m.win.integral, 0)
-			m.win.seen = append(m.win.seen, false)
-		}
-		accs = append(accs, a)
+// clock is now in seconds since the meter started.
+func (m *Meter) clock(now time.Time) uint32 { return uint32(max(0, now.Sub(m.epoch)/time.Second)) }
+
+// forget drops the series that stopped reporting ForgetAfter of their gaps ago (at least 2 s), by the
+// wall clock (hosts' clocks may disagree), checking about once a gap: state follows the live series
+// whatever the window.
+func (m *Meter) forget(now uint32) {
+	gap := uint32(m.gap / pcommon.Timestamp(time.Second))
+	if now < m.swept+max(1, gap) {
+		return
 	}
-	m.slots[s] = accs
-	return accs
+	m.swept = now
+	n := uint32(5)
+	if m.opts.ForgetAfter > 0 {
+		n = uint32(m.opts.ForgetAfter)
+	}
+	after := max(2, n*max(gap, 1))
+	if now > after {
+		m.last.keepSince(now - after)
+	}
+}
+
+// acc returns the window's accumulator arrays grown to hold slot.
+func (w *window) grow(slot int32) {
+	for int(slot) >= len(w.seen) {
+		w.increase = append(w.increase, 0)
+		w.integral = append(w.integral, 0)
+		w.seen = append(w.seen, false)
+	}
 }
 
 // follow applies one fidelity point, by the rules a backend applies to samples: a sample not newer than
@@ -131,18 +175,21 @@ func (m *Meter) accsOf(s *Scan) []int {
 // cumulative series grows by the difference of consecutive samples (its first only sets the start, a
 // lower value or a new start time is a reset counted from zero); a delta point is its growth (the first
 // only starts the series); a gauge holds its value until its next sample.
-func (m *Meter) follow(pos int, p *fidelityPoint, acc int) {
+func (m *Meter) follow(pos int, p *fidelityPoint, seen uint32) {
 	w := &m.win
 	e := m.last.at(pos, p.id)
 	if e == nil {
 		w.untracked++
 		return
 	}
+	e.seen = seen
+	acc := p.slot
+	w.grow(acc)
 	if e.ts != 0 && p.ts <= e.ts {
 		return
 	}
 	prev := *e
-	e.ts, e.window = p.ts, m.windowNo
+	e.ts = p.ts
 	if p.stale || math.IsNaN(p.v) || math.IsInf(p.v, 0) {
 		e.stale = true
 		return
@@ -156,6 +203,7 @@ func (m *Meter) follow(pos int, p *fidelityPoint, acc int) {
 	if !prev.valued {
 		return // a new series: its first sample only sets where it starts
 	}
+	m.observeGap(p.ts - prev.ts)
 	switch p.kind {
 	case kindDelta:
 		w.increase[acc] += p.v
@@ -173,19 +221,23 @@ func (m *Meter) follow(pos int, p *fidelityPoint, acc int) {
 // backend shows it: the previous value is counted up to this sample (less what was counted for it ahead),
 // and this one ahead for the series' last gap, so that a series that ends is counted until it misses its
 // next report, like an exited process in other.
-func (m *Meter) gauge(w *window, acc int, e, prev *lastValue) {
+func (m *Meter) gauge(w *window, acc int32, e, prev *lastValue) {
 	e.aux = m.gap // a new series: the usual gap, as other counts a process from its first report
 	if prev.valued && !prev.stale {
 		gap := e.ts - prev.ts
 		w.integral[acc] += prev.v * (float64(gap) - float64(prev.aux)) / 1e9
 		e.aux = gap
-		if m.gap == 0 {
-			m.gap = gap
-		} else {
-			m.gap = pcommon.Timestamp(int64(m.gap) + (int64(gap)-int64(m.gap))/16)
-		}
+		m.observeGap(gap)
 	}
 	w.integral[acc] += e.v * float64(e.aux) / 1e9
+}
+
+func (m *Meter) observeGap(gap pcommon.Timestamp) {
+	if m.gap == 0 {
+		m.gap = gap
+	} else {
+		m.gap = pcommon.Timestamp(int64(m.gap) + (int64(gap)-int64(m.gap))/16)
+	}
 }
 
 // Error counts a batch the variant failed on.
@@ -198,8 +250,6 @@ func (m *Meter) Rotate(now time.Time) {
 	m.done = m.win
 	m.win = m.newWindow(now)
 	m.counted = m.counted[:0]
-	m.windowNo++
-	m.last.keepSince(m.windowNo - 1) // forget series not seen in this window or the last
 }
 
 // StateSeries is the number of series whose last sample is kept.
@@ -218,13 +268,12 @@ func (m *Meter) report(now time.Time) window {
 
 // figure is a fidelity metric's window figure and whether there is one: a sum's increase per second, a
 // gauge's mean sum (its integral over the window's seconds).
-func (m *Meter) figure(w *window, name string) (float64, bool) {
-	a, ok := m.accOf[name]
-	if !ok || a >= len(w.seen) || !w.seen[a] {
+func (m *Meter) figure(w *window, slot int) (float64, bool) {
+	if slot >= len(w.seen) || !w.seen[slot] {
 		return 0, false
 	}
 	secs := math.Max(w.end.Sub(w.start).Seconds(), 1e-9)
-	return (w.increase[a] + w.integral[a]) / secs, true
+	return (w.increase[slot] + w.integral[slot]) / secs, true
 }
 
 // Stats compares each variant's report with the baseline's. meters and names are in the same order.
@@ -247,12 +296,12 @@ func Stats(names []string, meters []*Meter, baseline int, now time.Time) []contr
 			CriticalVisible:  1,
 		}
 		// Every metric the baseline has data for: a variant that drops or moves one shows the loss.
-		for _, name := range bm.metrics {
-			bv, ok := bm.figure(&base, name)
+		for slot, name := range bm.opts.names.all() {
+			bv, ok := bm.figure(&base, slot)
 			if !ok {
 				continue
 			}
-			v, _ := m.figure(&w, name)
+			v, _ := m.figure(&w, slot)
 			if f, ok := closeness(v, bv); ok {
 				st.MetricFidelity[name] = f
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"runtime"
 	"testing"
 	"time"
 
@@ -60,10 +61,20 @@ func batch(at time.Duration, procs ...proc) pmetric.Metrics {
 }
 
 // Measure adds one batch: Scan and Add in one.
+// The batch arrives at its points' time (these tests' wall clock is the data's).
 func (m *Meter) Measure(md pmetric.Metrics) {
 	s := NewScan(m.opts)
 	s.Metrics(md)
-	m.Add(s)
+	m.Add(s, s.maxTs.AsTime())
+}
+
+// increaseOf is the current window's growth of a sum metric.
+func (m *Meter) increaseOf(name string) float64 {
+	slot := m.opts.names.slot(name)
+	if int(slot) >= len(m.win.increase) {
+		return 0
+	}
+	return m.win.increase[slot]
 }
 
 func opts() *Options {
@@ -74,7 +85,7 @@ func opts() *Options {
 
 func TestIncreaseRules(t *testing.T) {
 	m := NewMeter(opts(), t0)
-	cpu := func() float64 { return m.win.increase[m.accOf["process.cpu.time"]] }
+	cpu := func() float64 { return m.increaseOf("process.cpu.time") }
 	m.Measure(batch(10*time.Second, proc{pid: 1, exe: "a", start: -time.Hour, cpu: 100})) // first sample: 0
 	assert.Zero(t, cpu())
 	m.Measure(batch(20*time.Second,
@@ -176,14 +187,17 @@ func BenchmarkMeasure(b *testing.B) {
 		md := receivercapture.Capture(b, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": procs, "seed": 1}, 1)[0]
 		b.Run(fmt.Sprintf("series=%dk", md.DataPointCount()/1000), func(b *testing.B) {
 			o := opts()
-			o.SeriesCap = 200_000 // the default: exact counting
-			o.Counters = []string{"process.cpu.time", "process.disk.io"}
+			o.SeriesCap = 200_000           // the default: exact counting
+			o.Counters, o.Gauges = nil, nil // the default: every metric's fidelity
 			m, s := NewMeter(o, t0), NewScan(o)
 			b.ReportAllocs()
 			for b.Loop() {
+				b.StopTimer()
+				shift(md, 10*time.Second) // the next scrape: every point newer than the last
+				b.StartTimer()
 				s.Reset()
-				s.Metrics(md) // the same points each time: counters take the "seen in the last batch" path
-				m.Add(s)
+				s.Metrics(md)
+				m.Add(s, s.maxTs.AsTime())
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*md.DataPointCount()), "ns/datapoint")
 			b.ReportMetric(float64(m.series.Bytes())/float64(m.series.Tracked()), "bytes/series")
@@ -191,16 +205,70 @@ func BenchmarkMeasure(b *testing.B) {
 	}
 }
 
-// TestScanSizesAndCountsLikePdata checks the scan's resource-by-resource sizing and counting against pdata's
-// own, on a real simulated_process batch.
-func TestScanSizesAndCountsLikePdata(t *testing.T) {
-	md := receivercapture.Capture(t, simulatedprocessreceiver.NewFactory(), map[string]any{"processes": 50, "seed": 3}, 1)[0]
-	s := NewScan(opts())
-	for range 2 { // and again after Reset
-		s.Reset()
-		s.Metrics(md)
-		assert.Equal(t, uint64((&pmetric.ProtoMarshaler{}).MetricsSize(md)), s.bytes)
-		assert.Equal(t, uint64(md.DataPointCount()), s.Datapoints())
-		assert.Len(t, s.series, md.DataPointCount())
+// shift moves every number point of md d later.
+func shift(md pmetric.Metrics, d time.Duration) {
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			dps := numberPoints(ms.At(j))
+			for k := 0; k < dps.Len(); k++ {
+				dps.At(k).SetTimestamp(dps.At(k).Timestamp() + pcommon.Timestamp(d))
+			}
+		}
+	}
+}
+
+// BenchmarkStateBytesUnderChurn: the heap a meter keeps beyond its series set, per live series, after 120
+// scrapes in which a tenth of the processes are replaced every scrape, with windows of 6 and of 60 scrapes
+// (state follows the live series, whatever the window); and with series_cap below the live series, that
+// the followed series stop at the cap.
+func BenchmarkStateBytesUnderChurn(b *testing.B) {
+	for _, c := range []struct {
+		window, seriesCap int
+	}{{6, 200_000}, {60, 200_000}, {6, 4_000}} {
+		b.Run(fmt.Sprintf("window=%d/series_cap=%d", c.window, c.seriesCap), func(b *testing.B) {
+			var perSeries, perFollowed float64
+			var followed int
+			const live = 3_000 * 2 // processes × number series each
+			for b.Loop() {
+				o := opts()
+				o.Counters, o.Gauges, o.SeriesCap = nil, nil, c.seriesCap
+				procs := make([]proc, 3_000)
+				next := int64(1)
+				scan := func(scrape int) *Scan {
+					for i := range procs {
+						if procs[i].pid == 0 || (scrape+i)%10 == 0 {
+							procs[i] = proc{pid: next, exe: "app", start: time.Duration(scrape) * 10 * time.Second}
+							next++
+						}
+						procs[i].cpu++
+						procs[i].mem = int64(i)
+					}
+					s := NewScan(o)
+					s.Metrics(batch(time.Duration(scrape)*10*time.Second, procs...))
+					return s
+				}
+				runtime.GC()
+				var m0, m1 runtime.MemStats
+				runtime.ReadMemStats(&m0)
+				m := NewMeter(o, t0)
+				for scrape := range 120 {
+					m.Add(scan(scrape), t0.Add(time.Duration(scrape)*10*time.Second))
+					if scrape%c.window == c.window-1 {
+						m.Rotate(t0.Add(time.Duration(scrape) * 10 * time.Second))
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				followed = m.StateSeries()
+				state := float64(int64(m1.HeapAlloc) - int64(m0.HeapAlloc) - int64(m.series.Bytes()))
+				perSeries, perFollowed = state/live, state/float64(followed)
+				runtime.KeepAlive(m)
+			}
+			b.ReportMetric(perSeries, "bytes/live-series")
+			b.ReportMetric(perFollowed, "bytes/followed-series")
+			b.ReportMetric(float64(followed), "followed-series")
+		})
 	}
 }

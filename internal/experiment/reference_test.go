@@ -160,13 +160,13 @@ func TestMeterMatchesReferenceUnderChurn(t *testing.T) {
 		require.Equal(t, ref.points, m.win.datapoints, "batch %d", b)
 		require.Equal(t, uint64(len(ref.cur)), m.series.Current().Distinct, "batch %d", b)
 		if b%5 == 0 {
-			increase += m.win.increase[m.accOf["process.cpu.time"]]
+			increase += m.increaseOf("process.cpu.time")
 			m.Rotate(t0.Add(at))
 			want := ref.rotate()
 			require.Equal(t, want, windowCounts{m.done.stats.Distinct, m.done.stats.New}, "window ending at batch %d", b)
 			require.True(t, m.done.stats.Exact)
 		}
 	}
-	increase += m.win.increase[m.accOf["process.cpu.time"]]
+	increase += m.increaseOf("process.cpu.time")
 	require.InDelta(t, ref.increase(), increase, 1e-6, "sum(increase()) over the run")
 }

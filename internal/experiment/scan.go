@@ -24,8 +24,6 @@ type Scan struct {
 	// order, so the check is a string comparison that usually hits the same backing bytes.
 	byPos []metricInfo
 
-	names []string // fidelity metrics by slot, stable across batches
-
 	series     []uint64
 	points     []fidelityPoint
 	critical   []string // critical processes seen on their own
@@ -39,7 +37,7 @@ type metricInfo struct {
 	hash uint64
 	// listed: named in Options.Counters or Options.Gauges (or those are empty: every metric counts)
 	listed bool
-	slot   int32 // in names
+	slot   int32 // in Options.names
 }
 
 // Kinds of fidelity series.
@@ -204,9 +202,8 @@ func (s *Scan) info(pos int, name string) metricInfo {
 		all := len(s.opts.Counters) == 0 && len(s.opts.Gauges) == 0
 		mi = metricInfo{name: name, hash: identity.String(name), slot: -1,
 			listed: all || slices.Contains(s.opts.Counters, name) || slices.Contains(s.opts.Gauges, name)}
-		if mi.listed && len(s.names) < maxCachedMetrics {
-			mi.slot = int32(len(s.names))
-			s.names = append(s.names, name)
+		if mi.listed {
+			mi.slot = s.opts.names.slot(name)
 		}
 		mi.listed = mi.slot >= 0
 		if len(s.metrics) < maxCachedMetrics {

@@ -62,7 +62,7 @@ func Value(v pcommon.Value) uint64 {
 
 // Attr hashes one key/value pair; Attrs is the sum of Attr over a map, so an attribute can be taken out of
 // a map's hash by subtracting its Attr.
-func Attr(k string, v pcommon.Value) uint64 { return Mix(xxhash.Sum64String(k) + Mix(Value(v))) }
+func Attr(k string, v pcommon.Value) uint64 { return Mix(xxhash.Sum64String(k) + Value(v)) }
 
 // Attrs is an order-independent hash of a map's keys and values (0 for an empty map).
 func Attrs(attrs pcommon.Map) uint64 {

@@ -302,7 +302,7 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 	}
 	for i, sc := range scans {
 		if sc != nil {
-			p.meters[i].Add(sc)
+			p.meters[i].Add(sc, now)
 		}
 	}
 	p.mu.Unlock()
