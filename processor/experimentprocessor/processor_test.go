@@ -27,7 +27,6 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/attribute"
-	otelmetric "go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
@@ -603,16 +602,13 @@ func attrVariant(name string) attribute.Set {
 	return attribute.NewSet(attribute.String("variant", name))
 }
 
-// TestChildTelemetryIsTheChilds: two topk variants report their own telemetry, scoped by their own IDs,
-// not merged into one series under the experiment's.
+// TestChildTelemetryIsTheChilds: two topk variants report their own telemetry, told apart by their own
+// IDs, not merged into one series.
 func TestChildTelemetryIsTheChilds(t *testing.T) {
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
 	set := metadatatest.NewSettings(tt)
 	set.ID = component.MustNewIDWithName("experiment", "process")
-	// As the collector does: the experiment's meters are scoped with its ID, put first so that a
-	// component's own scope attributes override it.
-	set.TelemetrySettings.MeterProvider = collectorScope{set.TelemetrySettings.MeterProvider, set.ID.String()}
 	top := func(k int) map[string]any {
 		return map[string]any{"processors": []any{map[string]any{"topk": map[string]any{"k": k}}}}
 	}
@@ -621,30 +617,12 @@ func TestChildTelemetryIsTheChilds(t *testing.T) {
 	p := startWith(t, cfg, consumertest.NewNop(), newHost(), set)
 	require.NoError(t, p.ConsumeMetrics(context.Background(), batches(t)[0]))
 
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, tt.Reader.Collect(context.Background(), &rm))
+	m, err := tt.GetMetric("otelcol_processor_topk_resources_kept")
+	require.NoError(t, err)
 	kept := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		id, _ := sm.Scope.Attributes.Value(componentIDKey)
-		for _, m := range sm.Metrics {
-			if m.Name == "otelcol_processor_topk_resources_kept" {
-				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-					kept[id.AsString()] += dp.Value
-				}
-			}
-		}
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		id, _ := dp.Attributes.Value(childAttribute)
+		kept[id.AsString()] += dp.Value
 	}
 	assert.Equal(t, map[string]int64{"topk/process.top10.0": 10, "topk/process.top5.0": 5}, kept)
-}
-
-// collectorScope scopes meters as the collector's service does (componentattribute): its attributes first.
-type collectorScope struct {
-	otelmetric.MeterProvider
-	id string
-}
-
-func (c collectorScope) Meter(name string, opts ...otelmetric.MeterOption) otelmetric.Meter {
-	scope := otelmetric.NewMeterConfig(opts...).InstrumentationAttributes()
-	attrs := append([]attribute.KeyValue{attribute.String(componentIDKey, c.id)}, scope.ToSlice()...)
-	return c.MeterProvider.Meter(name, append(opts, otelmetric.WithInstrumentationAttributes(attrs...))...)
 }
