@@ -4,6 +4,7 @@
 package experiment // import "github.com/phoenix-platform/otelcol-phoenix/internal/experiment"
 
 import (
+	"math"
 	"math/bits"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -12,15 +13,34 @@ import (
 // lastValue is a fidelity series' last sample as a backend stores it: value, time, start time, and when
 // it arrived (seconds on the meter's clock), to forget series that stopped reporting.
 type lastValue struct {
-	v  float64
+	v  float64 // NaN: no real sample yet
 	ts pcommon.Timestamp
 	// aux is a cumulative series' start time (a new one is a reset), or for how long a gauge's value has
 	// been counted from ts.
-	aux    pcommon.Timestamp
-	seen   uint32
-	stale  bool // the last sample was a staleness marker (or NaN)
-	valued bool // v holds a real sample
+	aux  pcommon.Timestamp
+	seen uint32
+	// gap: ms between its last two samples (0: one sample so far), for when to forget it; the top bit says
+	// the last sample was a staleness marker (or NaN).
+	gap uint32
 }
+
+const staleBit = 1 << 31
+
+func (v *lastValue) valued() bool { return !math.IsNaN(v.v) }
+func (v *lastValue) stale() bool  { return v.gap&staleBit != 0 }
+func (v *lastValue) gapMillis() uint32 {
+	return v.gap &^ staleBit
+}
+
+func (v *lastValue) setStale(stale bool) {
+	if stale {
+		v.gap |= staleBit
+	} else {
+		v.gap &^= staleBit
+	}
+}
+
+func (v *lastValue) setGap(ms uint32) { v.gap = v.gap&staleBit | min(ms, staleBit-1) }
 
 // lastValues holds each fidelity series' last sample, in the order the series arrived, with an
 // open-addressing index by hash. Batches repeat their series in the same order, so each batch records where
@@ -71,7 +91,7 @@ func (t *lastValues) lookup(id uint64) int32 {
 			}
 			e = int32(len(t.ids))
 			t.ids = append(t.ids, id)
-			t.vals = append(t.vals, lastValue{})
+			t.vals = append(t.vals, lastValue{v: math.NaN()})
 			t.index[i] = e + 1
 			return e
 		}
@@ -97,12 +117,12 @@ func (t *lastValues) reindex(size int) {
 	}
 }
 
-// keepSince drops the entries that arrived last before since, keeping the arrival order of the rest.
-func (t *lastValues) keepSince(since uint32) {
+// keepIf drops the entries keep refuses, keeping the arrival order of the rest.
+func (t *lastValues) keepIf(keep func(*lastValue) bool) {
 	n := 0
-	for e, v := range t.vals {
-		if v.seen >= since {
-			t.ids[n], t.vals[n] = t.ids[e], v
+	for e := range t.vals {
+		if keep(&t.vals[e]) {
+			t.ids[n], t.vals[n] = t.ids[e], t.vals[e]
 			n++
 		}
 	}
@@ -113,6 +133,11 @@ func (t *lastValues) keepSince(since uint32) {
 		size *= 2
 	}
 	t.reindex(size)
+}
+
+// keepSince drops the entries that arrived last before since.
+func (t *lastValues) keepSince(since uint32) {
+	t.keepIf(func(v *lastValue) bool { return v.seen >= since })
 }
 
 // len is the number of series held.

@@ -142,9 +142,10 @@ func (m *Meter) Add(s *Scan, now time.Time) {
 // clock is now in seconds since the meter started.
 func (m *Meter) clock(now time.Time) uint32 { return uint32(max(0, now.Sub(m.epoch)/time.Second)) }
 
-// forget drops the series that stopped reporting ForgetAfter of their gaps ago (at least 2 s), by the
-// wall clock (hosts' clocks may disagree), checking about once a gap: state follows the live series
-// whatever the window.
+// forget drops the series that stopped reporting, by the wall clock (hosts' clocks may disagree), checking
+// about once a gap: a series is forgotten ForgetAfter of its own gaps after its last sample (at least 2 s);
+// one with a single sample so far, after ForgetAfter usual gaps but no sooner than unknownGapHorizon, since
+// it may report slowly (an SDK exporting every minute). State follows the live series whatever the window.
 func (m *Meter) forget(now uint32) {
 	gap := uint32(m.gap / pcommon.Timestamp(time.Second))
 	if now < m.swept+max(1, gap) {
@@ -155,11 +156,18 @@ func (m *Meter) forget(now uint32) {
 	if m.opts.ForgetAfter > 0 {
 		n = uint32(m.opts.ForgetAfter)
 	}
-	after := max(2, n*max(gap, 1))
-	if now > after {
-		m.last.keepSince(now - after)
-	}
+	unknown := max(unknownGapHorizon, n*gap)
+	m.last.keepIf(func(v *lastValue) bool {
+		horizon := unknown
+		if g := v.gapMillis(); g > 0 {
+			horizon = max(2, (n*g+999)/1000)
+		}
+		return now-v.seen <= horizon
+	})
 }
+
+// unknownGapHorizon is how long, in seconds, a series with one sample is followed at least.
+const unknownGapHorizon = 120
 
 // acc returns the window's accumulator arrays grown to hold slot.
 func (w *window) grow(slot int32) {
@@ -189,18 +197,22 @@ func (m *Meter) follow(pos int, p *fidelityPoint, seen uint32) {
 		return
 	}
 	prev := *e
+	if prev.ts != 0 {
+		e.setGap(uint32(min((p.ts-prev.ts)/pcommon.Timestamp(time.Millisecond), staleBit-1)))
+	}
 	e.ts = p.ts
 	if p.stale || math.IsNaN(p.v) || math.IsInf(p.v, 0) {
-		e.stale = true
+		e.setStale(true)
 		return
 	}
-	e.v, e.aux, e.stale, e.valued = p.v, p.start, false, true
+	e.v, e.aux = p.v, p.start
+	e.setStale(false)
 	w.seen[acc] = true
 	if p.kind == kindGauge {
 		m.gauge(w, acc, e, &prev)
 		return
 	}
-	if !prev.valued {
+	if !prev.valued() {
 		return // a new series: its first sample only sets where it starts
 	}
 	m.observeGap(p.ts - prev.ts)
@@ -223,7 +235,7 @@ func (m *Meter) follow(pos int, p *fidelityPoint, seen uint32) {
 // next report, like an exited process in other.
 func (m *Meter) gauge(w *window, acc int32, e, prev *lastValue) {
 	e.aux = m.gap // a new series: the usual gap, as other counts a process from its first report
-	if prev.valued && !prev.stale {
+	if prev.valued() && !prev.stale() {
 		gap := e.ts - prev.ts
 		w.integral[acc] += prev.v * (float64(gap) - float64(prev.aux)) / 1e9
 		e.aux = gap

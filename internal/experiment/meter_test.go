@@ -272,3 +272,32 @@ func BenchmarkStateBytesUnderChurn(b *testing.B) {
 		})
 	}
 }
+
+// TestSlowSeriesAreFollowed: a series reporting every minute (an SDK's default export) next to processes
+// scraped every 2 s is not forgotten between its samples: its growth counts.
+func TestSlowSeriesAreFollowed(t *testing.T) {
+	o := opts()
+	o.Counters, o.Gauges = nil, nil
+	m := NewMeter(o, t0)
+	slow := 0.0
+	for sec := 0; sec <= 300; sec += 2 {
+		at := time.Duration(sec) * time.Second
+		md := batch(at, proc{pid: 1, exe: "fast", start: -time.Hour, cpu: float64(sec)})
+		if sec%60 == 0 {
+			app := md.ResourceMetrics().AppendEmpty()
+			app.Resource().Attributes().PutStr("service.name", "checkout")
+			s := app.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+			s.SetName("http.server.requests")
+			sum := s.SetEmptySum()
+			sum.SetIsMonotonic(true)
+			sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+			dp := sum.DataPoints().AppendEmpty()
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(at)))
+			dp.SetIntValue(int64(slow))
+			slow += 100
+		}
+		m.Measure(md)
+	}
+	assert.InDelta(t, 500, m.increaseOf("http.server.requests"), 1e-9, "six samples a minute apart: five steps of 100")
+	assert.InDelta(t, 300, m.increaseOf("process.cpu.time"), 1e-9)
+}

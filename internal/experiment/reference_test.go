@@ -47,7 +47,9 @@ func (r *reference) measure(md pmetric.Metrics) {
 			dps := numberPoints(m)
 			for d := 0; d < dps.Len(); d++ {
 				dp := dps.At(d)
-				r.cur[identity.Series(res, identity.String(m.Name()), dp.Attributes())] = true
+				if !dp.Flags().NoRecordedValue() { // a staleness marker is no sample of the series
+					r.cur[identity.Series(res, identity.String(m.Name()), dp.Attributes())] = true
+				}
 				r.points++
 				if m.Name() != "process.cpu.time" {
 					continue

@@ -128,7 +128,9 @@ func (s *Scan) numbers(metric pmetric.Metric, mi metricInfo, res, stable uint64)
 		dp := dps.At(d)
 		attrs := identity.Attrs(dp.Attributes())
 		id := identity.SeriesOf(res, mi.hash, attrs)
-		s.series = append(s.series, id)
+		if !dp.Flags().NoRecordedValue() { // a staleness marker ends a series; a backend counts no sample
+			s.series = append(s.series, id)
+		}
 		s.maxTs = max(s.maxTs, dp.Timestamp())
 		if !mi.listed {
 			continue
