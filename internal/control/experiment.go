@@ -36,6 +36,10 @@ type VariantStats struct {
 	// as window means), 1 - |variant - baseline| / |baseline|; Fidelity is the lowest of them.
 	Fidelity       *float64           `json:"fidelity"` // nil: no data (nothing to compare in the window)
 	MetricFidelity map[string]float64 `json:"metric_fidelity"`
+	// FidelityUntracked counts the window's points (of this variant or the baseline) whose series could
+	// not be followed, the fidelity state being full (series_cap): then there is no fidelity (nil), since
+	// a part of the data would be compared as if it were the whole.
+	FidelityUntracked uint64 `json:"fidelity_untracked_points"`
 	// CriticalVisible is the share of critical processes seen in the baseline that the variant still shows
 	// on their own (1 when the baseline has none).
 	CriticalVisible float64 `json:"critical_visible"`

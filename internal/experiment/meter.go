@@ -307,8 +307,13 @@ func Stats(names []string, meters []*Meter, baseline int, now time.Time) []contr
 			MetricFidelity:   map[string]float64{},
 			CriticalVisible:  1,
 		}
-		// Every metric the baseline has data for: a variant that drops or moves one shows the loss.
+		// Every metric the baseline has data for: a variant that drops or moves one shows the loss; none
+		// when the state was full for either (fails closed).
+		st.FidelityUntracked = w.untracked + base.untracked
 		for slot, name := range bm.opts.names.all() {
+			if st.FidelityUntracked > 0 {
+				break
+			}
 			bv, ok := bm.figure(&base, slot)
 			if !ok {
 				continue

@@ -301,3 +301,52 @@ func TestSlowSeriesAreFollowed(t *testing.T) {
 	assert.InDelta(t, 500, m.increaseOf("http.server.requests"), 1e-9, "six samples a minute apart: five steps of 100")
 	assert.InDelta(t, 300, m.increaseOf("process.cpu.time"), 1e-9)
 }
+
+// TestFullStateMeansNoFidelity: beyond series_cap, series are not followed; fidelity is then absent (the
+// guardrail fails closed), not computed on the followed part as if it were the whole.
+func TestFullStateMeansNoFidelity(t *testing.T) {
+	o := opts()
+	o.SeriesCap = 1000
+	full, quarter := NewMeter(o, t0), NewMeter(o, t0)
+	procs := make([]proc, 2000)
+	for i := range procs {
+		procs[i] = proc{pid: int64(i + 1), exe: "app", start: -time.Hour}
+	}
+	for step := range 3 {
+		for i := range procs {
+			procs[i].cpu += 1
+			procs[i].mem = 10
+		}
+		at := time.Duration(step+1) * 10 * time.Second
+		full.Measure(batch(at, procs...))
+		quarter.Measure(batch(at, procs[:500]...))
+	}
+	st := Stats([]string{"full", "quarter"}, []*Meter{full, quarter}, 0, t0.Add(30*time.Second))
+	assert.Nil(t, st[1].Fidelity, "a quarter of the data must not score 1")
+	assert.Positive(t, st[1].FidelityUntracked)
+}
+
+// TestHistogramsCountInFidelity: a variant that drops a histogram shows the loss.
+func TestHistogramsCountInFidelity(t *testing.T) {
+	o := opts()
+	o.Counters, o.Gauges = nil, nil
+	full, nohist := NewMeter(o, t0), NewMeter(o, t0)
+	for i := range 3 {
+		at := time.Duration(i+1) * 10 * time.Second
+		b := batch(at, proc{pid: 1, exe: "a", start: -time.Hour, cpu: float64(i), mem: 1})
+		h := b.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().AppendEmpty()
+		h.SetName("http.server.duration")
+		hist := h.SetEmptyHistogram()
+		hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		dp := hist.DataPoints().AppendEmpty()
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(at)))
+		dp.SetCount(uint64(10 * i))
+		full.Measure(b)
+		b.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().RemoveIf(func(m pmetric.Metric) bool { return m.Type() == pmetric.MetricTypeHistogram })
+		nohist.Measure(b)
+	}
+	st := Stats([]string{"full", "nohist"}, []*Meter{full, nohist}, 0, t0.Add(30*time.Second))
+	require.NotNil(t, st[1].Fidelity)
+	assert.Equal(t, 0.0, st[1].MetricFidelity["http.server.duration"])
+	assert.Equal(t, 0.0, *st[1].Fidelity)
+}

@@ -102,19 +102,26 @@ func (s *Scan) Resource(rm pmetric.ResourceMetrics) {
 			case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
 				s.numbers(metric, mi, res, stable)
 			case pmetric.MetricTypeHistogram:
-				dps := metric.Histogram().DataPoints()
+				h := metric.Histogram()
+				kind := countKind(h.AggregationTemporality())
+				dps := h.DataPoints()
 				for d := 0; d < dps.Len(); d++ {
-					s.point(res, mi.hash, dps.At(d).Attributes())
+					dp := dps.At(d)
+					s.countPoint(res, mi, dp.Attributes(), float64(dp.Count()), dp.Timestamp(), dp.StartTimestamp(), kind, dp.Flags().NoRecordedValue())
 				}
 			case pmetric.MetricTypeExponentialHistogram:
-				dps := metric.ExponentialHistogram().DataPoints()
+				h := metric.ExponentialHistogram()
+				kind := countKind(h.AggregationTemporality())
+				dps := h.DataPoints()
 				for d := 0; d < dps.Len(); d++ {
-					s.point(res, mi.hash, dps.At(d).Attributes())
+					dp := dps.At(d)
+					s.countPoint(res, mi, dp.Attributes(), float64(dp.Count()), dp.Timestamp(), dp.StartTimestamp(), kind, dp.Flags().NoRecordedValue())
 				}
 			case pmetric.MetricTypeSummary:
 				dps := metric.Summary().DataPoints()
 				for d := 0; d < dps.Len(); d++ {
-					s.point(res, mi.hash, dps.At(d).Attributes())
+					dp := dps.At(d)
+					s.countPoint(res, mi, dp.Attributes(), float64(dp.Count()), dp.Timestamp(), dp.StartTimestamp(), kindCumulative, dp.Flags().NoRecordedValue())
 				}
 			}
 		}
@@ -157,11 +164,25 @@ func kindOf(m pmetric.Metric) uint8 {
 	return kindGauge
 }
 
-func (s *Scan) point(res, name uint64, attrs pcommon.Map) uint64 {
-	id := identity.Series(res, name, attrs)
-	s.series = append(s.series, id)
+// countPoint takes a histogram's or summary's point: one series, and for fidelity its count of
+// observations, compared like a counter's increase.
+func (s *Scan) countPoint(res uint64, mi metricInfo, attrs pcommon.Map, count float64, ts, start pcommon.Timestamp, kind uint8, stale bool) {
+	id := identity.Series(res, mi.hash, attrs)
+	if !stale {
+		s.series = append(s.series, id)
+	}
 	s.datapoints++
-	return id
+	s.maxTs = max(s.maxTs, ts)
+	if mi.listed {
+		s.points = append(s.points, fidelityPoint{id: id, v: count, ts: ts, start: start, slot: mi.slot, kind: kind, stale: stale})
+	}
+}
+
+func countKind(t pmetric.AggregationTemporality) uint8 {
+	if t == pmetric.AggregationTemporalityDelta {
+		return kindDelta
+	}
+	return kindCumulative
 }
 
 // resource hashes a resource's attributes in one pass: its identity, the identity without the volatile

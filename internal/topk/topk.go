@@ -53,8 +53,12 @@ type Options struct {
 	Retention  int               // intervals a resource stays after leaving the top K
 	// Identity are the resource attributes a process carries (e.g. process.pid): a resource without all of
 	// them is not a process and passes through unchanged.
-	Identity  []string
-	HostAttrs []string // resource attributes identifying a host
+	Identity []string
+	// NotProcess are resource attributes of applications' own resources (service.name): a resource
+	// carrying any of them is not a scraped process, even with the identity attributes (SDKs' process
+	// detectors add process.pid and process.executable.name), and passes through unchanged.
+	NotProcess []string
+	HostAttrs  []string // resource attributes identifying a host
 	// ForgetAfter is how many intervals a process, group or host is remembered after its last report.
 	ForgetAfter int
 }
@@ -113,10 +117,16 @@ func (r *Reducer) Process(md pmetric.Metrics) Stats {
 	st := Stats{}
 	batch := map[*host][]sighting{}
 	var order []*host
+	wall := r.now()
 	for i := 0; i < rms.Len(); i++ {
 		attrs := rms.At(i).Resource().Attributes()
 		if !r.isProcess(attrs) {
 			st.Passed++
+			continue
+		}
+		if !saneTime(rms.At(i), wall) {
+			st.Passed++
+			st.Ignored += rms.At(i).ScopeMetrics().Len()
 			continue
 		}
 		st.Resources++
@@ -126,7 +136,6 @@ func (r *Reducer) Process(md pmetric.Metrics) Stats {
 		}
 		batch[h] = append(batch[h], h.sight(r, i, rms.At(i)))
 	}
-	wall := r.now()
 	drop := make([]bool, rms.Len())
 	var emit []*aggregate
 	for _, h := range order {
@@ -148,14 +157,34 @@ func (r *Reducer) isProcess(attrs pcommon.Map) bool {
 			return false
 		}
 	}
+	for _, k := range r.opts.NotProcess {
+		if _, ok := attrs.Get(k); ok {
+			return false
+		}
+	}
 	return len(r.opts.Identity) > 0
+}
+
+// maxFuture is how far ahead of the collector's clock a process's points may be; beyond (or at time 0)
+// they would move the host's clock for good, and the resource passes through untouched.
+const maxFuture = time.Hour
+
+// saneTime says whether a resource's newest point can drive the host's clock.
+func saneTime(rm pmetric.ResourceMetrics, wall time.Time) bool {
+	var ts pcommon.Timestamp
+	forEachNumber(rm, func(_ pmetric.Metric, dps pmetric.NumberDataPointSlice, _ seriesKind) {
+		for k := 0; k < dps.Len(); k++ {
+			ts = max(ts, dps.At(k).Timestamp())
+		}
+	}, nil)
+	return ts != 0 && ts.AsTime().Before(wall.Add(maxFuture))
 }
 
 func (r *Reducer) hostOf(attrs pcommon.Map) *host {
 	k := identity.Keys(attrs, r.opts.HostAttrs)
 	h := r.hosts[k]
 	if h == nil {
-		h = &host{procs: map[uint64]*proc{}, groups: map[uint64]*group{}, attrs: pcommon.NewMap()}
+		h = &host{procs: map[uint64]*proc{}, groups: map[uint64]*group{}, attrs: pcommon.NewMap(), sources: map[string]*source{}}
 		copyKeys(attrs, h.attrs, r.opts.HostAttrs)
 		r.hosts[k] = h
 	}
@@ -234,7 +263,7 @@ func (r *Reducer) decide(h *host, seen []sighting) {
 			}
 		}
 		for _, g := range h.groups {
-			if !g.keep && g.procs > 0 {
+			if !g.keep && !g.asOther && g.procs > 0 {
 				units = append(units, &g.unitState)
 			}
 		}
@@ -268,6 +297,8 @@ func (r *Reducer) decide(h *host, seen []sighting) {
 		}
 		u.decided = h.batch
 		switch {
+		case s.p.grp != nil && s.p.grp.asOther:
+			u.member = false
 		case u.keep || u.top:
 			u.outside, u.member = 0, true
 		case u.member && int(u.outside) < o.Retention:
@@ -285,7 +316,11 @@ func (r *Reducer) forget(h *host) {
 		return
 	}
 	for id, p := range h.procs {
-		if h.latest-p.ts > limit {
+		// A process whose own series show less than its counters (rolled up at some point) is kept ten
+		// times longer: back as a new process it would show its raw value, and a backend would count
+		// again what other counted.
+		l, age := p.src.forgetAfter(r.opts.ForgetAfter), p.src.latest-p.ts
+		if l > 0 && age > l && (!p.shiftedAny() || age > 10*l) {
 			delete(h.procs, id)
 			if p.grp != nil {
 				p.grp.procs--
@@ -309,7 +344,8 @@ func (r *Reducer) sweepHosts(wall time.Time) {
 	}
 	r.lastSweep = wall
 	for k, h := range r.hosts {
-		limit := time.Duration(h.forgetAfter(r.opts.ForgetAfter))
+		// Ten times the processes' limit: a host back from an outage finds its processes' shifted state.
+		limit := 10 * time.Duration(h.forgetAfter(r.opts.ForgetAfter))
 		if limit == 0 {
 			limit = time.Duration(r.opts.ForgetAfter) * time.Minute // no interval known yet
 		}
@@ -321,14 +357,14 @@ func (r *Reducer) sweepHosts(wall time.Time) {
 
 // host is one host's state.
 type host struct {
-	attrs    pcommon.Map // host attributes, copied onto other and groups
-	procs    map[uint64]*proc
-	groups   map[uint64]*group
-	other    *aggregate
-	latest   pcommon.Timestamp // newest point of any process: the host's own clock
-	interval pcommon.Timestamp // smoothed gap between a process's successive reports
-	wall     time.Time         // when the host last reported, by the wall clock
-	batch    uint64            // batches that carried the host
+	attrs   pcommon.Map // host attributes, copied onto other and groups
+	procs   map[uint64]*proc
+	groups  map[uint64]*group
+	other   *aggregate
+	latest  pcommon.Timestamp // newest point of any process: when aggregates are emitted
+	sources map[string]*source
+	wall    time.Time // when the host last reported, by the wall clock
+	batch   uint64    // batches that carried the host
 }
 
 // fresh says whether a process was in its source's latest report, and so counts in other's gauges and in
@@ -336,13 +372,44 @@ type host struct {
 // scrape are much closer; a process that missed the latest scrape is a whole interval behind). An exited
 // process leaves other's gauges at the first report without it, as its own series would end.
 func (h *host) fresh(p *proc) bool {
-	return h.interval == 0 || h.latest-p.ts < h.interval/2
+	c := p.src
+	return c.interval == 0 || c.latest-p.ts < c.interval/2
+}
+
+// source is the clock of one source of a host's processes (a receiver's scraper, told apart by its
+// instrumentation scope): two sources with their own cadences and phases do not age each other's
+// processes, and a batch of one source between the other's scrapes changes nothing for the other.
+type source struct {
+	latest   pcommon.Timestamp // newest point
+	interval pcommon.Timestamp // smoothed gap between a process's successive reports
 }
 
 // forgetAfter is how old a process's newest point may be before it is forgotten: n intervals, less half
 // a one for the spread of scrape timestamps (n = 1 forgets a process missing from the latest scrape).
+func (c *source) forgetAfter(n int) pcommon.Timestamp {
+	return c.interval*pcommon.Timestamp(n) - c.interval/2
+}
+
+// forgetAfter is the longest of the host's sources'.
 func (h *host) forgetAfter(n int) pcommon.Timestamp {
-	return h.interval*pcommon.Timestamp(n) - h.interval/2
+	var l pcommon.Timestamp
+	for _, c := range h.sources {
+		l = max(l, c.forgetAfter(n))
+	}
+	return l
+}
+
+func (h *host) sourceOf(rm pmetric.ResourceMetrics) *source {
+	var scope string
+	if rm.ScopeMetrics().Len() > 0 {
+		scope = rm.ScopeMetrics().At(0).Scope().Name()
+	}
+	c := h.sources[scope]
+	if c == nil {
+		c = &source{}
+		h.sources[scope] = c
+	}
+	return c
 }
 
 // groupOrder returns the host's groups in a stable order.
@@ -389,7 +456,7 @@ func (h *host) sight(r *Reducer, index int, rm pmetric.ResourceMetrics) sighting
 	id := identity.Attrs(attrs)
 	p := h.procs[id]
 	if p == nil {
-		p = &proc{}
+		p = &proc{src: h.sourceOf(rm)}
 		p.id = id
 		p.keep = r.keep(attrs)
 		if len(r.opts.GroupBy) > 0 {
@@ -402,7 +469,7 @@ func (h *host) sight(r *Reducer, index int, rm pmetric.ResourceMetrics) sighting
 	s := sighting{index: index, p: p, advance: ts > p.ts}
 	if s.advance {
 		if p.ts != 0 {
-			h.observeGap(ts - p.ts)
+			p.src.observeGap(ts - p.ts)
 		}
 		p.ts = ts
 		if ok {
@@ -410,6 +477,7 @@ func (h *host) sight(r *Reducer, index int, rm pmetric.ResourceMetrics) sighting
 		}
 	}
 	h.latest = max(h.latest, ts)
+	p.src.latest = max(p.src.latest, ts)
 	if p.grp != nil {
 		p.grp.ts = max(p.grp.ts, ts)
 	}
@@ -417,13 +485,13 @@ func (h *host) sight(r *Reducer, index int, rm pmetric.ResourceMetrics) sighting
 }
 
 // observeGap smooths the interval estimate; a process back after a long absence moves it little.
-func (h *host) observeGap(gap pcommon.Timestamp) {
-	if h.interval == 0 {
-		h.interval = gap
+func (c *source) observeGap(gap pcommon.Timestamp) {
+	if c.interval == 0 {
+		c.interval = gap
 		return
 	}
-	gap = min(gap, 4*h.interval)
-	h.interval = pcommon.Timestamp(int64(h.interval) + (int64(gap)-int64(h.interval))/8)
+	gap = min(gap, 4*c.interval)
+	c.interval = pcommon.Timestamp(int64(c.interval) + (int64(gap)-int64(c.interval))/8)
 }
 
 func (h *host) groupOf(r *Reducer, attrs pcommon.Map, rm pmetric.ResourceMetrics) *group {
@@ -436,6 +504,9 @@ func (h *host) groupOf(r *Reducer, attrs pcommon.Map, rm pmetric.ResourceMetrics
 		g = &group{agg: newAggregate(ga, rm)}
 		g.id = gid
 		g.keep = r.keep(ga)
+		// A group that names itself like other (an executable called "other") would write other's
+		// series with another value: it is rolled into other, never kept.
+		g.asOther = !r.opts.Drop && sameAttrs(ga, otherAttrs(h.attrs, r.opts.OtherAttrs))
 		h.groups[gid] = g
 	}
 	return g
@@ -454,6 +525,7 @@ type unitState struct {
 
 type group struct {
 	unitState
+	asOther bool // named like other: always rolled into it
 	agg     *aggregate
 	ts      pcommon.Timestamp // newest point of a member
 	procs   int               // processes in the group
@@ -463,6 +535,7 @@ type group struct {
 // proc is one process's state.
 type proc struct {
 	unitState
+	src      *source
 	grp      *group
 	ts       pcommon.Timestamp // newest point
 	emitted  bool              // its own series are in the output (not rolled up, not ended)
@@ -472,6 +545,16 @@ type proc struct {
 	rankTs   pcommon.Timestamp
 	counters []counter
 	gauges   []gauge
+}
+
+// shiftedAny says whether some counter of the process shows less than its own value.
+func (p *proc) shiftedAny() bool {
+	for i := range p.counters {
+		if p.counters[i].shifted {
+			return true
+		}
+	}
+	return false
 }
 
 // unit is what decides where the process's points go: its group's state, or its own.
@@ -877,6 +960,10 @@ func otherAttrs(hostAttrs pcommon.Map, marker map[string]string) pcommon.Map {
 		m.PutStr(k, v)
 	}
 	return m
+}
+
+func sameAttrs(a, b pcommon.Map) bool {
+	return a.Len() == b.Len() && identity.Attrs(a) == identity.Attrs(b)
 }
 
 func copyKeys(src, dst pcommon.Map, keys []string) {

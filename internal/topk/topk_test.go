@@ -272,7 +272,7 @@ func TestBackendTotalsPreserved(t *testing.T) {
 						out.ingest(md)
 					}
 					compareBackends(t, fmt.Sprintf("seed %d", seed), in, out, 150, topo)
-					assert.LessOrEqual(t, r.TrackedResources(), 2*60, "state bounded by what is live")
+					assert.LessOrEqual(t, r.TrackedResources(), 2*150, "state bounded by what is live and recently rolled up")
 				}
 			})
 		}
@@ -486,7 +486,8 @@ func TestGroupByMergesAndDropsOtherAttributes(t *testing.T) {
 
 func TestPrunesDeadResources(t *testing.T) {
 	o := defaultOptions()
-	o.ForgetAfter = 1 // forget a process as soon as it misses a scrape
+	o.ForgetAfter = 1 // forget a process as soon as it misses a scrape ...
+	o.K = 1000        // ... when it was never rolled up (those are kept ten times longer)
 	r := New(o)
 	s := newFakeSim(5)
 	for range 50 {
@@ -546,7 +547,7 @@ func TestForgetsHostsThatStopReporting(t *testing.T) {
 		r.Process(s.next())
 	}
 	require.Equal(t, 2, r.Hosts())
-	now = now.Add(time.Duration(defaultOptions().ForgetAfter) * 10 * time.Second)
+	now = now.Add(10 * time.Duration(defaultOptions().ForgetAfter) * 10 * time.Second) // hosts: 10x the limit of processes
 	r.Process(pmetric.NewMetrics())
 	assert.Equal(t, 0, r.Hosts())
 	assert.Equal(t, 0, r.TrackedResources())

@@ -33,6 +33,9 @@ type Config struct {
 	// Identity are the resource attributes every process carries (e.g. process.pid): a resource without all
 	// of them is not a process (system metrics, application metrics) and passes through unchanged.
 	Identity []string `mapstructure:"identity"`
+	// NotProcess are resource attributes of applications' own resources: a resource carrying any of them
+	// is not a process even with the identity attributes (SDK process detectors add process.pid).
+	NotProcess []string `mapstructure:"not_process_attributes"`
 	// ForgetAfter is how many intervals a process, and a host, are remembered after their last report.
 	ForgetAfter int `mapstructure:"forget_after"`
 	// HostAttributes identify a host: ranking, and the other resource, are per host.
@@ -81,6 +84,7 @@ func (cfg *Config) options() (topk.Options, error) {
 		K: cfg.K, RankMetric: cfg.RankBy.Metric, KeepAttr: cfg.Keep.Attribute, GroupBy: cfg.GroupBy,
 		Drop: cfg.Other.Mode == "drop", OtherAttrs: cfg.Other.Attributes, Retention: cfg.Retention,
 		Identity: cfg.Identity, HostAttrs: cfg.HostAttributes, ForgetAfter: cfg.ForgetAfter,
+		NotProcess: cfg.NotProcess,
 	}
 	switch {
 	case cfg.K < 0:

@@ -33,6 +33,7 @@ func createDefaultConfig() component.Config {
 		Identity:       []string{"process.pid", "process.executable.name"},
 		HostAttributes: []string{"host.name", "k8s.node.name"},
 		ForgetAfter:    5,
+		NotProcess:     []string{"service.name", "telemetry.sdk.name"},
 	}
 }
 
