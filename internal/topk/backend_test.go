@@ -109,11 +109,9 @@ func (s *bseries) add(dp pmetric.NumberDataPoint, delta bool) {
 	s.samples = append(s.samples, bsample{t: t, v: v, stale: math.IsNaN(v)})
 }
 
-// increase is sum(increase(metric[from, to])) without the extrapolation: over each series' samples in
-// [from, to] (both ends included, as in Prometheus 2.x), staleness markers left out as range vectors do, the growth between consecutive samples, a
-// drop counted as a reset from zero.
-func (b *backend) increase(metric string, from, to pcommon.Timestamp) float64 {
-	var total float64
+// steps calls f for each pair of consecutive samples of the metric's series in [from, to] (both ends
+// included, as in Prometheus 2.x), staleness markers left out as range vectors do.
+func (b *backend) steps(metric string, from, to pcommon.Timestamp, f func(prev, x bsample)) {
 	for _, s := range b.series {
 		if s.metric != metric {
 			continue
@@ -125,37 +123,35 @@ func (b *backend) increase(metric string, from, to pcommon.Timestamp) float64 {
 				continue
 			}
 			if prev != nil {
-				if x.v >= prev.v {
-					total += x.v - prev.v
-				} else {
-					total += x.v
-				}
+				f(*prev, *x)
 			}
 			prev = x
 		}
 	}
+}
+
+// increase is sum(increase(metric[from, to])) without the extrapolation: the growth between consecutive
+// samples, a drop counted as a reset from zero.
+func (b *backend) increase(metric string, from, to pcommon.Timestamp) float64 {
+	var total float64
+	b.steps(metric, from, to, func(prev, x bsample) {
+		if x.v >= prev.v {
+			total += x.v - prev.v
+		} else {
+			total += x.v
+		}
+	})
 	return total
 }
 
 // resets is sum(resets(metric[from, to])).
 func (b *backend) resets(metric string, from, to pcommon.Timestamp) int {
 	n := 0
-	for _, s := range b.series {
-		if s.metric != metric {
-			continue
+	b.steps(metric, from, to, func(prev, x bsample) {
+		if x.v < prev.v {
+			n++
 		}
-		var prev *bsample
-		for i := range s.samples {
-			x := &s.samples[i]
-			if x.t < from || x.t > to || x.stale {
-				continue
-			}
-			if prev != nil && x.v < prev.v {
-				n++
-			}
-			prev = x
-		}
-	}
+	})
 	return n
 }
 
