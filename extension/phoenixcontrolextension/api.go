@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,6 +35,8 @@ type api struct {
 	info    apiInfo
 	maxBody int64
 	routes  []route
+	// keepalive is how often an idle event stream sends a comment, so proxies and clients see it alive.
+	keepalive time.Duration
 }
 
 // apiInfo says which collector answers: the dashboard shows it, fleets need it.
@@ -43,7 +46,7 @@ type apiInfo struct {
 }
 
 func newAPI(reg *registry, info apiInfo, maxBody int64) *api {
-	a := &api{reg: reg, info: info, maxBody: maxBody}
+	a := &api{reg: reg, info: info, maxBody: maxBody, keepalive: 15 * time.Second}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(&collector{reg: reg})
 	a.routes = []route{

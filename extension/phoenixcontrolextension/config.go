@@ -28,6 +28,8 @@ type Config struct {
 	NodeName string `mapstructure:"node_name"`
 	// EventsInterval is how often /api/v1/events sends every experiment's snapshot.
 	EventsInterval time.Duration `mapstructure:"events_interval"`
+	// MaxConnections bounds open connections (idle, slow and streaming clients alike); 0 means no limit.
+	MaxConnections int `mapstructure:"max_connections"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -56,6 +58,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.DesiredState.Path != "" && cfg.DesiredState.PollInterval < time.Second {
 		errs = append(errs, fmt.Errorf("desired_state.poll_interval %s: want at least 1s", cfg.DesiredState.PollInterval))
+	}
+	if cfg.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("max_connections %d: want 0 (no limit) or more", cfg.MaxConnections))
 	}
 	if cfg.MaxRequestBodySize < 0 {
 		errs = append(errs, errors.New("max_request_body_size must be >= 0"))

@@ -104,30 +104,50 @@ func (a *api) streamEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported")
 		return
 	}
+	// A stream lives longer than the server's read and write timeouts, which would cut it (and the read
+	// timeout cancels its context): it lifts them for itself, and instead bounds each write, so a client
+	// that stops reading is dropped after streamWriteTimeout.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
 	ch, cancel := a.reg.events.subscribe()
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
+	send := func(format string, args ...any) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return false
+		}
+		flusher.Flush()
+		return true
+	}
 	w.WriteHeader(http.StatusOK)
-	_, _ = fmt.Fprint(w, ": connected\n\n")
-	flusher.Flush()
-	keepalive := time.NewTicker(15 * time.Second)
+	if !send(": connected\n\n") {
+		return
+	}
+	keepalive := time.NewTicker(a.keepalive)
 	defer keepalive.Stop()
 	for {
+		ok := true
 		select {
 		case <-r.Context().Done():
 			return
 		case <-a.reg.events.closed:
 			return
 		case <-keepalive.C:
-			_, _ = fmt.Fprint(w, ": keepalive\n\n")
+			ok = send(": keepalive\n\n")
 		case e := <-ch:
 			data, err := json.Marshal(e.Data)
 			if err != nil {
 				continue
 			}
-			_, _ = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, data)
+			ok = send("event: %s\ndata: %s\n\n", e.Type, data)
 		}
-		flusher.Flush()
+		if !ok {
+			return
+		}
 	}
 }
+
+// streamWriteTimeout bounds one write of an event stream.
+const streamWriteTimeout = 10 * time.Second

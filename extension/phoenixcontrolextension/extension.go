@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 )
@@ -76,6 +77,9 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.cfg.NetAddr.Endpoint, err)
 	}
+	if c.cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, c.cfg.MaxConnections)
+	}
 	info := apiInfo{Node: nodeName(c.cfg.NodeName), Version: c.set.BuildInfo.Version}
 	srv, err := c.cfg.ToServer(ctx, host.GetExtensions(), c.set.TelemetrySettings, newAPI(c.registry, info, c.cfg.MaxRequestBodySize).handler())
 	if err != nil {
@@ -83,6 +87,7 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	srv.Handler = withDashboard(srv.Handler)
+	srv.Handler = c.guard().wrap(srv.Handler)
 	c.server, c.addr, c.done, c.stop = srv, ln.Addr(), make(chan struct{}), make(chan struct{})
 	go every(c.cfg.EventsInterval, c.stop, c.publishSnapshots)
 	go every(time.Second, c.stop, c.registry.runs.tick)
@@ -107,7 +112,7 @@ func (c *phoenixControl) Shutdown(ctx context.Context) error {
 	if c.server != nil {
 		close(c.stop)
 		c.events.close() // open event streams end now, not at the shutdown deadline
-		errs = append(errs, c.server.Shutdown(ctx))
+		errs = append(errs, shutdownWithin(ctx, c.server, shutdownGrace))
 		<-c.done
 		c.server = nil
 	}
@@ -135,4 +140,32 @@ func (c *phoenixControl) Addr() net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.addr
+}
+
+// guard is the request guard for this configuration: loopback Host names only on a loopback endpoint
+// without auth.
+func (c *phoenixControl) guard() requestGuard {
+	host, _, _ := net.SplitHostPort(c.cfg.NetAddr.Endpoint)
+	g := requestGuard{loopbackHostsOnly: !c.cfg.Auth.HasValue() && isLoopback(host)}
+	if c.cfg.CORS.HasValue() {
+		g.allowedOrigins = c.cfg.CORS.Get().AllowedOrigins
+	}
+	return g
+}
+
+// shutdownGrace bounds how long clients can hold a shutdown: in-flight requests get this long to finish,
+// then every connection is closed.
+const shutdownGrace = 2 * time.Second
+
+func shutdownWithin(ctx context.Context, srv *http.Server, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close() // slow bodies, stuck readers: closed, not waited for
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil // the grace is the bound, not a failure
+		}
+		return err
+	}
+	return nil
 }

@@ -26,7 +26,11 @@ func createDefaultConfig() component.Config {
 	sc := confighttp.NewDefaultServerConfig()
 	sc.NetAddr.Endpoint = DefaultEndpoint
 	sc.MaxRequestBodySize = 64 << 10
-	return &Config{ServerConfig: sc, EventsInterval: 5 * time.Second, DesiredState: DesiredStateConfig{PollInterval: 30 * time.Second}}
+	// Slow and idle clients are cut off: a request has 10 s for its headers and 30 s in all for its body,
+	// an idle keep-alive connection lasts 60 s (event streams lift the read and write limits for themselves).
+	sc.ReadHeaderTimeout, sc.ReadTimeout, sc.IdleTimeout = 10*time.Second, 30*time.Second, 60*time.Second
+	return &Config{ServerConfig: sc, EventsInterval: 5 * time.Second, MaxConnections: 1024,
+		DesiredState: DesiredStateConfig{PollInterval: 30 * time.Second}}
 }
 
 func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
