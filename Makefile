@@ -19,7 +19,7 @@ OWN_SOURCES := $(shell find . -path ./$(BUILD_DIR) -prune -o -path ./tests -prun
                  -o \( -name '*.go' -o -name '*.yaml' -o -name 'go.mod' -o -name 'go.sum' -o -path '*/ui/*' \) -print 2>/dev/null \
                  | grep -v -e '_test.go$$' -e '/testdata/' -e '^./examples/' -e '^./charts/' -e '^./distribution/')
 
-.PHONY: all build run test unit-test e2e-test validate-examples generate check-generated check-versions \
+.PHONY: all build run test unit-test fuzz soak e2e-test validate-examples generate check-generated check-versions \
         lint bench bench-e2e browser-test chart-test chart-examples clean help
 
 all: build
@@ -41,12 +41,24 @@ $(BINARY): builder-config.yaml tools/go.mod $(OWN_SOURCES)
 run: build ## build and run examples/quickstart.yaml (CONFIG=... to pick another) in the foreground
 	$(BINARY) --config $(CONFIG)
 
-test: lint check-versions check-generated unit-test build validate-examples chart-test e2e-test ## everything CI runs
+test: lint check-versions check-generated unit-test fuzz build validate-examples chart-test e2e-test ## everything CI runs
 
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/tests/')
 
 unit-test: ## unit tests of our own packages, with -race
 	@pkgs="$(UNIT_PKGS)"; if [ -z "$$pkgs" ]; then echo "unit-test: no packages yet"; else $(GO) test $(GOTEST_FLAGS) $$pkgs; fi
+
+# Each go-fuzz target, package:name. Their corpora are committed in the package's testdata/fuzz/<name>/.
+FUZZ_TARGETS := extension/phoenixcontrolextension:FuzzAPI extension/phoenixcontrolextension:FuzzConfig \
+                processor/topkprocessor:FuzzConfig processor/experimentprocessor:FuzzConfig \
+                receiver/simulatedprocessreceiver:FuzzConfig
+FUZZ_TIME ?= 10s
+
+fuzz: ## run every go-fuzz target for FUZZ_TIME each (a crash is written to testdata/fuzz and fails)
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		printf '  fuzz %-44s ' "$$name ./$$pkg"; \
+		if out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_TIME) ./$$pkg 2>&1); then \
+			echo "$$out" | grep -o 'execs: [0-9]*' | tail -1; else echo "$$out"; exit 1; fi; done
 
 validate-examples: $(BINARY) ## `otelcol-phoenix validate` every examples/*.yaml and distribution/config.yaml
 	@set -e; for f in examples/*.yaml distribution/config.yaml; do \
@@ -54,6 +66,12 @@ validate-examples: $(BINARY) ## `otelcol-phoenix validate` every examples/*.yaml
 
 e2e-test: $(BINARY) browser-test ## end-to-end tests against the built binary (smoke, compatibility, Grafana, dashboard)
 	OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -timeout 15m ./tests/...
+
+SOAK_DURATION ?= 30m
+
+soak: $(BINARY) ## opt-in: SOAK_DURATION (30m) of chaos, three variants and a switching client; RSS, goroutines, no loss
+	SOAK_DURATION=$(SOAK_DURATION) OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -v -timeout 0 -run TestSoak ./tests/soak/ \
+		| grep -v '^\s*[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T'
 
 browser-test: $(BINARY) ## the dashboard in headless Chromium (Debian chromium); screenshots in tests/browser/artifacts
 	cd tests/browser && OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -timeout 5m ./...
