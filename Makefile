@@ -49,7 +49,8 @@ unit-test: ## unit tests of our own packages, with -race
 	@pkgs="$(UNIT_PKGS)"; if [ -z "$$pkgs" ]; then echo "unit-test: no packages yet"; else $(GO) test $(GOTEST_FLAGS) $$pkgs; fi
 
 # Each go-fuzz target, package:name. Their corpora are committed in the package's testdata/fuzz/<name>/.
-FUZZ_TARGETS := extension/phoenixcontrolextension:FuzzAPI extension/phoenixcontrolextension:FuzzConfig \
+FUZZ_TARGETS := extension/phoenixcontrolextension:FuzzAPI extension/phoenixcontrolextension:FuzzDesiredState \
+                extension/phoenixcontrolextension:FuzzConfig \
                 processor/topkprocessor:FuzzConfig processor/experimentprocessor:FuzzConfig \
                 receiver/simulatedprocessreceiver:FuzzConfig
 FUZZ_TIME ?= 10s
