@@ -12,6 +12,8 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,8 +84,8 @@ func (a *api) handler() http.Handler {
 					allowed = append(allowed, m)
 				}
 				slices.Sort(allowed)
-				w.Header().Set("Allow", fmt.Sprint(allowed))
-				writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %v", r.Method, allowed))
+				w.Header().Set("Allow", strings.Join(allowed, ", "))
+				writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(allowed, ", ")))
 				return
 			}
 			h(w, r)
@@ -155,7 +157,11 @@ func decode[T any](a *api, w http.ResponseWriter, r *http.Request, v *T) bool {
 }
 
 func (a *api) getInfo(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, a.info)
+	st, _ := a.reg.storageHealth()
+	writeJSON(w, http.StatusOK, struct {
+		apiInfo
+		Storage storageStatus `json:"storage"`
+	}{a.info, st})
 }
 
 func (a *api) listExperiments(w http.ResponseWriter, _ *http.Request) {
@@ -191,6 +197,12 @@ func (a *api) setActive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	snap, err := a.reg.setActive(r.Context(), r.PathValue("name"), req.Variant)
+	if errors.Is(err, errNotPersisted) {
+		// The variant runs: say so, and that a restart will not remember it (GET /api/v1/info tells why).
+		w.Header().Set("Warning", "199 phoenix_control "+strconv.Quote(err.Error()))
+		writeJSON(w, http.StatusOK, snap)
+		return
+	}
 	if err != nil {
 		writeFailure(w, err)
 		return
@@ -209,7 +221,12 @@ func (a *api) exportVariant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 		return
 	}
-	out, err := exportYAML(e.Name(), r.PathValue("variant"), steps)
+	opts, err := parseExportOptions(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	out, err := exportYAML(e.Name(), r.PathValue("variant"), steps, opts)
 	if err != nil {
 		writeFailure(w, err)
 		return

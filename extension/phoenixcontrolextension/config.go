@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -46,10 +47,13 @@ var _ component.Config = (*Config)(nil)
 // Validate reports every problem at once.
 func (cfg *Config) Validate() error {
 	var errs []error
-	host, _, err := net.SplitHostPort(cfg.NetAddr.Endpoint)
+	host, port, err := net.SplitHostPort(cfg.NetAddr.Endpoint)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("endpoint %q: %w", cfg.NetAddr.Endpoint, err))
-	} else if !isLoopback(host) && !cfg.Auth.HasValue() && !cfg.AllowUnauthenticatedRemote {
+	} else if err := checkPort(port); err != nil {
+		errs = append(errs, fmt.Errorf("endpoint %q: %w", cfg.NetAddr.Endpoint, err))
+	}
+	if err == nil && !isLoopback(host) && !cfg.Auth.HasValue() && !cfg.AllowUnauthenticatedRemote {
 		errs = append(errs, fmt.Errorf("endpoint %q is not a loopback address and no auth is configured: add auth "+
 			"(e.g. auth: {authenticator: bearertokenauth}) or set allow_unauthenticated_remote: true", cfg.NetAddr.Endpoint))
 	}
@@ -66,6 +70,20 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("max_request_body_size must be >= 0"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkPort accepts what the listener accepts: a number 0..65535 (0: any free port) or a service name.
+func checkPort(port string) error {
+	if n, err := strconv.ParseUint(port, 10, 64); err == nil {
+		if n > 65535 {
+			return fmt.Errorf("port %d: want 0..65535", n)
+		}
+		return nil
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("port %q: want 0..65535", port)
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {

@@ -5,6 +5,7 @@ package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-p
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -43,6 +44,10 @@ type rollout struct {
 	Percent float64 `yaml:"percent"`
 }
 
+// maxDesiredSize bounds the desired-state file, which is read whole whenever it changes: 1 MiB, what a
+// ConfigMap can hold.
+const maxDesiredSize = 1 << 20
+
 // parseDesired reads a desired-state file strictly: unknown keys, an entry with both or neither of active
 // and rollout, and a percent outside 0..100 are errors, all reported at once.
 func parseDesired(data []byte) (desiredFile, error) {
@@ -62,8 +67,8 @@ func parseDesired(data []byte) (desiredFile, error) {
 			errs = append(errs, fmt.Errorf("%s: set active or rollout", name))
 		case e.Rollout != nil && e.Rollout.Variant == "":
 			errs = append(errs, fmt.Errorf("%s: rollout.variant is required", name))
-		case e.Rollout != nil && (e.Rollout.Percent < 0 || e.Rollout.Percent > 100):
-			errs = append(errs, fmt.Errorf("%s: rollout.percent %v: want 0..100", name, e.Rollout.Percent))
+		case e.Rollout != nil && !(e.Rollout.Percent >= 0 && e.Rollout.Percent <= 100): // NaN too
+			errs = append(errs, fmt.Errorf("%s: rollout.percent %v: want a number in 0..100", name, e.Rollout.Percent))
 		}
 	}
 	return f, errors.Join(errs...)
@@ -108,10 +113,12 @@ type desiredState struct {
 	reg    *registry
 	logger *zap.Logger
 
-	mu      sync.Mutex
-	hash    [32]byte
-	current desiredFile // the last good file
-	status  desiredStatus
+	mu         sync.Mutex
+	hash       [32]byte
+	hashErr    string      // why the content of hash was rejected; "" when it is current
+	readFailed bool        // the last poll could not read the file
+	current    desiredFile // the last good file
+	status     desiredStatus
 }
 
 // desiredStatus is what GET /api/v1/desired-state reports.
@@ -133,29 +140,55 @@ func newDesiredState(path, node string, reg *registry, logger *zap.Logger) *desi
 // poll reads the file; when its content changed, it validates it against the registered experiments and
 // applies it whole, or keeps the last good state and reports why.
 func (d *desiredState) poll(now time.Time) {
-	data, err := os.ReadFile(d.path)
+	data, err := readDesired(d.path)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
-		d.fail(now, fmt.Errorf("read %s: %w", d.path, err))
+		d.fail(now, err)
+		d.readFailed = true
 		return
 	}
 	sum := sha256.Sum256(data)
 	if sum == d.hash {
+		if d.readFailed { // the same file back after a failed read: its own verdict holds again
+			d.status.LastError = d.hashErr
+			if d.hashErr == "" {
+				d.status.LastErrorAt = time.Time{}
+			}
+		}
+		d.readFailed = false
 		return
 	}
+	d.readFailed = false
 	f, err := parseDesired(data)
 	if err == nil {
 		err = d.check(f)
 	}
 	if err != nil {
-		d.hash = sum // report once per content, not every poll
+		d.hash, d.hashErr = sum, err.Error() // report once per content, not every poll
 		d.fail(now, err)
 		return
 	}
-	d.hash, d.current = sum, f
+	d.hash, d.hashErr, d.current = sum, "", f
 	d.status.LastError, d.status.LastErrorAt = "", time.Time{}
 	d.applyAll(now)
+}
+
+// readDesired reads the file, at most maxDesiredSize bytes of it: a larger file is an error, not read whole.
+func readDesired(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxDesiredSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > maxDesiredSize {
+		return nil, fmt.Errorf("read %s: larger than %d bytes (1 MiB, what a ConfigMap holds)", path, maxDesiredSize)
+	}
+	return data, nil
 }
 
 func (d *desiredState) fail(now time.Time, err error) {
@@ -205,13 +238,16 @@ func (d *desiredState) apply(now time.Time, e control.Experiment) {
 	}
 	snap := e.Snapshot()
 	v := want.variantFor(d.node, e.Name(), snap.Baseline)
-	if err := e.SetActive(v); err != nil {
-		d.fail(now, fmt.Errorf("%s: %w", e.Name(), err))
-		return
+	// Persisted like any switch: what runs is what a restart starts from.
+	if _, err := d.reg.switchActive(context.Background(), e.Name(), v, "desired_state"); err != nil {
+		if !errors.Is(err, errNotPersisted) {
+			d.fail(now, fmt.Errorf("%s: %w", e.Name(), err))
+			return
+		}
+		d.logger.Warn("desired-state switch not persisted", zap.String("experiment", e.Name()), zap.Error(err))
 	}
 	d.status.Applied[e.Name()] = v
 	d.status.LastApplied = now
-	d.reg.events.publish(event{Type: "switch", Data: switchEvent{Experiment: e.Name(), Variant: v, Source: "desired_state"}})
 }
 
 // registered applies the file to an experiment that registers after it was read.

@@ -4,6 +4,7 @@
 package phoenixcontrolextension
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http/httptest"
@@ -127,4 +128,77 @@ func TestDesiredStateConfig(t *testing.T) {
 	assert.Equal(t, "given", nodeName("given"))
 	t.Setenv("K8S_NODE_NAME", "from-env")
 	assert.Equal(t, "from-env", nodeName(""))
+}
+
+// TestParseDesiredRejectsNonNumbers: NaN would put every node on the baseline, silently; infinities and
+// out-of-range values are as wrong.
+func TestParseDesiredRejectsNonNumbers(t *testing.T) {
+	for percent, want := range map[string]string{
+		".nan": "e: rollout.percent NaN: want a number in 0..100", ".NaN": "rollout.percent NaN",
+		".inf": "rollout.percent +Inf", "-.inf": "rollout.percent -Inf", "-0.5": "rollout.percent -0.5",
+		"100.01": "rollout.percent 100.01",
+	} {
+		_, err := parseDesired([]byte("experiments:\n  e: {rollout: {variant: x, percent: " + percent + "}}\n"))
+		assert.ErrorContains(t, err, want, percent)
+	}
+	for _, percent := range []string{"0", "0.01", "100", "1e1"} {
+		_, err := parseDesired([]byte("experiments:\n  e: {rollout: {variant: x, percent: " + percent + "}}\n"))
+		assert.NoError(t, err, percent)
+	}
+}
+
+// TestParseDesiredKeysMatchExactly: keys are matched as written (no case folding, in YAML or JSON form), and
+// every unknown key is listed.
+func TestParseDesiredKeysMatchExactly(t *testing.T) {
+	for doc, want := range map[string][]string{
+		"Experiments:\n  e: {active: x}\n":                         {"field Experiments not found"},
+		"experiments:\n  e: {Active: x}\n":                         {"field Active not found"},
+		`{"experiments": {"e": {"ACTIVE": "x"}}}`:                  {"field ACTIVE not found"},
+		"experiments:\n  e: {rollout: {Variant: x, PERCENT: 5}}\n": {"field Variant not found", "field PERCENT not found"},
+		"experiments:\n  e: {activ: x, rollot: {}}\nextra: 1\n":    {"field activ not found", "field rollot not found", "field extra not found"},
+	} {
+		_, err := parseDesired([]byte(doc))
+		for _, w := range want {
+			assert.ErrorContains(t, err, w, doc)
+		}
+	}
+}
+
+// TestDesiredStateFileSizeIsBounded: a file over 1 MiB is not read whole; it is an error, reported at GET
+// /api/v1/desired-state, and the last good state is kept. The same good file again clears the error.
+func TestDesiredStateFileSizeIsBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	good := "experiments:\n  experiment/process: {active: top20}\n"
+	reg := newRegistry(zap.NewNop())
+	exp := newFakeExperiment()
+	reg.RegisterExperiment(exp)
+	d := newDesiredState(path, "node-1", reg, zap.NewNop())
+	reg.desired = d
+	now := time.Unix(1_800_000_000, 0)
+	require.NoError(t, os.WriteFile(path, []byte(good), 0o600))
+	d.poll(now)
+	require.Equal(t, "top20", exp.Snapshot().Active)
+	require.Empty(t, d.snapshot().LastError)
+
+	padded := func(size int) []byte { // a valid file of exactly size bytes
+		b := []byte("experiments:\n  experiment/process: {active: full}\n#")
+		return append(b, bytes.Repeat([]byte("x"), size-len(b))...)
+	}
+	require.NoError(t, os.WriteFile(path, padded(maxDesiredSize+1), 0o600))
+	d.poll(now.Add(time.Minute))
+	assert.Equal(t, "top20", exp.Snapshot().Active, "the last good state is kept")
+	assert.Contains(t, d.snapshot().LastError, "larger than 1048576 bytes")
+	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-1"}, 1024).handler())
+	defer srv.Close()
+	run(t, srv, []step{{"status", "GET", "/api/v1/desired-state", "", "", 200, []string{`larger than 1048576 bytes`}}})
+
+	require.NoError(t, os.WriteFile(path, []byte(good), 0o600))
+	d.poll(now.Add(2 * time.Minute))
+	assert.Empty(t, d.snapshot().LastError, "the good file back clears the error")
+	assert.Equal(t, "top20", exp.Snapshot().Active)
+
+	require.NoError(t, os.WriteFile(path, padded(maxDesiredSize), 0o600))
+	d.poll(now.Add(3 * time.Minute))
+	assert.Empty(t, d.snapshot().LastError, "1 MiB exactly is read")
+	assert.Equal(t, "full", exp.Snapshot().Active)
 }

@@ -5,25 +5,77 @@ package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-p
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 
+	"go.opentelemetry.io/collector/component"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 )
 
+// exportOptions place the variant in the user's own pipeline, so that merging the export with their config
+// keeps that pipeline's other processors (a merge replaces a list whole).
+type exportOptions struct {
+	// Pipeline is the metrics pipeline to list the processors in; default metrics.
+	Pipeline string
+	// Processors are that pipeline's processors. The variant's go in place of the experiment if it is listed,
+	// else before the first batch, else last.
+	Processors []string
+}
+
+// parseExportOptions reads ?pipeline=metrics/host&processors=memory_limiter,batch.
+func parseExportOptions(q url.Values) (exportOptions, error) {
+	opts := exportOptions{Pipeline: "metrics"}
+	var errs []error
+	if p := q["pipeline"]; len(p) > 1 {
+		errs = append(errs, errors.New("pipeline: give it once"))
+	} else if len(p) == 1 {
+		opts.Pipeline = p[0]
+		signal, name, named := strings.Cut(p[0], "/")
+		switch {
+		case signal != "metrics":
+			errs = append(errs, fmt.Errorf("pipeline %q: want a metrics pipeline (metrics or metrics/<name>)", p[0]))
+		case named && (name == "" || strings.Contains(name, "/")):
+			errs = append(errs, fmt.Errorf("pipeline %q: want metrics or metrics/<name>", p[0]))
+		}
+	}
+	if p := q["processors"]; len(p) > 1 {
+		errs = append(errs, errors.New("processors: give it once, comma-separated"))
+	} else if len(p) == 1 {
+		for _, id := range strings.Split(p[0], ",") {
+			id = strings.TrimSpace(id)
+			var cid component.ID
+			switch {
+			case id == "":
+				continue
+			case cid.UnmarshalText([]byte(id)) != nil:
+				errs = append(errs, fmt.Errorf("processors: %q is not a component ID", id))
+			case slices.Contains(opts.Processors, id):
+				errs = append(errs, fmt.Errorf("processors: %s is listed twice", id))
+			default:
+				opts.Processors = append(opts.Processors, id)
+			}
+		}
+	}
+	return opts, errors.Join(errs...)
+}
+
 // exportYAML renders a variant as plain collector YAML: its processors, named after the variant, and the
-// metrics pipeline order to list them in. It pastes into any collector that has those processors
-// (otelcol-contrib included), and merges with a base config (--config base.yaml --config variant.yaml).
-func exportYAML(experiment, variant string, steps []control.ProcessorStep) ([]byte, error) {
+// metrics pipeline order to list them in — within the pipeline's own processors when opts name them. It
+// pastes into any collector that has those processors (otelcol-contrib included), and merges with a base
+// config (--config base.yaml --config variant.yaml).
+func exportYAML(experiment, variant string, steps []control.ProcessorStep, opts exportOptions) ([]byte, error) {
 	count := map[string]int{}
 	for _, s := range steps {
 		count[typeOf(s.ID)]++
 	}
 	seen := map[string]int{}
 	processors := map[string]any{}
-	order := make([]string, 0, len(steps))
+	ids := make([]string, 0, len(steps))
 	for _, s := range steps {
 		typ := typeOf(s.ID)
 		id := typ + "/" + variant
@@ -31,16 +83,24 @@ func exportYAML(experiment, variant string, steps []control.ProcessorStep) ([]by
 			seen[typ]++
 			id = fmt.Sprintf("%s_%d", id, seen[typ])
 		}
+		if slices.Contains(opts.Processors, id) {
+			return nil, fmt.Errorf("%w: processors: %s is already in the pipeline; the variant's processor has that name", errInvalid, id)
+		}
 		cfg := s.Config
 		if cfg == nil {
 			cfg = map[string]any{}
 		}
 		processors[id] = cfg
-		order = append(order, id)
+		ids = append(ids, id)
+	}
+	pipeline := opts.Pipeline
+	if pipeline == "" {
+		pipeline = "metrics"
 	}
 	doc := map[string]any{
 		"processors": processors,
-		"service":    map[string]any{"pipelines": map[string]any{"metrics": map[string]any{"processors": order}}},
+		"service": map[string]any{"pipelines": map[string]any{pipeline: map[string]any{
+			"processors": placeInPipeline(opts.Processors, experiment, ids)}}},
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# Variant %q of %s, exported by otelcol-phoenix.\n", variant, experiment)
@@ -48,7 +108,14 @@ func exportYAML(experiment, variant string, steps []control.ProcessorStep) ([]by
 		buf.WriteString("# A pass-through: the data as it comes, no processors.\n")
 	} else {
 		buf.WriteString("# Add these processors to your config and list them in your metrics pipeline in this order\n")
-		buf.WriteString("# (before batch). To try it: otelcol-phoenix validate --config your.yaml --config this.yaml\n")
+		buf.WriteString("# (before batch).\n")
+	}
+	if opts.Processors == nil {
+		buf.WriteString("# Merged with your config, its processors list replaces your pipeline's: export with\n")
+		buf.WriteString("# ?processors=<your pipeline's processors, comma-separated> (e.g. memory_limiter,batch) to keep them.\n")
+	} else {
+		fmt.Fprintf(&buf, "# Its %s pipeline is yours with the variant in place. To try it:\n", pipeline)
+		buf.WriteString("#   otelcol-phoenix validate --config your.yaml --config this.yaml\n")
 	}
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -56,6 +123,19 @@ func exportYAML(experiment, variant string, steps []control.ProcessorStep) ([]by
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// placeInPipeline lists the variant's processors within the pipeline's own: in place of the experiment, else
+// before the first batch, else last.
+func placeInPipeline(pipeline []string, experiment string, variant []string) []string {
+	at := slices.Index(pipeline, experiment)
+	rest := pipeline
+	if at >= 0 {
+		rest = slices.Delete(slices.Clone(pipeline), at, at+1)
+	} else if at = slices.IndexFunc(pipeline, func(id string) bool { return typeOf(id) == "batch" }); at < 0 {
+		at = len(pipeline)
+	}
+	return slices.Concat(rest[:at], variant, rest[at:])
 }
 
 func typeOf(id string) string {

@@ -4,6 +4,8 @@
 package phoenixcontrolextension
 
 import (
+	"fmt"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,7 +24,7 @@ func TestExportRoundTrip(t *testing.T) {
 		{ID: "topk/a", Config: map[string]any{"k": 20, "keep": map[string]any{"patterns": []any{"^kubelet$"}}}},
 		{ID: "topk/b", Config: map[string]any{"k": 0, "group_by": []any{"process.executable.name"}}},
 	}
-	out, err := exportYAML("experiment/process", "lean", steps)
+	out, err := exportYAML("experiment/process", "lean", steps, exportOptions{})
 	require.NoError(t, err)
 	var doc struct {
 		Processors map[string]map[string]any `yaml:"processors"`
@@ -50,4 +52,61 @@ func normalize(t *testing.T, m map[string]any) map[string]any {
 	var out map[string]any
 	require.NoError(t, yaml.Unmarshal(b, &out))
 	return out
+}
+
+// TestExportIntoBasePipeline: given the base pipeline's processors, the export lists them with the variant's
+// in place, so merging it (--config base.yaml --config variant.yaml) keeps memory_limiter and batch.
+func TestExportIntoBasePipeline(t *testing.T) {
+	steps := []control.ProcessorStep{{ID: "topk", Config: map[string]any{"k": 20}}, {ID: "filter"}}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"processors=memory_limiter,batch", []string{"memory_limiter", "topk/top20", "filter/top20", "batch"}},
+		{"processors=memory_limiter,experiment/process,batch/out", []string{"memory_limiter", "topk/top20", "filter/top20", "batch/out"}},
+		{"processors=memory_limiter, resource", []string{"memory_limiter", "resource", "topk/top20", "filter/top20"}},
+		{"processors=", []string{"topk/top20", "filter/top20"}},
+		{"", []string{"topk/top20", "filter/top20"}},
+	} {
+		q, err := url.ParseQuery(tc.query)
+		require.NoError(t, err)
+		opts, err := parseExportOptions(q)
+		require.NoError(t, err, tc.query)
+		out, err := exportYAML("experiment/process", "top20", steps, opts)
+		require.NoError(t, err)
+		var doc map[string]any
+		require.NoError(t, yaml.Unmarshal(out, &doc))
+		pipelines := doc["service"].(map[string]any)["pipelines"].(map[string]any)
+		var got []string
+		for _, id := range pipelines["metrics"].(map[string]any)["processors"].([]any) {
+			got = append(got, fmt.Sprint(id))
+		}
+		assert.Equal(t, tc.want, got, tc.query)
+	}
+
+	q, _ := url.ParseQuery("pipeline=metrics/host&processors=batch")
+	opts, err := parseExportOptions(q)
+	require.NoError(t, err)
+	out, err := exportYAML("experiment/process", "top20", steps, opts)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "metrics/host:\n      processors:\n        - topk/top20\n        - filter/top20\n        - batch\n")
+
+	for query, want := range map[string]string{
+		"pipeline=traces":                `pipeline "traces": want a metrics pipeline`,
+		"pipeline=metrics/a/b":           `pipeline "metrics/a/b"`,
+		"processors=batch,,x y":          `processors: "x y"`,
+		"processors=batch,batch":         `processors: batch is listed twice`,
+		"processors=batch&processors=b2": "processors: give it once",
+	} {
+		q, err := url.ParseQuery(query)
+		require.NoError(t, err)
+		_, err = parseExportOptions(q)
+		assert.ErrorContains(t, err, want, query)
+	}
+	q, _ = url.ParseQuery("processors=topk/top20,batch")
+	opts, err = parseExportOptions(q)
+	require.NoError(t, err)
+	_, err = exportYAML("experiment/process", "top20", steps, opts)
+	assert.ErrorIs(t, err, errInvalid)
+	assert.ErrorContains(t, err, "topk/top20 is already in the pipeline")
 }

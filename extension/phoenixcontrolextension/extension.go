@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
@@ -33,7 +34,7 @@ type phoenixControl struct {
 	addr   net.Addr
 	done   chan struct{}
 	stop   chan struct{} // ends the snapshot publisher
-	client storage.Client
+	state  *stateStore
 }
 
 var _ control.Registry = (*phoenixControl)(nil)
@@ -58,12 +59,9 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		if !ok {
 			return fmt.Errorf("storage: extension %s is not a storage extension", c.cfg.Storage)
 		}
-		client, err := se.GetClient(ctx, component.KindExtension, c.set.ID, "")
-		if err != nil {
-			return fmt.Errorf("storage: %w", err)
-		}
-		c.client = client
-		c.setStore(client)
+		// Opened in NotifyConfig, where its file is known: damage to it must never fail the start.
+		c.state = newStateStore(c.set.Logger, se, c.cfg.Storage, c.set.ID)
+		c.setStore(c.state)
 	}
 	var desired *desiredState
 	if c.cfg.DesiredState.Path != "" {
@@ -81,7 +79,7 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		ln = netutil.LimitListener(ln, c.cfg.MaxConnections)
 	}
 	info := apiInfo{Node: nodeName(c.cfg.NodeName), Version: c.set.BuildInfo.Version}
-	srv, err := c.cfg.ToServer(ctx, host.GetExtensions(), c.set.TelemetrySettings, newAPI(c.registry, info, c.cfg.MaxRequestBodySize).handler())
+	srv, err := c.cfg.ToServer(ctx, host.GetExtensions(), c.set.TelemetrySettings, newAPI(c.registry, info, c.cfg.MaxRequestBodySize).handler(), serverOptions()...)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -116,11 +114,26 @@ func (c *phoenixControl) Shutdown(ctx context.Context) error {
 		<-c.done
 		c.server = nil
 	}
-	if c.client != nil {
-		errs = append(errs, c.client.Close(ctx))
-		c.client = nil
+	if c.state != nil {
+		errs = append(errs, c.state.Close(ctx))
+		c.state = nil
 	}
 	return errors.Join(errs...)
+}
+
+// NotifyConfig implements extensioncapabilities.ConfigWatcher. The service calls it with the effective
+// configuration after every extension's Start and before any pipeline's: the state file is opened here,
+// where file_storage's directory is known, so that it is checked before bbolt opens it and moved aside when
+// damaged, and experiments, which register when their pipeline starts, still restore from it before any data
+// flows. It never fails: state damage must not stop the collector.
+func (c *phoenixControl) NotifyConfig(ctx context.Context, conf *confmap.Conf) error {
+	c.mu.Lock()
+	state := c.state
+	c.mu.Unlock()
+	if state != nil {
+		state.configured(ctx, conf)
+	}
+	return nil
 }
 
 // nodeName is the configured name, else $K8S_NODE_NAME, else the hostname.

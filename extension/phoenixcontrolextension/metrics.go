@@ -59,14 +59,27 @@ var runPhase = prometheus.NewDesc("phoenix_experiment_run_phase",
 	"1 for the phase of the experiment's latest run (pending, initializing, running, analyzing, completed, failed, cancelled).",
 	[]string{"experiment", "run", "candidate", "phase"}, nil)
 
+var (
+	storageOK = prometheus.NewDesc("phoenix_control_storage_ok",
+		"1 while the state file persists with no damage found since start; 0 once damage was found (file moved aside) or nothing persists.", nil, nil)
+	storageErrors = prometheus.NewDesc("phoenix_control_storage_errors_total",
+		"Damage found in the state file, and its failed opens, reads and writes, since start.", nil, nil)
+)
+
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, g := range gauges {
 		ch <- g.desc
 	}
 	ch <- runPhase
+	ch <- storageOK
+	ch <- storageErrors
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	if st, errs := c.reg.storageHealth(); st.Status != statusNone {
+		ch <- prometheus.MustNewConstMetric(storageOK, prometheus.GaugeValue, boolValue(st.Status == statusOK))
+		ch <- prometheus.MustNewConstMetric(storageErrors, prometheus.CounterValue, float64(errs))
+	}
 	for _, name := range c.reg.experimentNames() {
 		e, err := c.reg.experiment(name)
 		if err != nil {

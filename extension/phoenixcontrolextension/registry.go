@@ -26,6 +26,10 @@ type store interface {
 type registry struct {
 	logger *zap.Logger
 
+	// switchMu orders every switch (API, run, desired-state file, restore) with its persistence and its
+	// announcement, so what runs, what is stored and what is answered are the same.
+	switchMu sync.Mutex
+
 	mu          sync.Mutex
 	experiments map[string]control.Experiment
 	simulators  map[string]control.Simulator
@@ -64,7 +68,19 @@ func (r *registry) setStore(s store) {
 	r.mu.Unlock()
 	for _, e := range exps {
 		r.restore(e)
-		r.runs.loaded(e.Name())
+		r.runs.loaded(e)
+	}
+}
+
+// storageHealth is the state file's status and error count.
+func (r *registry) storageHealth() (storageStatus, uint64) {
+	switch s := r.currentStore().(type) {
+	case nil:
+		return storageStatus{Status: statusNone}, 0
+	case *stateStore:
+		return s.health()
+	default: // an in-memory store (tests) has no file to damage
+		return storageStatus{Status: statusOK}, 0
 	}
 }
 
@@ -75,10 +91,10 @@ func (r *registry) RegisterExperiment(e control.Experiment) func() {
 	desired := r.desired
 	r.mu.Unlock()
 	r.restore(e)
+	r.runs.loaded(e) // an interrupted canary gives its variant back
 	if desired != nil {
-		desired.registered(e) // the file outranks a persisted switch
+		desired.registered(e) // the file outranks both
 	}
-	r.runs.loaded(e.Name())
 	return func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -93,6 +109,8 @@ func (r *registry) restore(e control.Experiment) {
 	if s == nil {
 		return
 	}
+	r.switchMu.Lock()
+	defer r.switchMu.Unlock()
 	v, err := s.Get(context.Background(), activeKey(e.Name()))
 	if err != nil || len(v) == 0 {
 		return
@@ -148,25 +166,35 @@ func (r *registry) experiment(name string) (control.Experiment, error) {
 // errNotPersisted: the switch happened, but storage failed (it will not survive a restart).
 var errNotPersisted = errors.New("switched, but not persisted")
 
-// setActive switches a variant and persists the switch; an unknown variant changes nothing.
+// setActive is an API switch.
 func (r *registry) setActive(ctx context.Context, name, variant string) (control.ExperimentSnapshot, error) {
+	return r.switchActive(ctx, name, variant, "api")
+}
+
+// switchActive switches a variant, persists and announces the switch, and answers the experiment as it left
+// it, all under switchMu; source says who switched (api, run, desired_state). An unknown variant changes
+// nothing.
+func (r *registry) switchActive(ctx context.Context, name, variant, source string) (control.ExperimentSnapshot, error) {
 	e, err := r.experiment(name)
 	if err != nil {
 		return control.ExperimentSnapshot{}, err
 	}
+	r.switchMu.Lock()
+	defer r.switchMu.Unlock()
 	if err := e.SetActive(variant); err != nil {
 		if errors.Is(err, control.ErrUnknownVariant) {
 			return control.ExperimentSnapshot{}, fmt.Errorf("%w: %w", errInvalid, err)
 		}
 		return control.ExperimentSnapshot{}, err
 	}
-	r.events.publish(event{Type: "switch", Data: switchEvent{Experiment: name, Variant: variant, Source: "api"}})
+	var persistErr error
 	if s := r.currentStore(); s != nil {
 		if err := s.Set(ctx, activeKey(name), []byte(variant)); err != nil {
-			return e.Snapshot(), fmt.Errorf("%w: %w", errNotPersisted, err)
+			persistErr = fmt.Errorf("%w: %w", errNotPersisted, err)
 		}
 	}
-	return e.Snapshot(), nil
+	r.events.publish(event{Type: "switch", Data: switchEvent{Experiment: name, Variant: variant, Source: source}})
+	return e.Snapshot(), persistErr
 }
 
 func (r *registry) simulatorNames() []string {
@@ -194,5 +222,5 @@ func (r *registry) simulator(name string) (control.Simulator, error) {
 type switchEvent struct {
 	Experiment string `json:"experiment"`
 	Variant    string `json:"variant"`
-	Source     string `json:"source"` // api or storage
+	Source     string `json:"source"` // api, run, desired_state or storage
 }

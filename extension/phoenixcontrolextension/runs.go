@@ -5,15 +5,18 @@ package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-p
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/runs"
 )
 
@@ -21,23 +24,25 @@ const maxHistory = 50 // runs kept per experiment
 
 // runManager keeps each experiment's runs (at most one in progress), steps them, and persists their history.
 type runManager struct {
-	reg *registry
-	now func() time.Time
+	reg    *registry
+	now    func() time.Time
+	random io.Reader // run IDs' suffixes
 
 	mu      sync.Mutex
 	history map[string][]*runs.Run // per experiment, oldest first
-	seq     int
 }
 
 func newRunManager(reg *registry) *runManager {
-	return &runManager{reg: reg, now: time.Now, history: map[string][]*runs.Run{}}
+	return &runManager{reg: reg, now: time.Now, random: rand.Reader, history: map[string][]*runs.Run{}}
 }
 
 func runsKey(experiment string) string { return "runs/" + experiment }
 
 // loaded reads an experiment's persisted history when it registers; a run that was in progress when the
-// collector stopped is marked failed: its window figures were in memory.
-func (m *runManager) loaded(experiment string) {
+// collector stopped is marked failed (its window figures were in memory), and a canary gives back the
+// variant it replaced.
+func (m *runManager) loaded(e control.Experiment) {
+	experiment := e.Name()
 	s := m.reg.currentStore()
 	if s == nil {
 		return
@@ -54,7 +59,7 @@ func (m *runManager) loaded(experiment string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range hist {
-		r.Interrupt(m.now())
+		r.Interrupt(e, m.switcher(experiment), m.now())
 	}
 	m.history[experiment] = hist
 	m.persist(experiment)
@@ -77,7 +82,7 @@ func (m *runManager) persist(experiment string) {
 
 func (m *runManager) switcher(experiment string) runs.Switcher {
 	return func(v string) error {
-		_, err := m.reg.setActive(context.Background(), experiment, v)
+		_, err := m.reg.switchActive(context.Background(), experiment, v, "run")
 		if errors.Is(err, errNotPersisted) {
 			// The variant is switched: the run must follow it (a failed run would leave its candidate
 			// active), only a restart will not remember it.
@@ -102,8 +107,11 @@ func (m *runManager) start(experiment string, spec runs.Spec) (*runs.Run, error)
 		}
 	}
 	now := m.now()
-	m.seq++
-	r, err := runs.New(fmt.Sprintf("run-%s-%d", now.UTC().Format("20060102T150405"), m.seq), e, spec, now)
+	id, err := m.newID(experiment, now)
+	if err != nil {
+		return nil, err
+	}
+	r, err := runs.New(id, e, spec, now)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +124,21 @@ func (m *runManager) start(experiment string, spec runs.Spec) (*runs.Run, error)
 	m.persist(experiment)
 	m.reg.events.publish(event{Type: "run", Data: *r})
 	return r, nil
+}
+
+// newID names a run by its start second, for people, and 48 random bits: a restart in the same second must
+// not reuse the name of a run it interrupted. A name already in the history is drawn again (under m.mu).
+func (m *runManager) newID(experiment string, now time.Time) (string, error) {
+	b := make([]byte, 6)
+	for {
+		if _, err := io.ReadFull(m.random, b); err != nil {
+			return "", fmt.Errorf("run id: %w", err)
+		}
+		id := fmt.Sprintf("run-%s-%x", now.UTC().Format("20060102T150405"), b)
+		if _, err := m.find(experiment, id); err != nil {
+			return id, nil
+		}
+	}
 }
 
 // tick steps every run in progress.

@@ -12,10 +12,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/runs"
 )
 
 func TestRunsAPI(t *testing.T) {
@@ -92,3 +95,74 @@ type failingStore struct{}
 
 func (failingStore) Get(context.Context, string) ([]byte, error) { return nil, nil }
 func (failingStore) Set(context.Context, string, []byte) error   { return errors.New("disk full") }
+
+func testSpec() runs.Spec {
+	return runs.Spec{Candidate: "top20", Duration: runs.Duration{D: time.Minute}}
+}
+
+// TestCanaryInterruptedByACrashRestoresThePreviousVariant: a kill during a canary leaves the candidate
+// active and persisted; at the restart the run fails and the variant it replaced comes back, persisted.
+func TestCanaryInterruptedByACrashRestoresThePreviousVariant(t *testing.T) {
+	store := memStore{"active/experiment/process": []byte("top20"), "runs/experiment/process": []byte(`[{"id":"run-1",` +
+		`"experiment":"experiment/process","phase":"running","previous_active":"by_executable","spec":{"candidate":"top20",` +
+		`"warm_up":"0s","duration":"10m","activate":true}}]`)}
+	reg := newRegistry(zap.NewNop())
+	reg.store = store
+	e := newFakeExperiment()
+	reg.RegisterExperiment(e)
+	assert.Equal(t, "by_executable", e.Snapshot().Active, "the canary ended with the collector")
+	assert.Equal(t, "by_executable", string(store["active/experiment/process"]), "persisted like any switch")
+	hist := reg.runs.list("experiment/process")
+	require.Len(t, hist, 1)
+	assert.Equal(t, runs.Failed, hist[0].Phase)
+	assert.Contains(t, hist[0].Reason, "restored the previous variant by_executable")
+	assert.Contains(t, string(store["runs/experiment/process"]), "restored the previous variant")
+}
+
+// TestRunIDsAreUniqueAcrossRestarts: a kill, a restart and a new run in the same second must not reuse the
+// killed run's ID, so the new run can be fetched and cancelled.
+func TestRunIDsAreUniqueAcrossRestarts(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	store := memStore{}
+	seen := map[string]bool{}
+	for restart := range 3 {
+		reg := newRegistry(zap.NewNop())
+		reg.runs.now = func() time.Time { return now }
+		reg.store = store
+		reg.RegisterExperiment(newFakeExperiment()) // the run left by the previous "kill" is failed
+		r, err := reg.runs.start("experiment/process", testSpec())
+		require.NoError(t, err, "restart %d", restart)
+		require.False(t, seen[r.ID], "restart %d reused %s", restart, r.ID)
+		seen[r.ID] = true
+		got, err := reg.runs.get("experiment/process", r.ID)
+		require.NoError(t, err)
+		assert.Equal(t, runs.Initializing, got.Phase, "the new run, not the interrupted one")
+	}
+	reg := newRegistry(zap.NewNop())
+	reg.runs.now = func() time.Time { return now }
+	reg.store = store
+	reg.RegisterExperiment(newFakeExperiment())
+	for _, r := range reg.runs.list("experiment/process") {
+		require.Equal(t, runs.Failed, r.Phase)
+	}
+	r, err := reg.runs.start("experiment/process", testSpec())
+	require.NoError(t, err)
+	_, err = reg.runs.cancel("experiment/process", r.ID)
+	require.NoError(t, err, "the running one can be cancelled")
+}
+
+// TestRunIDIsNeverOneInHistory: a drawn ID already in the history is drawn again.
+func TestRunIDIsNeverOneInHistory(t *testing.T) {
+	reg := newRegistry(zap.NewNop())
+	reg.RegisterExperiment(newFakeExperiment())
+	reg.runs.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
+	reg.runs.random = strings.NewReader(strings.Repeat("\x00", 12) + strings.Repeat("\x01", 6))
+	first, err := reg.runs.start("experiment/process", testSpec())
+	require.NoError(t, err)
+	assert.Equal(t, "run-20270115T080000-000000000000", first.ID)
+	_, err = reg.runs.cancel("experiment/process", first.ID)
+	require.NoError(t, err)
+	second, err := reg.runs.start("experiment/process", testSpec())
+	require.NoError(t, err)
+	assert.Equal(t, "run-20270115T080000-010101010101", second.ID, "the repeated draw was skipped")
+}

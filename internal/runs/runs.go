@@ -242,11 +242,23 @@ func (r *Run) Cancel(e control.Experiment, switchTo Switcher, now time.Time) err
 	return nil
 }
 
-// Interrupt marks a run that was in progress when the collector stopped: its measurements are gone.
-func (r *Run) Interrupt(now time.Time) {
-	if !r.Phase.Terminal() {
-		r.end(Failed, "interrupted: the collector restarted during the run (its window figures are not kept)", now)
+// Interrupt fails a run that was in progress when the collector stopped: its measurements are gone. A canary
+// that had activated its candidate gives the active variant back, as a cancel would: nobody is watching the
+// candidate's guardrails any more. It reports whether the run changed.
+func (r *Run) Interrupt(e control.Experiment, switchTo Switcher, now time.Time) bool {
+	if r.Phase.Terminal() {
+		return false
 	}
+	reason := "interrupted: the collector restarted during the run (its window figures are not kept)"
+	if r.Spec.Activate && r.Previous != "" && r.Previous != r.Spec.Candidate && e.Snapshot().Active == r.Spec.Candidate {
+		if err := switchTo(r.Previous); err != nil {
+			reason += "; could not restore the previous variant " + r.Previous + ": " + err.Error()
+		} else {
+			reason += "; restored the previous variant " + r.Previous
+		}
+	}
+	r.end(Failed, reason, now)
+	return true
 }
 
 func (r *Run) enter(p Phase, now time.Time) {

@@ -5,6 +5,7 @@ package runs
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -140,9 +141,11 @@ func TestCancelAndInterruptAndTimeout(t *testing.T) {
 
 	r, _ = New("r5", e, spec(), t0)
 	r.Step(e, e.SetActive, t0)
-	r.Interrupt(t0.Add(time.Second))
+	require.True(t, r.Interrupt(e, e.SetActive, t0.Add(time.Second)))
 	assert.Equal(t, Failed, r.Phase)
 	assert.Contains(t, r.Reason, "restarted")
+	assert.NotContains(t, r.Reason, "restored", "a shadow run switched nothing")
+	assert.False(t, r.Interrupt(e, e.SetActive, t0.Add(2*time.Second)), "already ended")
 
 	e = newScripted() // windows never complete
 	r, _ = New("r6", e, spec(), t0)
@@ -151,6 +154,32 @@ func TestCancelAndInterruptAndTimeout(t *testing.T) {
 	require.True(t, r.Step(e, e.SetActive, t0.Add(4*time.Minute)))
 	assert.Equal(t, Failed, r.Phase)
 	assert.Contains(t, r.Reason, "initializing timed out")
+}
+
+// TestInterruptedCanaryGivesTheVariantBack: a canary cut by a restart switches back to the variant it
+// replaced, unless someone else switched since.
+func TestInterruptedCanaryGivesTheVariantBack(t *testing.T) {
+	e := newScripted()
+	s := spec()
+	s.Activate = true
+	r, _ := New("r7", e, s, t0)
+	r.Step(e, e.SetActive, t0)
+	require.Equal(t, "top20", e.snap.Active)
+	require.True(t, r.Interrupt(e, e.SetActive, t0.Add(time.Second)))
+	assert.Equal(t, Failed, r.Phase)
+	assert.Equal(t, "full", e.snap.Active)
+	assert.Contains(t, r.Reason, "restored the previous variant full")
+
+	r, _ = New("r8", e, s, t0)
+	r.Step(e, e.SetActive, t0)
+	require.NoError(t, e.SetActive("full")) // an operator's switch during the run
+	require.True(t, r.Interrupt(e, func(string) error { t.Fatal("no switch expected"); return nil }, t0.Add(time.Second)))
+	assert.NotContains(t, r.Reason, "restored")
+
+	r, _ = New("r9", e, s, t0)
+	r.Step(e, e.SetActive, t0)
+	require.True(t, r.Interrupt(e, func(string) error { return errors.New("disk full") }, t0.Add(time.Second)))
+	assert.Contains(t, r.Reason, "could not restore the previous variant full: disk full")
 }
 
 func TestValidateListsEveryProblem(t *testing.T) {

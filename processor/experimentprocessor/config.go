@@ -75,8 +75,9 @@ var variantName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]*$`)
 // call to measure and route it.
 var asyncProcessors = map[string]bool{"batch": true}
 
-// Validate reports every problem at once. Child processor types and configs are checked at Start, against
-// the processors compiled into the collector.
+// Validate reports every problem at once. Child processor types and configs need the processors compiled
+// into the collector: CheckVariants checks them, from the crosscheck converter for `validate` and a start
+// alike, and Start builds them the same way.
 func (cfg *Config) Validate() error {
 	var errs []error
 	if len(cfg.Variants) == 0 {

@@ -85,15 +85,11 @@ func newExperimentProcessor(cfg *Config, set processor.Settings) (*experimentPro
 			CriticalAttr: cfg.Critical.Attribute, CriticalPatterns: patterns, VolatileAttrs: cfg.Fidelity.VolatileAttributes}}
 	for i, name := range cfg.variantNames() {
 		v := &variant{name: name, attr: metric.WithAttributeSet(attribute.NewSet(attribute.String("variant", name)))}
-		for _, s := range cfg.Variants[name].Processors {
-			for id, c := range s {
-				var cid component.ID
-				if err := cid.UnmarshalText([]byte(id)); err != nil {
-					return nil, err // Validate has reported it
-				}
-				v.steps = append(v.steps, step{id: cid, cfg: c})
-			}
+		steps, ok := parseSteps(cfg.Variants[name])
+		if !ok {
+			return nil, fmt.Errorf("variant %q: malformed processors", name) // Validate has reported it
 		}
+		v.steps = steps
 		p.variants = append(p.variants, v)
 		p.passThrough = p.passThrough || len(v.steps) == 0
 		if name == cfg.Baseline {
@@ -156,50 +152,109 @@ func (p *experimentProcessor) buildChains(host component.Host) error {
 		if fg == nil {
 			return errors.New("the collector host does not expose processor factories: variants with processors cannot be built")
 		}
-		chain := make([]processor.Metrics, len(v.steps))
-		var next consumer.Metrics = capture{}
-		for i := len(v.steps) - 1; i >= 0; i-- {
-			s := v.steps[i]
-			f, ok := fg.GetFactory(component.KindProcessor, s.id.Type()).(processor.Factory)
-			if !ok || f == nil {
-				errs = append(errs, fmt.Errorf("variant %q processor %d: no processor of type %q in this build", v.name, i+1, s.id.Type()))
-				continue
-			}
-			cfg := f.CreateDefaultConfig()
-			if err := confmap.NewFromStringMap(s.cfg).Unmarshal(cfg); err != nil {
-				errs = append(errs, fmt.Errorf("variant %q processor %d (%s): %w", v.name, i+1, s.id, err))
-				continue
-			}
-			if err := confmap.Validate(cfg); err != nil {
-				errs = append(errs, fmt.Errorf("variant %q processor %d (%s): %w", v.name, i+1, s.id, err))
-				continue
-			}
-			set := p.set
-			set.ID = p.childID(v.name, i, s.id)
-			set.TelemetrySettings = childTelemetry(p.set.TelemetrySettings, set.ID)
-			set.Logger = p.set.Logger.With(zap.String("experiment.variant", v.name), zap.String("child", set.ID.String()))
-			pr, err := f.CreateMetrics(context.Background(), set, cfg, next)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("variant %q processor %d (%s): %w", v.name, i+1, s.id, err))
-				continue
-			}
-			chain[i], next = pr, pr
+		first, children, err := buildChain(p.set, v.name, v.steps, hostFactories(fg))
+		errs = append(errs, err)
+		v.first, v.children = first, children
+	}
+	return errors.Join(errs...)
+}
+
+// FactoryLookup finds the processor factory of a type, nil when the collector has none: the host's
+// GetFactory at Start, a table of the build's factories in `validate`.
+type FactoryLookup func(component.Type) processor.Factory
+
+func hostFactories(fg factoryGetter) FactoryLookup {
+	return func(t component.Type) processor.Factory {
+		f, _ := fg.GetFactory(component.KindProcessor, t).(processor.Factory)
+		return f
+	}
+}
+
+// CheckVariants builds the chains of every variant of cfg from lookup as Start builds them, and reports every
+// error Start would report, with the variant and the step named. The chains are created, never started, and
+// shut down. Steps that are not a single {type: config} entry are left to Validate.
+func CheckVariants(ctx context.Context, set processor.Settings, cfg *Config, lookup FactoryLookup) error {
+	var errs []error
+	for _, name := range cfg.variantNames() {
+		steps, ok := parseSteps(cfg.Variants[name])
+		if !ok || len(steps) == 0 {
+			continue // Validate reports a malformed step
 		}
-		v.first = next
-		for _, c := range chain {
-			if c != nil {
-				v.children = append(v.children, c)
-			}
+		_, children, err := buildChain(set, name, steps, lookup)
+		errs = append(errs, err)
+		for _, c := range children {
+			_ = c.Shutdown(ctx) // never started: some processors report that, nothing to clean up
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// parseSteps reads a variant's steps; false when one is not a single {type[/name]: config} entry.
+func parseSteps(v VariantConfig) ([]step, bool) {
+	steps := make([]step, 0, len(v.Processors))
+	for _, s := range v.Processors {
+		if len(s) != 1 {
+			return nil, false
+		}
+		for id, c := range s {
+			var cid component.ID
+			if err := cid.UnmarshalText([]byte(id)); err != nil {
+				return nil, false
+			}
+			steps = append(steps, step{id: cid, cfg: c})
+		}
+	}
+	return steps, true
+}
+
+// buildChain creates a variant's processors from the last to the first, each feeding the next and the last
+// feeding capture, and returns the first consumer and the processors in pipeline order. It reports every step
+// that cannot be built, in step order.
+func buildChain(parent processor.Settings, variant string, steps []step, lookup FactoryLookup) (consumer.Metrics, []component.Component, error) {
+	errs := make([]error, len(steps)) // in step order
+	chain := make([]processor.Metrics, len(steps))
+	var next consumer.Metrics = capture{}
+	for i := len(steps) - 1; i >= 0; i-- {
+		s := steps[i]
+		f := lookup(s.id.Type())
+		if f == nil {
+			errs[i] = fmt.Errorf("variant %q processor %d: no processor of type %q in this build", variant, i+1, s.id.Type())
+			continue
+		}
+		cfg := f.CreateDefaultConfig()
+		if err := confmap.NewFromStringMap(s.cfg).Unmarshal(cfg); err != nil {
+			errs[i] = fmt.Errorf("variant %q processor %d (%s): %w", variant, i+1, s.id, err)
+			continue
+		}
+		if err := confmap.Validate(cfg); err != nil {
+			errs[i] = fmt.Errorf("variant %q processor %d (%s): %w", variant, i+1, s.id, err)
+			continue
+		}
+		set := parent
+		set.ID = childID(parent.ID, variant, i, s.id)
+		set.TelemetrySettings = childTelemetry(parent.TelemetrySettings, set.ID)
+		set.Logger = parent.Logger.With(zap.String("experiment.variant", variant), zap.String("child", set.ID.String()))
+		pr, err := f.CreateMetrics(context.Background(), set, cfg, next)
+		if err != nil {
+			errs[i] = fmt.Errorf("variant %q processor %d (%s): %w", variant, i+1, s.id, err)
+			continue
+		}
+		chain[i], next = pr, pr
+	}
+	var children []component.Component
+	for _, c := range chain {
+		if c != nil {
+			children = append(children, c)
+		}
+	}
+	return next, children, errors.Join(errs...)
+}
+
 // childID names a child after the experiment, the variant and its position: topk/process.top20.0.
-func (p *experimentProcessor) childID(variant string, i int, id component.ID) component.ID {
-	name := p.id.Name()
+func childID(parent component.ID, variant string, i int, id component.ID) component.ID {
+	name := parent.Name()
 	if name == "" {
-		name = p.id.Type().String()
+		name = parent.Type().String()
 	}
 	name = fmt.Sprintf("%s.%s.%d", name, variant, i)
 	if id.Name() != "" {

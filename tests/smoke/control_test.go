@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/phoenix-platform/otelcol-phoenix/tests/harness"
 )
@@ -53,7 +55,8 @@ func TestControlExample(t *testing.T) {
 	require.Contains(t, body, `"processes": 200`)
 	require.NoError(t, c.WaitFor(30*time.Second, func() error { return harness.ExpectBodyContains(exporter, `process_executable_name="pause"`) }))
 
-	status, exported := call(t, "GET", api+"/api/v1/experiments/experiment%2Fprocess/variants/top20/export", "")
+	// The README's recipe: export into the base pipeline's processors, then merge.
+	status, exported := call(t, "GET", api+"/api/v1/experiments/experiment%2Fprocess/variants/top20/export?processors=memory_limiter,batch", "")
 	require.Equal(t, 200, status, exported)
 
 	status, body = call(t, "PUT", api+"/api/v1/experiments/experiment%2Fprocess/active", `{"variant":"top20"}`)
@@ -91,7 +94,8 @@ func TestControlExample(t *testing.T) {
 	runExported(t, bin, exported)
 }
 
-// runExported merges an exported variant with a base config, validates it with the binary, and runs it as
+// runExported merges an exported variant with a base config whose pipeline has memory_limiter and batch,
+// validates it with the binary, checks that the merged pipeline kept them around the variant, and runs it as
 // an ordinary pipeline: the top20 reduction (other + the critical agents) comes out of the exporter.
 func runExported(t *testing.T, bin, exported string) {
 	dir := t.TempDir()
@@ -101,6 +105,9 @@ receivers:
   simulated_process:
     collection_interval: 1s
     processes: 200
+processors:
+  memory_limiter: {check_interval: 1s, limit_mib: 512}
+  batch: {timeout: 1s}
 exporters:
   prometheus:
     endpoint: 127.0.0.1:` + strconv.Itoa(promPort) + `
@@ -110,6 +117,7 @@ service:
   pipelines:
     metrics:
       receivers: [simulated_process]
+      processors: [memory_limiter, batch]
       exporters: [prometheus]
 `
 	basePath, variantPath := filepath.Join(dir, "base.yaml"), filepath.Join(dir, "variant.yaml")
@@ -117,6 +125,18 @@ service:
 	require.NoError(t, os.WriteFile(variantPath, []byte(exported), 0o600))
 	out, err := harness.Validate(t, bin, basePath, "--config", variantPath)
 	require.NoError(t, err, "the exported variant validates: %s\n%s", out, exported)
+	merged, err := exec.Command(bin, "print-config", "--config", basePath, "--config", variantPath).Output()
+	require.NoError(t, err)
+	var cfg struct {
+		Service struct {
+			Pipelines map[string]struct {
+				Processors []string `yaml:"processors"`
+			} `yaml:"pipelines"`
+		} `yaml:"service"`
+	}
+	require.NoError(t, yaml.Unmarshal(merged, &cfg), "%s", merged)
+	require.Equal(t, []string{"memory_limiter", "topk/top20", "batch"}, cfg.Service.Pipelines["metrics"].Processors,
+		"the merged pipeline keeps the base's processors, the variant in place:\n%s", exported)
 
 	c := harness.Start(t, bin, basePath, "--config", variantPath)
 	require.NoError(t, c.WaitFor(30*time.Second, func() error {

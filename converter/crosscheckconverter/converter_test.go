@@ -1,0 +1,176 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package crosscheckconverter
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.yaml.in/yaml/v3"
+)
+
+// base is a config every case starts from: the control example's shape, valid as it is.
+const base = `
+extensions:
+  file_storage: {directory: /tmp}
+  bearertokenauth: {token: s3cret}
+  health_check: {}
+  phoenix_control:
+    storage: file_storage
+receivers:
+  simulated_process: {control: phoenix_control}
+processors:
+  batch: {}
+  experiment/process:
+    control: phoenix_control
+    baseline: full
+    active: full
+    variants:
+      full: {}
+      top20: {processors: [{topk: {k: 20}}, {memory_limiter: {check_interval: 1s, limit_mib: 100}}]}
+exporters:
+  debug: {}
+service:
+  extensions: [file_storage, bearertokenauth, health_check, phoenix_control]
+  pipelines:
+    metrics:
+      receivers: [simulated_process]
+      processors: [experiment/process, batch]
+      exporters: [debug]
+`
+
+func conf(t *testing.T, docs ...string) *confmap.Conf {
+	c := confmap.New()
+	for _, d := range append([]string{base}, docs...) {
+		var m map[string]any
+		require.NoError(t, yaml.Unmarshal([]byte(d), &m))
+		require.NoError(t, c.Merge(confmap.NewFromStringMap(m)))
+	}
+	return c
+}
+
+func convert(t *testing.T, docs ...string) error {
+	c := conf(t, docs...)
+	before := c.ToStringMap()
+	err := NewFactory().Create(confmap.ConverterSettings{}).Convert(context.Background(), c)
+	assert.Equal(t, before, c.ToStringMap(), "the converter never changes the config")
+	return err
+}
+
+func TestConvert(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		doc  string
+		want []string // nil: passes
+	}{
+		{name: "base is valid"},
+		{name: "storage not configured", doc: `{extensions: {phoenix_control: {storage: file_storage/missing}}}`,
+			want: []string{`extensions::phoenix_control: storage: extension "file_storage/missing" is not configured`}},
+		{name: "storage not in service", doc: `{service: {extensions: [phoenix_control]}}`,
+			want: []string{`extensions::phoenix_control: storage: extension "file_storage" is not in service::extensions`}},
+		{name: "storage not a storage extension", doc: `{extensions: {phoenix_control: {storage: health_check}}}`,
+			want: []string{`extensions::phoenix_control: storage: extension "health_check" is not a storage extension`}},
+		{name: "authenticator missing", doc: `{extensions: {phoenix_control: {auth: {authenticator: oidc}}}}`,
+			want: []string{`extensions::phoenix_control: auth::authenticator: extension "oidc" is not configured`}},
+		{name: "authenticator not an authenticator", doc: `{extensions: {phoenix_control: {auth: {authenticator: file_storage}}}}`,
+			want: []string{`auth::authenticator: extension "file_storage" is not a server authenticator`}},
+		{name: "authenticator empty", doc: `{extensions: {phoenix_control: {auth: {}}}}`,
+			want: []string{`extensions::phoenix_control: auth::authenticator: name a server authenticator extension`}},
+		{name: "authenticator good", doc: `{extensions: {phoenix_control: {endpoint: "0.0.0.0:8999", auth: {authenticator: bearertokenauth}}}}`},
+		{name: "experiment control missing", doc: `{processors: {experiment/process: {control: phoenix_control/other}}}`,
+			want: []string{`processors::experiment/process: control: extension "phoenix_control/other" is not configured`}},
+		{name: "experiment control not a control extension", doc: `{processors: {experiment/process: {control: health_check}}}`,
+			want: []string{`processors::experiment/process: control: extension "health_check" is not a phoenix_control extension`}},
+		{name: "control extension not in service", doc: `{service: {extensions: [file_storage, bearertokenauth, health_check]}}`,
+			want: []string{`receivers::simulated_process: control: extension "phoenix_control" is not in service::extensions`,
+				`processors::experiment/process: control: extension "phoenix_control" is not in service::extensions`}},
+		{name: "child type missing", doc: `{processors: {experiment/process: {variants: {top20: {processors: [{topkk: {k: 20}}]}}}}}`,
+			want: []string{`processors::experiment/process: variant "top20" processor 1: no processor of type "topkk" in this build`}},
+		{name: "child configs invalid, every one", doc: `{processors: {experiment/process: {variants: {
+			top20: {processors: [{topk: {k: -1}}, {memory_limiter: {limit_mib: 0}}]},
+			kay: {processors: [{filter: {nope: 1}}]}}}}}`,
+			want: []string{`processors::experiment/process: variant "top20" processor 1 (topk): k -1`,
+				`processors::experiment/process: variant "top20" processor 2 (memory_limiter): `,
+				`processors::experiment/process: variant "kay" processor 1 (filter): decoding failed`, "nope"}},
+		{name: "legacy type names of children", doc: `{processors: {experiment/process: {variants: {top20: {processors: [{metricstransform: {transforms: []}}]}}}}}`},
+		{name: "every problem at once, own errors too", doc: `
+extensions: {phoenix_control: {storage: nope, auth: {authenticator: nope2}, events_interval: 1ms}}
+processors: {experiment/process: {control: nope3, window: 1ms, variants: {top20: {processors: [{topk: {k: -1}}]}}}}
+receivers: {simulated_process: {control: nope4}}`,
+			want: []string{`storage: extension "nope"`, `auth::authenticator: extension "nope2"`, `control: extension "nope3"`,
+				`receivers::simulated_process: control: extension "nope4"`, `variant "top20" processor 1 (topk): k -1`,
+				"extensions::phoenix_control: events_interval 1ms", "processors::experiment/process: window 1ms"}},
+		{name: "own errors alone are left to the collector", doc: `{processors: {experiment/process: {window: 1ms}}}`},
+		{name: "unused components are not built at start, nor checked", doc: `
+processors: {experiment/unused: {control: nope, baseline: a, active: a, variants: {a: {processors: [{nosuch: {}}]}}}}
+extensions: {phoenix_control/unused: {storage: nope}}`},
+		{name: "unreadable service is left to the collector", doc: `{service: {extensions: {not: a list}}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := convert(t, tc.doc)
+			if tc.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			for _, w := range tc.want {
+				assert.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
+
+// TestFactoriesMatchBuilderConfig: the converter knows exactly the processors and extensions the build has.
+func TestFactoriesMatchBuilderConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "builder-config.yaml"))
+	require.NoError(t, err)
+	type module struct {
+		GoMod  string `yaml:"gomod"`
+		Import string `yaml:"import"`
+	}
+	var manifest struct {
+		Processors []module `yaml:"processors"`
+		Extensions []module `yaml:"extensions"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &manifest))
+	packages := func(modules []module) []string {
+		var out []string
+		for _, m := range modules {
+			pkg := m.Import
+			if pkg == "" {
+				pkg, _, _ = strings.Cut(m.GoMod, " ")
+			}
+			out = append(out, pkg)
+		}
+		slices.Sort(out)
+		return out
+	}
+	ours := func(news []any) []string {
+		var out []string
+		for _, f := range news {
+			name := runtime.FuncForPC(reflect.ValueOf(f).Pointer()).Name()
+			out = append(out, strings.TrimSuffix(name, ".NewFactory"))
+		}
+		slices.Sort(out)
+		return out
+	}
+	assert.Equal(t, packages(manifest.Processors), ours(processorFactories))
+	assert.Equal(t, packages(manifest.Extensions), ours(extensionFactories))
+	c := newConverter(processorFactories, extensionFactories) // every entry makes a factory of its kind
+	alias := c.processors[component.MustNewType("metricstransform")]
+	require.NotNil(t, alias, "deprecated aliases are known, as in the collector")
+	assert.Equal(t, "metrics_transform", alias.Type().String())
+	assert.Equal(t, "phoenix_control", c.extensions[component.MustNewType("phoenix_control")].Type().String())
+}
