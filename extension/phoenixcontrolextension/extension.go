@@ -166,9 +166,9 @@ func (c *phoenixControl) guard() requestGuard {
 	return g
 }
 
-// shutdownGrace bounds how long clients can hold a shutdown: in-flight requests get this long to finish,
-// then every connection is closed.
-const shutdownGrace = 2 * time.Second
+// shutdownGrace bounds how long clients can hold a shutdown, so that the collector's whole stop stays within
+// 2 s: in-flight requests get this long to finish, then every connection is closed.
+const shutdownGrace = 1500 * time.Millisecond
 
 func shutdownWithin(ctx context.Context, srv *http.Server, grace time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, grace)

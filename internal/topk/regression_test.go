@@ -287,3 +287,42 @@ func TestGroupNamedOtherDoesNotCollide(t *testing.T) {
 		t.Errorf("two values under one series in one batch: %v", out.dups[:min(4, len(out.dups))])
 	}
 }
+
+// A group whose members all vanished upstream without staleness markers (the process scraper sends none; a
+// kernel worker that renamed itself leaves its old name's group empty) carries its totals on while it is
+// remembered, and ends them with NoRecordedValue when it is forgotten: no series of the output may stop
+// without an end while the backend would keep it for its lookback.
+func TestForgottenGroupEndsItsSeries(t *testing.T) {
+	o := bkOpts()
+	o.K = 5
+	o.GroupBy = []string{"process.executable.name"}
+	r := New(o)
+	out := newBkStore()
+	start := base - 1e12
+	for tick := 1; tick <= 80; tick++ {
+		ts := base + pcommon.Timestamp(tick)*interval
+		md := pmetric.NewMetrics()
+		exe := "kworker/u8:1+ext4-rsv-conversion"
+		if tick > 5 {
+			exe = "kworker/u8:1+flush-8:0"
+		}
+		bkProc(md, "h1", 7, exe, start, ts, float64(tick), 1)
+		bkProc(md, "h1", 8, "b", start, ts, float64(tick), 1)
+		r.Process(md)
+		out.ingest(md)
+	}
+	ended := 0
+	for key, samples := range out.series {
+		if !strings.Contains(key, "ext4-rsv-conversion") {
+			continue
+		}
+		last := samples[len(samples)-1]
+		if !last.stale {
+			t.Errorf("%s: the forgotten group's series ends without a staleness marker (last sample at tick %d)", key, (last.ts-base)/interval)
+		}
+		ended++
+	}
+	if ended == 0 {
+		t.Fatal("the group never reached the output")
+	}
+}

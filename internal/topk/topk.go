@@ -309,7 +309,8 @@ func (r *Reducer) decide(h *host, seen []sighting) {
 	}
 }
 
-// forget drops processes not reported for ForgetAfter intervals, and groups without processes.
+// forget drops processes not reported for ForgetAfter intervals, and groups without processes. It runs
+// after the host's aggregates were listed for this report and before they are emitted.
 func (r *Reducer) forget(h *host) {
 	limit := h.forgetAfter(r.opts.ForgetAfter)
 	if limit == 0 {
@@ -331,6 +332,9 @@ func (r *Reducer) forget(h *host) {
 	// times longer than a process.
 	for id, g := range h.groups {
 		if g.procs == 0 && h.latest-g.ts > 10*limit {
+			// Its totals were carried on until now, unchanged: this report's emission ends them instead (an
+			// emitted group is always in it), or a backend would hold them for its lookback.
+			g.agg.ending = g.agg.ending || g.emitted
 			delete(h.groups, id)
 		}
 	}

@@ -371,7 +371,7 @@ func TestHostileClients(t *testing.T) {
 		require.NoError(t, c.Stop(15*time.Second))
 		took := time.Since(start)
 		t.Logf("stopped in %s with 20 slow bodies and 20 event streams attached", took.Round(time.Millisecond))
-		assert.Less(t, took, 5*time.Second)
+		assert.Less(t, took, 2*time.Second, "SIGTERM to exit, whatever the clients do")
 	})
 }
 
