@@ -56,6 +56,7 @@ type serviceConfig struct {
 type pipelineConfig struct {
 	Receivers  []component.ID `mapstructure:"receivers"`
 	Processors []component.ID `mapstructure:"processors"`
+	Exporters  []component.ID `mapstructure:"exporters"`
 }
 
 // Convert checks the configuration and leaves it as it is. It looks only at what a start would build: the
@@ -73,11 +74,13 @@ func (c *converter) Convert(ctx context.Context, conf *confmap.Conf) error {
 	for _, id := range svc.Extensions {
 		k.enabled[id] = true
 	}
-	var receivers, processors []component.ID
+	var receivers, processors, exporters []component.ID
 	for _, p := range svc.Pipelines {
 		receivers = append(receivers, p.Receivers...)
 		processors = append(processors, p.Processors...)
+		exporters = append(exporters, p.Exporters...)
 	}
+	k.endpoints(map[string][]component.ID{"receivers": sorted(receivers), "extensions": sorted(svc.Extensions), "exporters": sorted(exporters)})
 
 	for _, id := range sorted(svc.Extensions) {
 		if k.configured[id] && c.extensions[id.Type()] != nil && c.extensions[id.Type()].Type() == controlType {
@@ -266,3 +269,4 @@ func flatten(err error) []error {
 	}
 	return []error{err}
 }
+

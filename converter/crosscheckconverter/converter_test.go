@@ -116,6 +116,25 @@ receivers: {simulated_process: {control: nope4}}`,
 processors: {experiment/unused: {control: nope, baseline: a, active: a, variants: {a: {processors: [{nosuch: {}}]}}}}
 extensions: {phoenix_control/unused: {storage: nope}}`},
 		{name: "unreadable service is left to the collector", doc: `{service: {extensions: {not: a list}}}`},
+		{name: "ports out of range, anywhere", doc: `
+extensions: {health_check: {endpoint: "localhost:70000"}}
+exporters: {prometheus: {endpoint: "127.0.0.1:99999"}}
+service: {pipelines: {metrics: {exporters: [debug, prometheus]}}}`,
+			want: []string{`extensions::health_check: endpoint "localhost:70000": port 70000 is not in 0..65535`,
+				`exporters::prometheus: endpoint "127.0.0.1:99999": port 99999 is not in 0..65535`}},
+		{name: "two servers on one address", doc: `
+extensions: {phoenix_control: {endpoint: "localhost:8889"}}
+exporters: {prometheus: {endpoint: "127.0.0.1:8889"}}
+service: {pipelines: {metrics: {exporters: [debug, prometheus]}}}`,
+			want: []string{`listens there too`, `address already in use`}},
+		{name: "a wildcard and a loopback listener on one port", doc: `
+extensions: {health_check: {endpoint: "0.0.0.0:13133"}, pprof: {endpoint: "localhost:13133"}}
+service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_control, pprof]}`,
+			want: []string{`listens there too`}},
+		{name: "distinct ports and client endpoints are fine", doc: `
+receivers: {otlp: {protocols: {grpc: {endpoint: "0.0.0.0:4317"}, http: {endpoint: "0.0.0.0:4318"}}}}
+exporters: {prometheus: {endpoint: "127.0.0.1:8889"}, otlp: {endpoint: "gateway:4317"}}
+service: {pipelines: {metrics: {receivers: [simulated_process, otlp], exporters: [debug, prometheus, otlp]}}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

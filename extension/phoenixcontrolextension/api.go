@@ -4,6 +4,7 @@
 package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -11,15 +12,18 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/procsim"
 )
 
 //go:embed openapi.yaml
@@ -39,6 +43,8 @@ type api struct {
 	routes  []route
 	// keepalive is how often an idle event stream sends a comment, so proxies and clients see it alive.
 	keepalive time.Duration
+	// streams counts open event streams against maxStreams.
+	streams, maxStreams atomic.Int64
 }
 
 // apiInfo says which collector answers: the dashboard shows it, fleets need it.
@@ -76,6 +82,9 @@ func (a *api) handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range a.routes {
 		methods := rt.methods
+		if get, ok := methods[http.MethodGet]; ok && rt.pattern != "/api/v1/events" {
+			methods[http.MethodHead] = get // the server drops the body of a HEAD
+		}
 		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
 			h, ok := methods[r.Method]
 			if !ok {
@@ -133,24 +142,37 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // decode reads exactly one JSON object of type T: right content type, bounded size, no unknown fields, no
 // trailing data. On failure it has written the 4xx and returns false.
 func decode[T any](a *api, w http.ResponseWriter, r *http.Request, v *T) bool {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
 		return false
 	}
-	body := http.MaxBytesReader(w, r.Body, a.maxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "JSON is UTF-8: send charset=utf-8 or none")
+		return false
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body larger than %d bytes", a.maxBody))
 			return false
 		}
+		writeError(w, http.StatusBadRequest, "bad_body", err.Error())
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_json", err.Error())
 		return false
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		writeError(w, http.StatusBadRequest, "bad_json", "one JSON object expected, found more")
+		return false
+	}
+	if err := checkKeys(data, reflect.TypeFor[T]()); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_json", err.Error())
 		return false
 	}
 	return true
@@ -279,8 +301,8 @@ func (a *api) patchSimulator(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("profile %q: want one of %v", *req.Profile, st.Profiles))
 		return
 	}
-	if req.Processes != nil && (*req.Processes < 1 || *req.Processes > 1_000_000) {
-		writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("processes %d: want 1..1000000", *req.Processes))
+	if req.Processes != nil && (*req.Processes < 1 || *req.Processes > procsim.MaxProcesses) {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("processes %d: want 1..%d", *req.Processes, procsim.MaxProcesses))
 		return
 	}
 	if req.Profile != nil {

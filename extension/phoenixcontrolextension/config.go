@@ -31,6 +31,9 @@ type Config struct {
 	EventsInterval time.Duration `mapstructure:"events_interval"`
 	// MaxConnections bounds open connections (idle, slow and streaming clients alike); 0 means no limit.
 	MaxConnections int `mapstructure:"max_connections"`
+	// MaxEventStreams bounds open /api/v1/events streams, below MaxConnections so that streams, which live
+	// long, can never take every connection (the API and its /metrics stay reachable); beyond it: 429.
+	MaxEventStreams int `mapstructure:"max_event_streams"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -65,6 +68,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxConnections < 0 {
 		errs = append(errs, fmt.Errorf("max_connections %d: want 0 (no limit) or more", cfg.MaxConnections))
+	}
+	if cfg.MaxEventStreams < 1 || (cfg.MaxConnections > 0 && cfg.MaxEventStreams >= cfg.MaxConnections) {
+		errs = append(errs, fmt.Errorf("max_event_streams %d: want at least 1 and fewer than max_connections (%d)", cfg.MaxEventStreams, cfg.MaxConnections))
 	}
 	if cfg.MaxRequestBodySize < 0 {
 		errs = append(errs, errors.New("max_request_body_size must be >= 0"))

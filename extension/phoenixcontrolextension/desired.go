@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,8 +41,8 @@ type desiredExperiment struct {
 }
 
 type rollout struct {
-	Variant string  `yaml:"variant"`
-	Percent float64 `yaml:"percent"`
+	Variant string   `yaml:"variant"`
+	Percent *float64 `yaml:"percent"` // required: nil (absent, null, an unset template) is an error, not 0%
 }
 
 // maxDesiredSize bounds the desired-state file, which is read whole whenever it changes: 1 MiB, what a
@@ -67,9 +68,15 @@ func parseDesired(data []byte) (desiredFile, error) {
 			errs = append(errs, fmt.Errorf("%s: set active or rollout", name))
 		case e.Rollout != nil && e.Rollout.Variant == "":
 			errs = append(errs, fmt.Errorf("%s: rollout.variant is required", name))
-		case e.Rollout != nil && !(e.Rollout.Percent >= 0 && e.Rollout.Percent <= 100): // NaN too
-			errs = append(errs, fmt.Errorf("%s: rollout.percent %v: want a number in 0..100", name, e.Rollout.Percent))
+		case e.Rollout != nil && e.Rollout.Percent == nil:
+			errs = append(errs, fmt.Errorf("%s: rollout.percent is required (a number in 0..100)", name))
+		case e.Rollout != nil && !(*e.Rollout.Percent >= 0 && *e.Rollout.Percent <= 100): // NaN too
+			errs = append(errs, fmt.Errorf("%s: rollout.percent %v: want a number in 0..100", name, *e.Rollout.Percent))
 		}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) { // a second document would be silently ignored
+		errs = append(errs, errors.New("more than one YAML document: the desired state is one document"))
 	}
 	return f, errors.Join(errs...)
 }
@@ -97,7 +104,7 @@ func (e desiredExperiment) variantFor(node, experiment, baseline string) string 
 	if e.Active != "" {
 		return e.Active
 	}
-	if inRollout(node, experiment, e.Rollout.Percent) {
+	if inRollout(node, experiment, *e.Rollout.Percent) {
 		return e.Rollout.Variant
 	}
 	return baseline
@@ -176,11 +183,15 @@ func (d *desiredState) poll(now time.Time) {
 
 // readDesired reads the file, at most maxDesiredSize bytes of it: a larger file is an error, not read whole.
 func readDesired(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// Non-blocking, then checked: a FIFO or a device in its place would block the poller for good.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: not a regular file", path)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxDesiredSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)

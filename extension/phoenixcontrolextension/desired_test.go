@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func TestParseDesiredListsEveryProblem(t *testing.T) {
 	f, err := parseDesired([]byte("experiments:\n  experiment/a: {active: top20}\n  experiment/b: {rollout: {variant: x, percent: 25}}\n"))
 	require.NoError(t, err)
 	assert.Equal(t, "top20", f.Experiments["experiment/a"].Active)
-	assert.InDelta(t, 25, f.Experiments["experiment/b"].Rollout.Percent, 0)
+	assert.InDelta(t, 25, *f.Experiments["experiment/b"].Rollout.Percent, 0)
 
 	_, err = parseDesired(nil)
 	require.NoError(t, err, "an empty file is an empty desired state")
@@ -201,4 +202,37 @@ func TestDesiredStateFileSizeIsBounded(t *testing.T) {
 	d.poll(now.Add(3 * time.Minute))
 	assert.Empty(t, d.snapshot().LastError, "1 MiB exactly is read")
 	assert.Equal(t, "full", exp.Snapshot().Active)
+}
+
+// TestRolloutPercentIsRequired: an absent or null percent (an unset template value) would put the whole
+// fleet on the baseline silently; a second YAML document would be ignored silently. Both are errors.
+func TestRolloutPercentIsRequired(t *testing.T) {
+	for _, doc := range []string{
+		"experiments: {e: {rollout: {variant: top20}}}\n",
+		"experiments: {e: {rollout: {variant: top20, percent: null}}}\n",
+		"experiments: {e: {rollout: {variant: top20, percent: ~}}}\n",
+		"experiments: {e: {rollout: {variant: top20, percent: }}}\n",
+	} {
+		_, err := parseDesired([]byte(doc))
+		assert.ErrorContains(t, err, "rollout.percent is required", doc)
+	}
+	_, err := parseDesired([]byte("experiments: {e: {active: top20}}\n---\nexperiments: {e: {active: full}}\n"))
+	assert.ErrorContains(t, err, "more than one YAML document")
+	f, err := parseDesired([]byte("experiments: {e: {rollout: {variant: top20, percent: 0}}}\n"))
+	require.NoError(t, err, "0 is a percent")
+	assert.Zero(t, *f.Experiments["e"].Rollout.Percent)
+}
+
+// TestDesiredStateFIFORefused: a FIFO in place of the file would block the poller (and the start) for good.
+func TestDesiredStateFIFORefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	require.NoError(t, syscall.Mkfifo(path, 0o600))
+	done := make(chan error, 1)
+	go func() { _, err := readDesired(path); done <- err }()
+	select {
+	case err := <-done:
+		assert.ErrorContains(t, err, "not a regular file")
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading a FIFO blocked")
+	}
 }

@@ -107,6 +107,14 @@ func (a *api) streamEvents(w http.ResponseWriter, r *http.Request) {
 	// A stream lives longer than the server's read and write timeouts, which would cut it (and the read
 	// timeout cancels its context): it lifts them for itself, and instead bounds each write, so a client
 	// that stops reading is dropped after streamWriteTimeout.
+	if n := a.streams.Add(1); a.maxStreams.Load() > 0 && n > a.maxStreams.Load() {
+		a.streams.Add(-1)
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusTooManyRequests, "too_many_streams",
+			fmt.Sprintf("%d event streams are open (max_event_streams): retry later", n-1))
+		return
+	}
+	defer a.streams.Add(-1)
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	ch, cancel := a.reg.events.subscribe()

@@ -79,7 +79,9 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		ln = netutil.LimitListener(ln, c.cfg.MaxConnections)
 	}
 	info := apiInfo{Node: nodeName(c.cfg.NodeName), Version: c.set.BuildInfo.Version}
-	srv, err := c.cfg.ToServer(ctx, host.GetExtensions(), c.set.TelemetrySettings, newAPI(c.registry, info, c.cfg.MaxRequestBodySize).handler(), serverOptions()...)
+	a := newAPI(c.registry, info, c.cfg.MaxRequestBodySize)
+	a.maxStreams.Store(int64(c.cfg.MaxEventStreams))
+	srv, err := c.cfg.ToServer(ctx, host.GetExtensions(), c.set.TelemetrySettings, a.handler(), serverOptions()...)
 	if err != nil {
 		_ = ln.Close()
 		return err

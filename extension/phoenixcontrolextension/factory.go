@@ -29,7 +29,7 @@ func createDefaultConfig() component.Config {
 	// Slow and idle clients are cut off: a request has 10 s for its headers and 30 s in all for its body,
 	// an idle keep-alive connection lasts 60 s (event streams lift the read and write limits for themselves).
 	sc.ReadHeaderTimeout, sc.ReadTimeout, sc.IdleTimeout = 10*time.Second, 30*time.Second, 60*time.Second
-	return &Config{ServerConfig: sc, EventsInterval: 5 * time.Second, MaxConnections: 1024,
+	return &Config{ServerConfig: sc, EventsInterval: 5 * time.Second, MaxConnections: 1024, MaxEventStreams: 512,
 		DesiredState: DesiredStateConfig{PollInterval: 30 * time.Second}}
 }
 

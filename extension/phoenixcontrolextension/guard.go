@@ -69,7 +69,11 @@ func (g requestGuard) originAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false // includes "null": sandboxed frames and file: pages
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if u.User == nil && u.Scheme == scheme && strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
 	return slices.ContainsFunc(g.allowedOrigins, func(allowed string) bool { return originMatches(allowed, origin) })

@@ -91,7 +91,8 @@ func TestCrossOriginWritesRefused(t *testing.T) {
 	c.RegisterExperiment(e)
 	addr := c.Addr().String()
 	active := "http://" + addr + "/api/v1/experiments/experiment%2Fprocess/active"
-	for _, o := range []string{"http://evil.example", "null", "http://" + addr + ".evil.example", "https://grafana.example.evil"} {
+	for _, o := range []string{"http://evil.example", "null", "http://" + addr + ".evil.example", "https://grafana.example.evil",
+		"https://" + addr, "http://evil@" + addr} {
 		assert.Equal(t, http.StatusForbidden, do(t, http.MethodPut, active, "", o, `{"variant":"top20"}`), o)
 	}
 	assert.Equal(t, "full", e.Snapshot().Active)
@@ -222,4 +223,51 @@ func TestDefaultsBoundClients(t *testing.T) {
 	assert.Positive(t, cfg.ReadTimeout)
 	assert.Positive(t, cfg.IdleTimeout)
 	assert.Positive(t, cfg.MaxConnections)
+}
+
+// TestEventStreamsCannotTakeEveryConnection: streams live long; beyond max_event_streams they get 429, so
+// the API and /metrics stay reachable within max_connections.
+func TestEventStreamsCannotTakeEveryConnection(t *testing.T) {
+	c := startControl(t, configFrom(t, map[string]any{"endpoint": "127.0.0.1:0", "max_connections": 4, "max_event_streams": 2}), newHost())
+	base := "http://" + c.Addr().String()
+	for range 2 {
+		resp, err := http.Get(base + "/api/v1/events")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	resp, err := http.Get(base + "/api/v1/events")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err = client.Get(base + "/metrics")
+	require.NoError(t, err, "/metrics is still reachable")
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestJSONKeysAreExact: encoding/json matches keys ignoring case and lets a repeated key win; the API
+// refuses both, and non-UTF-8 charsets, changing nothing.
+func TestJSONKeysAreExact(t *testing.T) {
+	c := startControl(t, configFrom(t, map[string]any{"endpoint": "127.0.0.1:0"}), newHost())
+	e := newFakeExperiment()
+	c.RegisterExperiment(e)
+	base := "http://" + c.Addr().String() + "/api/v1/experiments/experiment%2Fprocess"
+	for _, body := range []string{`{"Variant":"top20"}`, `{"VARIANT":"top20"}`, `{"variant":"full","variant":"top20"}`} {
+		assert.Equal(t, http.StatusBadRequest, do(t, http.MethodPut, base+"/active", "", "", body), body)
+	}
+	assert.Equal(t, http.StatusBadRequest, do(t, http.MethodPost, base+"/runs", "", "", `{"Candidate":"top20","duration":"1m"}`))
+	assert.Equal(t, http.StatusBadRequest, do(t, http.MethodPost, base+"/runs", "", "",
+		`{"candidate":"top20","duration":"1m","criteria":{"Min_Fidelity":0.9}}`), "nested keys too")
+	req, err := http.NewRequest(http.MethodPut, base+"/active", strings.NewReader(`{"variant":"top20"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json; charset=utf-16")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
+	assert.Equal(t, "full", e.Snapshot().Active, "nothing switched")
+	assert.Equal(t, http.StatusOK, do(t, http.MethodPut, base+"/active", "", "", `{"variant":"top20"}`))
 }

@@ -24,8 +24,8 @@ func TestMethodNotAllowedHeader(t *testing.T) {
 	defer srv.Close()
 	for path, want := range map[string]string{
 		"/api/v1/experiments/e/active": "PUT",
-		"/api/v1/experiments/e/runs":   "GET, POST",
-		"/api/v1/simulators/s":         "GET, PATCH",
+		"/api/v1/experiments/e/runs":   "GET, HEAD, POST",
+		"/api/v1/simulators/s":         "GET, HEAD, PATCH",
 	} {
 		req, err := http.NewRequest(http.MethodDelete, srv.URL+path, nil)
 		require.NoError(t, err)
@@ -37,6 +37,10 @@ func TestMethodNotAllowedHeader(t *testing.T) {
 		assert.Equal(t, want, resp.Header.Get("Allow"), path)
 		assert.Contains(t, string(b), "DELETE is not allowed here; use "+want, path)
 	}
+	resp, err := http.Head(srv.URL + "/api/v1/info")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "HEAD is GET without the body")
 }
 
 // TestAuthFailuresAreJSON: the authenticator's 401 has the API's error shape, and the same requests are

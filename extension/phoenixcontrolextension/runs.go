@@ -120,6 +120,8 @@ func (m *runManager) start(experiment string, spec runs.Spec) (*runs.Run, error)
 		h = h[len(h)-maxHistory:]
 	}
 	m.history[experiment] = h
+	// Stored before a canary switches: a crash right after finds the run, which gives the variant back.
+	m.persist(experiment)
 	r.Step(e, m.switcher(experiment), now) // pending -> initializing at once
 	m.persist(experiment)
 	m.reg.events.publish(event{Type: "run", Data: *r})

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,4 +166,31 @@ func TestRunIDIsNeverOneInHistory(t *testing.T) {
 	second, err := reg.runs.start("experiment/process", testSpec())
 	require.NoError(t, err)
 	assert.Equal(t, "run-20270115T080000-010101010101", second.ID, "the repeated draw was skipped")
+}
+
+// orderedStore records the keys written, in order.
+type orderedStore struct {
+	memStore
+	keys []string
+}
+
+func (o *orderedStore) Set(ctx context.Context, k string, v []byte) error {
+	o.keys = append(o.keys, k)
+	return o.memStore.Set(ctx, k, v)
+}
+
+// TestCanaryRunIsStoredBeforeItSwitches: a kill between a canary's switch and the write of its run would leave
+// the candidate active with no run to give the variant back at restart; the run is written first.
+func TestCanaryRunIsStoredBeforeItSwitches(t *testing.T) {
+	store := &orderedStore{memStore: memStore{}}
+	reg := newRegistry(zap.NewNop())
+	reg.store = store
+	reg.RegisterExperiment(newFakeExperiment())
+	spec := testSpec()
+	spec.Activate = true
+	_, err := reg.runs.start("experiment/process", spec)
+	require.NoError(t, err)
+	runsAt, activeAt := slices.Index(store.keys, "runs/experiment/process"), slices.Index(store.keys, "active/experiment/process")
+	require.GreaterOrEqual(t, activeAt, 0, "the canary switched: %v", store.keys)
+	assert.True(t, runsAt >= 0 && runsAt < activeAt, "the run is stored before the switch: %v", store.keys)
 }

@@ -88,8 +88,9 @@ type Options struct {
 	Rates       RateOverrides
 }
 
-// MaxProcesses bounds processes per host.
-const MaxProcesses = 1_000_000
+// MaxProcesses bounds processes per host: ten times a very busy real host, and about 1.5 GB of simulator
+// state, so that no config or PATCH can make the simulator take the node down.
+const MaxProcesses = 100_000
 
 // Validate lists every problem with the options.
 func (o *Options) Validate() error {

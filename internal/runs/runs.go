@@ -187,8 +187,8 @@ func (r *Run) Step(e control.Experiment, switchTo Switcher, now time.Time) bool 
 			if err := switchTo(r.Spec.Candidate); err == nil {
 				r.Promoted = true
 			}
-		case r.Spec.Activate:
-			_ = switchTo(r.Previous) // the canary ends
+		case r.Spec.Activate && snap.Active == r.Spec.Candidate:
+			_ = switchTo(r.Previous) // the canary ends; a switch made during the run stands
 		}
 		r.end(Completed, "", now)
 		return true

@@ -205,3 +205,26 @@ func TestDurationJSON(t *testing.T) {
 }
 
 func ptr(v float64) *float64 { return &v }
+
+// TestCanaryEndLeavesALaterSwitchAlone: an operator (or the desired-state file) switched away from the
+// candidate during a canary; when the run ends, that switch stands.
+func TestCanaryEndLeavesALaterSwitchAlone(t *testing.T) {
+	e := newScripted()
+	e.snap.Variants = append(e.snap.Variants, control.VariantStats{Name: "by_executable", Fidelity: ptr(1.0), CriticalVisible: 1})
+	s := spec()
+	s.Activate, s.Criteria.MinSeriesReduction = true, 0.99 // the verdict fails: no promotion
+	r, err := New("r1", e, s, t0)
+	require.NoError(t, err)
+	sw := e.SetActive
+	r.Step(e, sw, t0)
+	require.Equal(t, "top20", e.snap.Active)
+	e.window(t0.Add(time.Minute), 0.99, 1, 0.8)
+	r.Step(e, sw, t0.Add(time.Minute))
+	require.NoError(t, e.SetActive("by_executable")) // the operator's switch, during the run
+	for i := 2; i <= 5; i++ {
+		e.window(t0.Add(time.Duration(i)*time.Minute), 0.99, 1, 0.8)
+		r.Step(e, sw, t0.Add(time.Duration(i)*time.Minute))
+	}
+	require.Equal(t, Completed, r.Phase)
+	assert.Equal(t, "by_executable", e.snap.Active, "the canary's end does not undo a switch made during it")
+}
