@@ -269,4 +269,3 @@ func flatten(err error) []error {
 	}
 	return []error{err}
 }
-
