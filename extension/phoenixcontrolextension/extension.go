@@ -61,6 +61,7 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		}
 		// Opened in NotifyConfig, where its file is known: damage to it must never fail the start.
 		c.state = newStateStore(c.set.Logger, se, c.cfg.Storage, c.set.ID)
+		c.state.onStoredValues = c.registry.applyStored // a file opened late, or replaced: its values apply
 		c.setStore(c.state)
 	}
 	var desired *desiredState
