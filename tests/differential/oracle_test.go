@@ -938,9 +938,13 @@ func (o *oracle) sampleGrowth(family string, start, stop time.Time) {
 		for _, v := range o.others() {
 			var sumBase, sumVar, sumErr, worst float64
 			k := 0
+			q := counterQuantum[family]
 			for at, b := range base {
 				x := totals[v][at]
 				e := relErr(x, b)
+				if d := math.Abs(x - b); d > 0 && d <= q+1e-9 {
+					e = 0 // within one tick of the counter's own resolution (see counterQuantum)
+				}
 				sumBase, sumVar, sumErr, k = sumBase+b, sumVar+x, sumErr+e, k+1
 				worst = math.Max(worst, e)
 			}
@@ -954,6 +958,12 @@ func (o *oracle) sampleGrowth(family string, start, stop time.Time) {
 		}
 	}
 }
+
+// counterQuantum is the resolution of a counter as the host reports it: /proc gives CPU time in clock ticks
+// (10 ms). On an idle host a 4 s window holds ~0.1 CPU-s, so one tick is 10%: a variant within one tick of
+// the baseline in a window is counted as agreeing there. Larger differences count in full. (A one-tick
+// difference on an idle real host is seen, not explained yet: issue 15's note.)
+var counterQuantum = map[string]float64{"process_cpu_time_seconds_total": 0.01}
 
 // windowGrowth is, per variant, the growth of a counter family's samples in [start, at] (see sampleGrowth).
 func (o *oracle) windowGrowth(family string, start, at time.Time) (map[string]float64, error) {
