@@ -89,13 +89,16 @@ func TestMain(m *testing.M) {
 	m.Run()
 }
 
-// TestDifferential runs each topology as a parallel subtest; run one with -run TestDifferential/<name>.
+// TestDifferential runs the real-host topologies one at a time, then the others as parallel subtests; run
+// one with -run TestDifferential/<name>.
 func TestDifferential(t *testing.T) {
 	bin := harness.Binary(t)
 	harness.NeedTool(t, "prometheus", "prometheus")
 	for _, tc := range topologies {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			if !tc.alone {
+				t.Parallel() // parallel subtests start once the sequential ones (alone) are done
+			}
 			runCase(t, bin, tc.name, tc.build(t, bin))
 		})
 	}
