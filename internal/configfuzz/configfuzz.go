@@ -7,11 +7,17 @@
 package configfuzz // import "github.com/phoenix-platform/otelcol-phoenix/internal/configfuzz"
 
 import (
+	"context"
 	"os"
 	"testing"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -56,4 +62,26 @@ func Check(t *testing.T, factory component.Factory, doc string, create func(comp
 		return
 	}
 	_ = create(cfg) // may fail (e.g. a port in use); must not panic
+}
+
+// Processor creates a metrics processor from cfg and shuts it down.
+func Processor(f processor.Factory) func(component.Config) error {
+	return func(cfg component.Config) error {
+		p, err := f.CreateMetrics(context.Background(), processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+		if err == nil {
+			err = p.Shutdown(context.Background())
+		}
+		return err
+	}
+}
+
+// Receiver creates a metrics receiver from cfg and shuts it down.
+func Receiver(f receiver.Factory) func(component.Config) error {
+	return func(cfg component.Config) error {
+		r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+		if err == nil {
+			err = r.Shutdown(context.Background())
+		}
+		return err
+	}
 }

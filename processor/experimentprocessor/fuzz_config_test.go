@@ -4,16 +4,10 @@
 package experimentprocessor
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/processor/processortest"
-
 	"github.com/phoenix-platform/otelcol-phoenix/internal/configfuzz"
-	"github.com/phoenix-platform/otelcol-phoenix/processor/experimentprocessor/internal/metadata"
 )
 
 // FuzzConfig: any YAML decodes, validates and creates the component or fails with an error, never a panic.
@@ -22,12 +16,6 @@ func FuzzConfig(f *testing.F) {
 	configfuzz.Seeds(f, filepath.Join("testdata", "config.yaml"))
 	factory := NewFactory()
 	f.Fuzz(func(t *testing.T, doc string) {
-		configfuzz.Check(t, factory, doc, func(cfg component.Config) error {
-			p, err := factory.CreateMetrics(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
-			if err == nil {
-				err = p.Shutdown(context.Background())
-			}
-			return err
-		})
+		configfuzz.Check(t, factory, doc, configfuzz.Processor(factory))
 	})
 }
