@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -925,6 +926,7 @@ func (o *oracle) sampleGrowth(family string, start, stop time.Time) {
 		label := fmt.Sprintf("Σ sample growth(%s[%s])", family, promDuration(w))
 		// per variant, per instant
 		totals := map[string]map[time.Time]float64{}
+		slack := map[time.Time]float64{}
 		for at := start; !at.After(stop); at = at.Add(processInterval) {
 			for _, s := range series {
 				v := s.Labels["phoenix_variant"]
@@ -932,26 +934,30 @@ func (o *oracle) sampleGrowth(family string, start, stop time.Time) {
 					totals[v] = map[time.Time]float64{}
 				}
 				totals[v][at] += growth(s.Points, at.Add(-w), at)
+				if v == baselineVariant {
+					slack[at] += gapGrowthInto(s.Points, at.Add(-w), at)
+				}
 			}
 		}
 		base := totals[baselineVariant]
 		for _, v := range o.others() {
 			var sumBase, sumVar, sumErr, worst float64
 			k := 0
-			q := counterQuantum[family]
+			var allowed float64
 			for at, b := range base {
 				x := totals[v][at]
 				e := relErr(x, b)
-				if d := math.Abs(x - b); d > 0 && d <= q+1e-9 {
-					e = 0 // within one tick of the counter's own resolution (see counterQuantum)
+				if x > b && x <= b+slack[at]+1e-9 {
+					e = 0 // growth across a baseline series' own gap, counted where a rolled-up series can
 				}
 				sumBase, sumVar, sumErr, k = sumBase+b, sumVar+x, sumErr+e, k+1
 				worst = math.Max(worst, e)
+				allowed = math.Max(allowed, slack[at])
 			}
 			mean := sumErr / math.Max(float64(k), 1)
 			ok := mean <= totalsTolerance
 			o.row(label, v, num(sumBase/math.Max(float64(k), 1)), num(sumVar/math.Max(float64(k), 1)), pct(mean),
-				"worst "+pct(worst), "≤ "+pct(totalsTolerance), verdict(ok))
+				fmt.Sprintf("worst %s (gap growth ≤ %s)", pct(worst), num(allowed)), "≤ "+pct(totalsTolerance), verdict(ok))
 			if !ok {
 				o.breach("%s %s: mean relative error %s (worst %s), want ≤ %s", v, label, pct(mean), pct(worst), pct(totalsTolerance))
 			}
@@ -959,11 +965,53 @@ func (o *oracle) sampleGrowth(family string, start, stop time.Time) {
 	}
 }
 
-// counterQuantum is the resolution of a counter as the host reports it: /proc gives CPU time in clock ticks
-// (10 ms). On an idle host a 4 s window holds ~0.1 CPU-s, so one tick is 10%: a variant within one tick of
-// the baseline in a window is counted as agreeing there. Larger differences count in full. (A one-tick
-// difference on an idle real host is seen, not explained yet: issue 15's note.)
-var counterQuantum = map[string]float64{"process_cpu_time_seconds_total": 0.01}
+// gapGrowthInto is the growth a baseline series shows across its own gaps (consecutive samples more than
+// 1.5 of its usual spacing apart) that end inside [from, to] but start before it. A backend counts that
+// growth only in windows holding both samples; a rolled-up series (a group, other) has a sample every
+// report, so it can only show it in its last interval, where a window that starts after the gap's first
+// sample also holds it. No single series can do otherwise for every window length, so up to this much
+// more than the baseline in a window agrees. On a real host this is common: a kernel worker renames
+// itself with its work queue (kworker/1:0-events, -mm_percpu_wq, …), each name a series with gaps.
+func gapGrowthInto(pts []harness.Point, from, to time.Time) float64 {
+	spacing := usualSpacing(pts)
+	var g float64
+	var prev *harness.Point
+	for i := range pts {
+		p := &pts[i]
+		if math.IsNaN(p.V) {
+			continue
+		}
+		if prev != nil && p.T.Sub(prev.T) > spacing*3/2 && prev.T.Before(from) && !p.T.Before(from) && !p.T.After(to) {
+			if p.V >= prev.V {
+				g += p.V - prev.V
+			} else {
+				g += p.V
+			}
+		}
+		prev = p
+	}
+	return g
+}
+
+// usualSpacing is the median distance between a series' samples (staleness markers left out).
+func usualSpacing(pts []harness.Point) time.Duration {
+	var gaps []time.Duration
+	var last time.Time
+	for _, p := range pts {
+		if math.IsNaN(p.V) {
+			continue
+		}
+		if !last.IsZero() {
+			gaps = append(gaps, p.T.Sub(last))
+		}
+		last = p.T
+	}
+	if len(gaps) == 0 {
+		return 0
+	}
+	slices.Sort(gaps)
+	return gaps[len(gaps)/2]
+}
 
 // windowGrowth is, per variant, the growth of a counter family's samples in [start, at] (see sampleGrowth).
 func (o *oracle) windowGrowth(family string, start, at time.Time) (map[string]float64, error) {
