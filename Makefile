@@ -13,6 +13,12 @@ BENCH_TIME  ?= 1s
 # Test-only modules kept out of the root go.mod (their dependencies would enter the distribution's graph).
 TEST_MODULES := tests/browser tests/chart
 HELM        := .bin/helm
+NFPM        := .bin/nfpm
+# One version for the binary, the image tag, the packages and the chart's appVersion: builder-config's dist.version.
+VERSION     := $(shell ./scripts/version.sh)
+IMAGE       ?= otelcol-phoenix
+IMAGE_DIR   := $(BUILD_DIR)/image
+PACKAGE_DIR := $(BUILD_DIR)/packages
 
 # Everything that, when changed, must rebuild the binary.
 OWN_SOURCES := $(shell find . -path ./$(BUILD_DIR) -prune -o -path ./tests -prune -o -path ./tools -prune \
@@ -20,7 +26,8 @@ OWN_SOURCES := $(shell find . -path ./$(BUILD_DIR) -prune -o -path ./tests -prun
                  | grep -v -e '_test.go$$' -e '/testdata/' -e '^./examples/' -e '^./charts/' -e '^./distribution/')
 
 .PHONY: all build run test unit-test fuzz soak e2e-test validate-examples generate check-generated check-versions \
-        lint bench bench-e2e browser-test chart-test chart-examples clean help
+        lint bench bench-e2e browser-test chart-test chart-examples clean help \
+        image image-rootfs package package-test
 
 all: build
 
@@ -30,6 +37,7 @@ help: ## list targets
 build: $(BINARY) ## build the distribution with ocb into distribution/_build/otelcol-phoenix
 
 # ocb regenerates the sources and runs `go build`; Go's build cache makes a rebuild incremental.
+# ocb builds with CGO_ENABLED=0 (dist.cgo_enabled is false): a static binary, for the scratch image and any glibc.
 # The log is kept quiet on success and printed on failure.
 $(BINARY): builder-config.yaml tools/go.mod $(OWN_SOURCES)
 	@mkdir -p $(BUILD_DIR)
@@ -61,12 +69,36 @@ fuzz: ## run every go-fuzz target for FUZZ_TIME each (a crash is written to test
 		if out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_TIME) ./$$pkg 2>&1); then \
 			echo "$$out" | grep -o 'execs: [0-9]*' | tail -1; else echo "$$out"; exit 1; fi; done
 
-validate-examples: $(BINARY) ## `otelcol-phoenix validate` every examples/*.yaml and distribution/config.yaml
-	@set -e; for f in examples/*.yaml distribution/config.yaml; do \
+validate-examples: $(BINARY) ## `otelcol-phoenix validate` every examples/*.yaml and the package's and image's default configs
+	@set -e; for f in examples/*.yaml distribution/config.yaml distribution/image-config.yaml; do \
 		printf '  validate %-40s ' "$$f"; $(BINARY) validate --config "$$f" && echo ok; done
 
 e2e-test: $(BINARY) browser-test ## end-to-end tests against the built binary (smoke, compatibility, Grafana, dashboard)
 	OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) $(GO) test -count=1 -timeout 15m ./tests/...
+
+# The image (FROM scratch, nothing pulled) is distribution/Dockerfile over the tree image-rootfs assembles; the
+# .deb/.rpm come from packaging/nfpm.yaml. tests/packaging (in e2e-test) checks both without Docker.
+image-rootfs: $(BINARY) ## assemble the image's file tree (binary, CA bundle, config) in distribution/_build/image/rootfs
+	@./scripts/image-rootfs.sh $(IMAGE_DIR)/rootfs
+
+image: image-rootfs ## docker build otelcol-phoenix:<version> (IMAGE=… for another name) from distribution/Dockerfile (needs a Docker daemon)
+	@docker info >/dev/null 2>&1 || { echo "image: no Docker daemon here (the tree is in $(IMAGE_DIR)/rootfs; make package-test checks it)"; exit 1; }
+	docker build -f distribution/Dockerfile --build-arg VERSION=$(VERSION) \
+		--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) -t $(IMAGE):$(VERSION) $(IMAGE_DIR)
+
+package: $(BINARY) $(NFPM) ## build the .deb and .rpm (nfpm) into distribution/_build/packages
+	@set -o pipefail; NFPM=$(CURDIR)/$(NFPM) BINARY=$(BINARY) ./scripts/package.sh $(PACKAGE_DIR) | while read -r p; do \
+		printf '  %-64s %s\n' "$$p" "$$(du -h "$$p" | cut -f1)"; done
+
+package-test: package ## the image tree and the packages: layout, TLS trust, chrooted runs; dpkg install/purge (root)
+	OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) OTELCOL_PHOENIX_PACKAGES=$(CURDIR)/$(PACKAGE_DIR) \
+		$(GO) test -count=1 -timeout 10m ./tests/packaging/
+
+# nfpm from tools/go.mod, stamped with its version.
+$(NFPM): tools/go.mod tools/go.sum
+	@mkdir -p $(dir $@)
+	@v=$$($(GO) list -modfile=tools/go.mod -m -f '{{.Version}}' github.com/goreleaser/nfpm/v2); echo "nfpm: building $$v"; \
+	 $(GO) build -modfile=tools/go.mod -o $@ -ldflags "-X main.version=$$v" github.com/goreleaser/nfpm/v2/cmd/nfpm
 
 SOAK_DURATION ?= 30m
 

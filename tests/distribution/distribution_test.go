@@ -116,7 +116,7 @@ func TestCheckVersionsCatchesDrift(t *testing.T) {
 	}
 	copyTree := func(t *testing.T) string {
 		dir := t.TempDir()
-		for _, f := range []string{"go.mod", "tools/go.mod", "builder-config.yaml", "charts/otelcol-phoenix/Chart.yaml"} {
+		for _, f := range []string{"go.mod", "tools/go.mod", "builder-config.yaml", "charts/otelcol-phoenix/Chart.yaml", "README.md"} {
 			b, err := os.ReadFile(filepath.Join(root, f))
 			require.NoError(t, err)
 			require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755))
@@ -134,6 +134,10 @@ func TestCheckVersionsCatchesDrift(t *testing.T) {
 		{"builder-config.yaml", "envprovider v1.65.0", "envprovider v1.64.0"},
 		{"tools/go.mod", "cmd/builder v0.159.0", "cmd/builder v0.158.0"},
 		{"charts/otelcol-phoenix/Chart.yaml", "appVersion: 0.159.0", "appVersion: 0.158.0"},
+		{"builder-config.yaml", "  version: 0.159.0", "  version: 0.1.0"},
+		{"builder-config.yaml", "otelcol-phoenix v0.159.0", "otelcol-phoenix v0.1.0"},
+		{"README.md", "otelcol-phoenix:0.159.0", "otelcol-phoenix:latest"},
+		{"README.md", "otelcol-phoenix_0.159.0_linux", "otelcol-phoenix_0.1.0_linux"},
 		{"go.mod", "\nrequire (", "\nrequire go.opentelemetry.io/collector/pdata v1.64.0\n\nrequire ("},
 		{"go.mod", "\nrequire (", "\nrequire github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden v0.158.0\n\nrequire ("},
 	}
