@@ -63,6 +63,7 @@ func newAPI(reg *registry, info apiInfo, maxBody int64) *api {
 		{"/api/v1/experiments/{name}", map[string]http.HandlerFunc{http.MethodGet: a.getExperiment}},
 		{"/api/v1/experiments/{name}/active", map[string]http.HandlerFunc{http.MethodPut: a.setActive}},
 		{"/api/v1/experiments/{name}/variants/{variant}/export", map[string]http.HandlerFunc{http.MethodGet: a.exportVariant}},
+		{"/api/v1/experiments/{name}/variants/{variant}/rules", map[string]http.HandlerFunc{http.MethodGet: a.variantRules}},
 		{"/api/v1/experiments/{name}/runs", map[string]http.HandlerFunc{http.MethodGet: a.listRuns, http.MethodPost: a.startRun}},
 		{"/api/v1/experiments/{name}/runs/{id}", map[string]http.HandlerFunc{http.MethodGet: a.getRun}},
 		{"/api/v1/experiments/{name}/runs/{id}/cancel", map[string]http.HandlerFunc{http.MethodPost: a.cancelRun}},
@@ -230,6 +231,25 @@ func (a *api) setActive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, snap)
+}
+
+// variantRules answers how the experiment's rules fare on one variant at the last evaluation.
+func (a *api) variantRules(w http.ResponseWriter, r *http.Request) {
+	e, err := a.reg.experiment(r.PathValue("name"))
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	snap := e.Snapshot()
+	v, ok := snap.Variant(r.PathValue("variant"))
+	switch {
+	case !ok:
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s has no variant %q", snap.Name, r.PathValue("variant")))
+	case v.Rules == nil:
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s has no rules: block (see the experiment processor's README, \"Rule fidelity\")", snap.Name))
+	default:
+		writeJSON(w, http.StatusOK, v.Rules)
+	}
 }
 
 func (a *api) exportVariant(w http.ResponseWriter, r *http.Request) {

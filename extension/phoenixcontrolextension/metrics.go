@@ -40,13 +40,51 @@ var gauges = []struct {
 			}
 			return *v.Fidelity
 		}},
+	{prometheus.NewDesc("phoenix_experiment_rule_fidelity_ratio", "Share of the experiment's rules that evaluate the same on the variant as on the baseline.", variantLabels, nil),
+		func(v control.VariantStats) float64 {
+			if v.Rules == nil || v.Rules.Fidelity == nil {
+				return math.NaN() // no rules, or none evaluated yet: not exported
+			}
+			return *v.Rules.Fidelity
+		}},
+	{prometheus.NewDesc("phoenix_experiment_rules_broken", "Rules with no result, an error or another set of alerts on the variant where the baseline has them.", variantLabels, nil),
+		func(v control.VariantStats) float64 {
+			if v.Rules == nil || v.Rules.Fidelity == nil {
+				return math.NaN()
+			}
+			return float64(v.Rules.Broken)
+		}},
 	{prometheus.NewDesc("phoenix_experiment_critical_visible_ratio", "Share of the baseline's critical processes the variant shows on their own.", variantLabels, nil),
 		func(v control.VariantStats) float64 { return v.CriticalVisible }},
+	{prometheus.NewDesc("phoenix_experiment_cost_monthly", "Projected monthly cost of the variant's output on this node under the experiment's billing model (in its currency: phoenix_experiment_cost_info).", variantLabels, nil),
+		func(v control.VariantStats) float64 {
+			return costValue(v, func(c *control.CostStats) float64 { return c.Monthly })
+		}},
+	{prometheus.NewDesc("phoenix_experiment_cost_saving_monthly", "The baseline's projected monthly cost on this node minus the variant's (negative: it costs more).", variantLabels, nil),
+		func(v control.VariantStats) float64 {
+			return costValue(v, func(c *control.CostStats) float64 { return c.MonthlySaving })
+		}},
+	{prometheus.NewDesc("phoenix_experiment_cost_units", "What the billing model bills of the variant on this node: active series over the horizon, mean distinct series per hour, data points per month, or GB per month.", variantLabels, nil),
+		func(v control.VariantStats) float64 {
+			return costValue(v, func(c *control.CostStats) float64 { return c.Units })
+		}},
 	{prometheus.NewDesc("phoenix_experiment_active", "1 for the variant flowing downstream.", variantLabels, nil),
 		func(v control.VariantStats) float64 { return boolValue(v.Active) }},
 	{prometheus.NewDesc("phoenix_experiment_baseline", "1 for the variant the others are measured against.", variantLabels, nil),
 		func(v control.VariantStats) float64 { return boolValue(v.Baseline) }},
 }
+
+// costValue is a figure of the variant's cost; NaN (not exported) without a cost: block.
+func costValue(v control.VariantStats, f func(*control.CostStats) float64) float64 {
+	if v.Cost == nil {
+		return math.NaN()
+	}
+	return f(v.Cost)
+}
+
+// costInfo names each experiment's billing model and currency, for the cost figures' unit.
+var costInfo = prometheus.NewDesc("phoenix_experiment_cost_info",
+	"1 per experiment with a cost: block, labelled with its billing model and currency.", []string{"experiment", "model", "currency"}, nil)
 
 func boolValue(b bool) float64 {
 	if b {
@@ -71,6 +109,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- g.desc
 	}
 	ch <- runPhase
+	ch <- costInfo
 	ch <- storageOK
 	ch <- storageErrors
 }
@@ -85,7 +124,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if err != nil {
 			continue
 		}
-		for _, v := range e.Snapshot().Variants {
+		snap := e.Snapshot()
+		if base, ok := snap.Variant(snap.Baseline); ok && base.Cost != nil {
+			ch <- prometheus.MustNewConstMetric(costInfo, prometheus.GaugeValue, 1, name, base.Cost.Model, base.Cost.Currency)
+		}
+		for _, v := range snap.Variants {
 			for _, g := range gauges {
 				if x := g.value(v); !math.IsNaN(x) {
 					ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, x, name, v.Name)

@@ -196,6 +196,24 @@ func sketchStats(cur, prev *hyperloglog.Sketch) WindowStats {
 	return st
 }
 
+// EachCurrent calls f with every distinct series of the window so far, as the value the counter holds for
+// it (its hash with the two low bits cleared and bit 2 set; the same value its sketches hold), when they are
+// counted exactly (CurrentSketch is nil).
+func (c *Counter) EachCurrent(f func(h uint64)) {
+	if c.curHLL != nil {
+		return
+	}
+	for _, s := range c.slots {
+		if s&flagCur != 0 {
+			f(s &^ flags)
+		}
+	}
+}
+
+// CurrentSketch is the window's HyperLogLog sketch once the window is past the cap, else nil. It is the
+// counter's own: read it before Rotate, never change it.
+func (c *Counter) CurrentSketch() *hyperloglog.Sketch { return c.curHLL }
+
 // Tracked is the number of series held exactly (both windows); 0 in HyperLogLog mode.
 func (c *Counter) Tracked() int { return c.used }
 

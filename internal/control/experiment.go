@@ -45,6 +45,71 @@ type VariantStats struct {
 	CriticalVisible float64 `json:"critical_visible"`
 
 	Errors uint64 `json:"errors"` // batches the variant's chain failed on
+
+	// Cost is what the variant's output would cost in the backend's bill (nil without an experiment cost:
+	// block); Rules how the user's own rules and dashboard queries fare on it (nil without rules:).
+	Cost  *CostStats `json:"cost,omitempty"`
+	Rules *RuleStats `json:"rules,omitempty"`
+}
+
+// CostStats are a variant's projected monthly cost (a month is 730 hours) under the experiment's billing
+// model, for this collector's share of the fleet.
+type CostStats struct {
+	Model    string `json:"model"` // active_series | hourly_series | datapoints | bytes
+	Currency string `json:"currency"`
+	// Units is what the model bills, as measured: active series over the horizon, the mean of distinct
+	// series per hour, data points per month, or GB per month.
+	Units float64 `json:"units"`
+	// OverageDPM are the data points per minute beyond those included per series (active_series only).
+	OverageDPM    float64 `json:"overage_dpm,omitempty"`
+	Monthly       float64 `json:"monthly"`        // projected cost per month
+	MonthlySaving float64 `json:"monthly_saving"` // the baseline's monthly cost minus this one's
+	SavingRatio   float64 `json:"saving_ratio"`   // 1 - monthly / baseline's monthly (0 when the baseline costs nothing)
+	// Exact is false once the distinct series over the horizon are estimated (HyperLogLog beyond series_cap).
+	Exact bool `json:"exact"`
+}
+
+// RuleStats are how the user's rules (alerting, recording, dashboard queries, inline PromQL) evaluate on
+// the variant's output compared with the baseline's, at the end of the last complete window.
+type RuleStats struct {
+	// Fidelity is the share of rules whose verdict is same (nil: nothing evaluated yet).
+	Fidelity *float64     `json:"fidelity"`
+	Same     int          `json:"same"`
+	Changed  int          `json:"changed"`
+	Broken   int          `json:"broken"`
+	Rules    []RuleResult `json:"rules"`
+	// EvaluatedAt is the evaluation time (the window's end).
+	EvaluatedAt time.Time `json:"evaluated_at"`
+	// Error says why the rules could not be evaluated on this variant (its store is full), or that the rule
+	// files changed and failed to load (the last good set is evaluated).
+	Error string `json:"error,omitempty"`
+}
+
+// Rule verdicts.
+const (
+	RuleSame    = "same"
+	RuleChanged = "changed"
+	RuleBroken  = "broken"
+)
+
+// RuleResult is one rule's verdict on a variant.
+type RuleResult struct {
+	Name   string `json:"name"`   // alert or record name, dashboard "title / panel / refId", or the inline name
+	Source string `json:"source"` // file (and group), or "inline"
+	Kind   string `json:"kind"`   // alert | record | dashboard | inline
+	Expr   string `json:"expr"`
+	// Verdict: same (same series, values within tolerance, same alerts), changed (same series, a value
+	// beyond tolerance: MaxRelDiff), broken (no result where the baseline has one, an error, other series
+	// or another set of pending/firing alerts: Reason says which selector or label).
+	Verdict    string  `json:"verdict"`
+	MaxRelDiff float64 `json:"max_rel_diff"`
+	Reason     string  `json:"reason,omitempty"`
+	// Series are the result's series count on the variant and on the baseline.
+	Series         int `json:"series"`
+	BaselineSeries int `json:"baseline_series"`
+	// Firing and Pending are the alerts (their label sets) on the variant, for alerting rules.
+	Firing  []string `json:"firing,omitempty"`
+	Pending []string `json:"pending,omitempty"`
 }
 
 // ExperimentSnapshot is an experiment's state: its variants over the last complete window (or, before the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/cardinality"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/cost"
 )
 
 // Options say what to measure.
@@ -31,6 +32,8 @@ type Options struct {
 	VolatileAttrs []string
 	// ForgetAfter is how many of a series' gaps between samples it is followed after its last (default 5).
 	ForgetAfter int
+	// Cost prices each variant's output (nil: no cost, nothing kept for it).
+	Cost *cost.Config
 
 	// names numbers the fidelity metrics for every Scan and Meter of these options.
 	names metricNames
@@ -82,6 +85,9 @@ type Meter struct {
 	gap   pcommon.Timestamp // smoothed gap between a series' samples
 	epoch time.Time         // the meter's clock starts here; lastValue.seen counts seconds from it
 	swept uint32            // when series were last forgotten
+	// cost follows the distinct series over the span the cost model bills, from each window's series set
+	// at rotation (nil without a cost model that bills series).
+	cost *cost.Tracker
 }
 
 // window holds one window's figures.
@@ -101,11 +107,17 @@ type window struct {
 	// untracked counts fidelity points not followed because the state is full (Options.SeriesCap).
 	untracked uint64
 	complete  bool
+	// costSeries is what the cost model bills of the series at the window's end (cost.Tracker.Series).
+	costSeries float64
+	costExact  bool
 }
 
 // NewMeter starts measuring at now.
 func NewMeter(opts *Options, now time.Time) *Meter {
 	m := &Meter{opts: opts, series: cardinality.New(opts.SeriesCap), epoch: now}
+	if opts.Cost != nil {
+		m.cost = opts.Cost.NewTracker()
+	}
 	m.last.limit = max(opts.SeriesCap, 1000)
 	m.win = m.newWindow(now)
 	return m
@@ -257,6 +269,10 @@ func (m *Meter) Error() { m.win.errors++ }
 
 // Rotate closes the window at now and starts the next.
 func (m *Meter) Rotate(now time.Time) {
+	if m.cost != nil { // before the counter rotates: it reads the window's series from it
+		m.cost.Rotate(m.win.start, now, m.series)
+		m.win.costSeries, m.win.costExact = m.cost.Series()
+	}
 	m.win.stats = m.series.Rotate()
 	m.win.end, m.win.complete = now, true
 	m.done = m.win
@@ -275,6 +291,7 @@ func (m *Meter) report(now time.Time) window {
 	w := m.win
 	w.stats = m.series.Current()
 	w.end = now
+	w.costSeries, w.costExact = float64(w.stats.Distinct), w.stats.Exact // the horizon so far is this window
 	return w
 }
 
@@ -337,7 +354,16 @@ func Stats(names []string, meters []*Meter, baseline int, now time.Time) []contr
 			}
 			st.CriticalVisible = float64(seen) / float64(len(base.critical))
 		}
+		if c := bm.opts.Cost; c != nil {
+			st.Cost = new(c.Monthly(cost.Usage{Series: w.costSeries, SeriesExact: w.costExact,
+				Datapoints: w.datapoints, Bytes: w.bytes, Seconds: secs}))
+		}
 		out[i] = st
+	}
+	if base := out[baseline].Cost; base != nil {
+		for i := range out {
+			cost.Compare(out[i].Cost, *base)
+		}
 	}
 	return out
 }

@@ -35,6 +35,14 @@ type Criteria struct {
 	MinSeriesReduction float64 `json:"min_series_reduction"` // e.g. 0.5: at least half the series saved
 	MinFidelity        float64 `json:"min_fidelity"`         // e.g. 0.95
 	CriticalVisible    bool    `json:"critical_visible"`     // every critical process must stay visible
+	// MinCostSaving is the share of the baseline's monthly cost the candidate must save, e.g. 0.3 (needs an
+	// experiment cost: block; checked in the verdict, like min_series_reduction).
+	MinCostSaving float64 `json:"min_cost_saving"`
+	// MinRuleFidelity is the share of the user's rules that must evaluate the same on the candidate as on
+	// the baseline, and RulesMustHold names rules that must never be broken (both need an experiment
+	// rules: block; checked every window).
+	MinRuleFidelity float64  `json:"min_rule_fidelity"`
+	RulesMustHold   []string `json:"rules_must_hold,omitempty"`
 }
 
 // Spec is what to run.
@@ -53,7 +61,12 @@ type Verdict struct {
 	SeriesReduction float64  `json:"series_reduction"`
 	Fidelity        *float64 `json:"fidelity"` // null: no data
 	CriticalVisible float64  `json:"critical_visible"`
-	Reasons         []string `json:"reasons,omitempty"` // why it did not pass
+	RuleFidelity    *float64 `json:"rule_fidelity,omitempty"` // share of the rules unchanged (with a rules: block)
+	Reasons         []string `json:"reasons,omitempty"`       // why it did not pass
+
+	// Cost is the candidate's cost figures in the analyzed window (with a cost: block): monthly cost,
+	// monthly saving and saving ratio against the baseline, in the experiment's model and currency.
+	Cost *control.CostStats `json:"cost,omitempty"`
 }
 
 // Run is one run and its history.
@@ -102,7 +115,10 @@ func (s Spec) Validate(snap control.ExperimentSnapshot) error {
 	if s.Duration.D < snap.Window || s.Duration.D > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("duration %s: want at least one window (%s) and at most 7 days", s.Duration.D, snap.Window))
 	}
-	for name, v := range map[string]float64{"min_series_reduction": s.Criteria.MinSeriesReduction, "min_fidelity": s.Criteria.MinFidelity} {
+	errs = append(errs, s.Criteria.validateRules(snap)...)
+	errs = append(errs, s.Criteria.validateCost(snap)...)
+	for name, v := range map[string]float64{"min_series_reduction": s.Criteria.MinSeriesReduction, "min_fidelity": s.Criteria.MinFidelity,
+		"min_rule_fidelity": s.Criteria.MinRuleFidelity, "min_cost_saving": s.Criteria.MinCostSaving} {
 		if v < 0 || v > 1 {
 			errs = append(errs, fmt.Errorf("criteria.%s %v: want 0..1", name, v))
 		}
@@ -208,17 +224,102 @@ func (r *Run) guardrails(v control.VariantStats) []string {
 	if r.Spec.Criteria.CriticalVisible && v.CriticalVisible < 1 {
 		reasons = append(reasons, fmt.Sprintf("critical processes visible %.2f < 1", v.CriticalVisible))
 	}
+	return append(reasons, r.Spec.Criteria.ruleGuardrails(v.Rules)...)
+}
+
+// validateRules checks the rule criteria against the experiment: they need a rules: block, and every
+// must-hold rule must be one of its rules.
+func (c Criteria) validateRules(snap control.ExperimentSnapshot) []error {
+	if c.MinRuleFidelity <= 0 && len(c.RulesMustHold) == 0 {
+		return nil
+	}
+	base, _ := snap.Variant(snap.Baseline)
+	if base.Rules == nil {
+		return []error{fmt.Errorf("criteria.min_rule_fidelity / rules_must_hold: experiment %s has no rules: block", snap.Name)}
+	}
+	known := map[string]bool{}
+	for _, r := range base.Rules.Rules {
+		known[r.Name] = true
+	}
+	var errs []error
+	for _, name := range c.RulesMustHold {
+		if !known[name] {
+			errs = append(errs, fmt.Errorf("criteria.rules_must_hold: %q is not one of the experiment's %d rules", name, len(known)))
+		}
+	}
+	return errs
+}
+
+// ruleGuardrails fail closed: no rule evaluation in the window is no proof that the rules hold.
+func (c Criteria) ruleGuardrails(rs *control.RuleStats) []string {
+	if c.MinRuleFidelity <= 0 && len(c.RulesMustHold) == 0 {
+		return nil
+	}
+	if rs == nil || rs.Fidelity == nil {
+		return []string{"rule fidelity: no evaluation in the window"}
+	}
+	var reasons []string
+	if *rs.Fidelity < c.MinRuleFidelity {
+		reasons = append(reasons, fmt.Sprintf("rule fidelity %.4f < %.4f (%d broken, %d changed)", *rs.Fidelity, c.MinRuleFidelity, rs.Broken, rs.Changed))
+	}
+	for _, name := range c.RulesMustHold {
+		found := false
+		for _, r := range rs.Rules {
+			if r.Name != name {
+				continue
+			}
+			found = true
+			if r.Verdict == control.RuleBroken {
+				reasons = append(reasons, fmt.Sprintf("must-hold rule %q broken: %s", name, r.Reason))
+			}
+		}
+		if !found {
+			reasons = append(reasons, fmt.Sprintf("must-hold rule %q: not evaluated in the window", name))
+		}
+	}
 	return reasons
 }
 
 func (r *Run) verdict(v control.VariantStats) *Verdict {
 	out := &Verdict{SeriesReduction: v.SeriesSavings, Fidelity: v.Fidelity, CriticalVisible: v.CriticalVisible}
+	if v.Rules != nil {
+		out.RuleFidelity = v.Rules.Fidelity
+	}
 	out.Reasons = r.guardrails(v)
 	if v.SeriesSavings < r.Spec.Criteria.MinSeriesReduction {
 		out.Reasons = append(out.Reasons, fmt.Sprintf("series reduction %.4f < %.4f", v.SeriesSavings, r.Spec.Criteria.MinSeriesReduction))
 	}
+	out.Cost = v.Cost
+	out.Reasons = append(out.Reasons, r.Spec.Criteria.costReasons(v.Cost)...)
 	out.Pass = len(out.Reasons) == 0
 	return out
+}
+
+// validateCost: min_cost_saving needs a cost: block on the experiment.
+func (c Criteria) validateCost(snap control.ExperimentSnapshot) []error {
+	if c.MinCostSaving <= 0 {
+		return nil
+	}
+	if base, _ := snap.Variant(snap.Baseline); base.Cost == nil {
+		return []error{fmt.Errorf("criteria.min_cost_saving: experiment %s has no cost: block (add one to the experiment processor to price its variants)", snap.Name)}
+	}
+	return nil
+}
+
+// costReasons fail closed: no cost figure, or a baseline that costs nothing, is no proof of a saving.
+func (c Criteria) costReasons(cs *control.CostStats) []string {
+	switch min := c.MinCostSaving; {
+	case min <= 0:
+		return nil
+	case cs == nil:
+		return []string{fmt.Sprintf("cost: no figure in the window (min_cost_saving %.4f)", min)}
+	case cs.Monthly+cs.MonthlySaving == 0: // the baseline's monthly cost
+		return []string{fmt.Sprintf("cost: the baseline costs nothing in the window (min_cost_saving %.4f)", min)}
+	case cs.SavingRatio < min:
+		return []string{fmt.Sprintf("cost saving %.4f < %.4f (%.2f %s a month saved of %.2f)", cs.SavingRatio, min, cs.MonthlySaving,
+			cs.Currency, cs.Monthly+cs.MonthlySaving)}
+	}
+	return nil
 }
 
 // fallback switches to the baseline when the candidate is the active variant; it reports whether it did.

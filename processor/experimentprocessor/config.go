@@ -6,11 +6,17 @@ package experimentprocessor // import "github.com/phoenix-platform/otelcol-phoen
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/cost"
 )
 
 // Config is the experiment processor's configuration.
@@ -36,6 +42,11 @@ type Config struct {
 	Fidelity FidelityConfig `mapstructure:"fidelity"`
 	// Variants are the pipelines run side by side, by name.
 	Variants map[string]VariantConfig `mapstructure:"variants"`
+	// Cost projects each variant's monthly bill under one billing model (optional).
+	Cost *CostConfig `mapstructure:"cost"`
+	// Rules are the user's own alerting and recording rules, dashboards and queries, evaluated with the
+	// PromQL engine on every variant's output and compared with the baseline's (optional).
+	Rules RulesConfig `mapstructure:"rules"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -62,6 +73,116 @@ type FidelityConfig struct {
 // means pass-through.
 type VariantConfig struct {
 	Processors []map[string]map[string]any `mapstructure:"processors"`
+}
+
+// CostConfig picks a billing model and its prices (see the README's "Cost models").
+type CostConfig struct {
+	// Model: active_series | hourly_series | datapoints | bytes.
+	Model string `mapstructure:"model"`
+	// Price per unit per month: per 1,000 series (active_series, hourly_series), per million data points
+	// (datapoints), per GB (bytes).
+	Price    float64 `mapstructure:"price"`
+	Currency string  `mapstructure:"currency"`
+	// Horizon is how long a series counts as active after its last point (active_series; default 20m).
+	Horizon time.Duration `mapstructure:"horizon"`
+	// IncludedDPM are the data points per minute included per active series (active_series; 0: no
+	// overage), and OveragePrice the price per 1,000 data points per minute beyond them, per month.
+	IncludedDPM  float64 `mapstructure:"included_dpm"`
+	OveragePrice float64 `mapstructure:"overage_price"`
+}
+
+// RulesConfig names the rules to evaluate on every variant; with no files, dashboards or inline queries
+// (the default) nothing is stored or evaluated.
+type RulesConfig struct {
+	// Files are Prometheus rule files (groups of alerting and recording rules) or PrometheusRule objects;
+	// globs allowed.
+	Files []string `mapstructure:"files"`
+	// Dashboards are Grafana dashboard JSON files: every panel target's expr is a query; globs allowed.
+	Dashboards []string `mapstructure:"dashboards"`
+	// DashboardVariables give dashboard variables a value; the others match anything (.*).
+	DashboardVariables map[string]string `mapstructure:"dashboard_variables"`
+	// Inline are queries by name.
+	Inline map[string]string `mapstructure:"inline"`
+	// Tolerance is the relative difference within which a value is the same (default 0.01).
+	Tolerance float64 `mapstructure:"tolerance"`
+	// MaxRange caps how far back samples are kept for the longest range the rules need (default 1h).
+	MaxRange time.Duration `mapstructure:"max_range"`
+	// MaxSeries caps the series held per variant (default 200,000); beyond it a variant's rules are not
+	// evaluated (reported), as part of the data would be taken for the whole.
+	MaxSeries int `mapstructure:"max_series"`
+	// ResourceToTelemetryConversion turns resource attributes into labels, as the prometheus and
+	// prometheus_remote_write exporters' option of that name does (default true: process metrics are
+	// told apart by their resource).
+	ResourceToTelemetryConversion bool `mapstructure:"resource_to_telemetry_conversion"`
+}
+
+// enabled says whether there is anything to evaluate.
+func (r *RulesConfig) enabled() bool {
+	return len(r.Files)+len(r.Dashboards)+len(r.Inline) > 0
+}
+
+func (r *RulesConfig) validate(window time.Duration) []error {
+	if !r.enabled() {
+		return nil
+	}
+	var errs []error
+	if !(r.Tolerance >= 0 && r.Tolerance < 1) { // NaN fails too
+		errs = append(errs, fmt.Errorf("rules.tolerance %v: want 0 ≤ tolerance < 1", r.Tolerance))
+	}
+	if r.MaxRange < window || r.MaxRange > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("rules.max_range %s: want the window (%s) .. 24h", r.MaxRange, window))
+	}
+	if r.MaxSeries < 1 {
+		errs = append(errs, fmt.Errorf("rules.max_series %d: want at least 1", r.MaxSeries))
+	}
+	return errs
+}
+
+// Unmarshal applies the defaults of a cost: block (horizon 20m, currency USD) under what it sets.
+func (c *CostConfig) Unmarshal(conf *confmap.Conf) error {
+	c.Horizon, c.Currency = cost.DefaultHorizon, "USD"
+	return conf.Unmarshal(c)
+}
+
+func (c *CostConfig) validate(window time.Duration) []error {
+	if c == nil {
+		return nil
+	}
+	var errs []error
+	if !slices.Contains(cost.Models, c.Model) {
+		errs = append(errs, fmt.Errorf("cost.model %q: want one of %s", c.Model, strings.Join(cost.Models, ", ")))
+	}
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"price", c.Price}, {"included_dpm", c.IncludedDPM}, {"overage_price", c.OveragePrice}} {
+		if !(p.v >= 0) || math.IsInf(p.v, 1) { // NaN fails too
+			errs = append(errs, fmt.Errorf("cost.%s %v: want a finite number ≥ 0", p.name, p.v))
+		}
+	}
+	if c.Currency == "" {
+		errs = append(errs, errors.New("cost.currency: must not be empty (default USD)"))
+	}
+	if c.Model == cost.ActiveSeries && (c.Horizon < window || c.Horizon > 24*time.Hour) {
+		errs = append(errs, fmt.Errorf("cost.horizon %s: want the window (%s) .. 24h", c.Horizon, window))
+	}
+	if c.OveragePrice > 0 && c.IncludedDPM == 0 {
+		errs = append(errs, errors.New("cost.overage_price needs cost.included_dpm (the data points per minute included per series)"))
+	}
+	if c.Model != cost.ActiveSeries && (c.IncludedDPM != 0 || c.OveragePrice != 0) {
+		errs = append(errs, fmt.Errorf("cost.included_dpm, cost.overage_price: only active_series bills data points per minute, not %q", c.Model))
+	}
+	return errs
+}
+
+// costOptions is the cost model the meters price with (nil without a cost: block).
+func (cfg *Config) costOptions() *cost.Config {
+	if cfg.Cost == nil {
+		return nil
+	}
+	c := cfg.Cost
+	return &cost.Config{Model: c.Model, Price: c.Price, Currency: c.Currency, Horizon: c.Horizon, IncludedDPM: c.IncludedDPM,
+		OveragePrice: c.OveragePrice, Window: cfg.Window, SeriesCap: cfg.SeriesCap}
 }
 
 const (
@@ -128,6 +249,8 @@ func (cfg *Config) Validate() error {
 	if len(cfg.Critical.Patterns) > 0 && cfg.Critical.Attribute == "" {
 		errs = append(errs, errors.New("critical.patterns need critical.attribute"))
 	}
+	errs = append(errs, cfg.Rules.validate(cfg.Window)...)
+	errs = append(errs, cfg.Cost.validate(cfg.Window)...)
 	return errors.Join(errs...)
 }
 

@@ -31,6 +31,7 @@ func createDefaultConfig() component.Config {
 		Window:           time.Minute,
 		SeriesCap:        200_000,
 		Critical:         CriticalConfig{Attribute: "process.executable.name"},
+		Rules:            RulesConfig{Tolerance: 0.01, MaxRange: time.Hour, MaxSeries: 200_000, ResourceToTelemetryConversion: true},
 	}
 }
 

@@ -82,7 +82,8 @@ func newExperimentProcessor(cfg *Config, set processor.Settings) (*experimentPro
 	}
 	p := &experimentProcessor{id: set.ID, cfg: cfg, set: set, telemetry: tb, now: time.Now,
 		opts: experiment.Options{SeriesCap: cfg.SeriesCap, Counters: cfg.Fidelity.Counters, Gauges: cfg.Fidelity.Gauges,
-			CriticalAttr: cfg.Critical.Attribute, CriticalPatterns: patterns, VolatileAttrs: cfg.Fidelity.VolatileAttributes}}
+			CriticalAttr: cfg.Critical.Attribute, CriticalPatterns: patterns, VolatileAttrs: cfg.Fidelity.VolatileAttributes,
+			Cost: cfg.costOptions()}}
 	for i, name := range cfg.variantNames() {
 		v := &variant{name: name, attr: metric.WithAttributeSet(attribute.NewSet(attribute.String("variant", name)))}
 		steps, ok := parseSteps(cfg.Variants[name])

@@ -67,6 +67,10 @@ func TestDashboard(t *testing.T) {
 	b.waitJS(`[...document.querySelectorAll('svg.chart polyline')].every(p => p.getAttribute('points').split(' ').length >= 3)`, 30*time.Second)
 	assert.Regexp(t, `^[1-9][0-9,]*$`, b.text(`tr[data-variant="full"] td:nth-of-type(1)`), "the baseline's series")
 	assert.Regexp(t, `^[0-9.]+%$`, b.text(`tr[data-variant="top20"] td:nth-of-type(5)`), "top20's series saved")
+	// The cost block: this node's $/month per variant and what top20 saves of the baseline's.
+	assert.Regexp(t, `^\$[0-9,]+\.[0-9]{2}$`, b.text(`tr[data-variant="full"] td.cost:nth-of-type(7)`), "the baseline's cost a month")
+	assert.Regexp(t, `^\$[0-9,]+\.[0-9]{2} \([0-9.]+%\)$`, b.text(`tr[data-variant="top20"] td.cost:nth-of-type(8)`), "top20's saving a month")
+	assert.Contains(t, b.text(`.meta`), "cost model active_series")
 	assert.Contains(t, b.text(`#node`), "·", "the node answering")
 	assert.Equal(t, token, b.eval(`sessionStorage.getItem('phoenix.token')`), "the token is kept for the tab")
 	assert.Equal(t, "0", b.eval(`String(localStorage.length)`), "and nowhere else")
@@ -109,9 +113,11 @@ func TestDashboard(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`input[name="duration"]`), "4s"),
 		chromedp.SetValue(chromedp.CSS(`input[name="min_series_reduction"]`), "30"),
 		chromedp.SetValue(chromedp.CSS(`input[name="min_fidelity"]`), "90"),
+		chromedp.SetValue(chromedp.CSS(`input[name="min_cost_saving"]`), "30"),
 		chromedp.Click(chromedp.CSS(`form[aria-label^="Start a run"] button[type=submit]`)))
 	b.waitJS(`document.querySelector('[data-role=verdict]') !== null`, 60*time.Second)
 	assert.Contains(t, b.text(`[data-role=verdict]`), "Verdict: pass")
+	assert.Contains(t, b.text(`[data-role=verdict]`), "cost saved $")
 	assert.Contains(t, b.text(`.run ol.timeline`), "completed")
 
 	// Chaos from the simulator panel.

@@ -127,6 +127,21 @@ processors:
     critical:
       attribute: process.executable.name
       patterns: {{ toJson $e.criticalPatterns }}
+    {{- with $e.cost }}
+    {{- if .enabled }}
+    cost:
+      model: {{ .model }}
+      price: {{ .price }}
+      currency: {{ .currency | quote }}
+      {{- if eq .model "active_series" }}
+      horizon: {{ .horizon }}
+      {{- if .includedDPM }}
+      included_dpm: {{ .includedDPM }}
+      overage_price: {{ .overagePrice }}
+      {{- end }}
+      {{- end }}
+    {{- end }}
+    {{- end }}
     variants:
       full: {}
       {{ $top }}:

@@ -81,6 +81,17 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti and plain by
 {{- if and $p.experiment.enabled (not (has $p.experiment.active (list "full" (printf "top%d" (int $p.experiment.topK)) "by_executable"))) }}
 {{- $errs = append $errs (printf "presets.experiment.active %q: want full, top%d or by_executable" $p.experiment.active (int $p.experiment.topK)) }}
 {{- end }}
+{{- with $p.experiment.cost }}
+{{- if and .enabled (not $p.experiment.enabled) }}
+{{- $errs = append $errs "presets.experiment.cost needs presets.experiment (it prices the experiment's variants)" }}
+{{- end }}
+{{- if and .enabled (ne .model "active_series") (or .includedDPM .overagePrice) }}
+{{- $errs = append $errs (printf "presets.experiment.cost.includedDPM, overagePrice: only model active_series bills data points per minute, not %q" .model) }}
+{{- end }}
+{{- if and .enabled .overagePrice (not .includedDPM) }}
+{{- $errs = append $errs "presets.experiment.cost.overagePrice needs includedDPM (the data points per minute included per series)" }}
+{{- end }}
+{{- end }}
 {{- if and $p.control.enabled (not (or $p.control.token.existingSecret $p.control.token.value)) }}
 {{- $errs = append $errs "presets.control needs a bearer token: set presets.control.token.existingSecret (a Secret with the token under presets.control.token.key) or presets.control.token.value" }}
 {{- end }}

@@ -37,6 +37,12 @@ function fmtBytes(n) {
 const pct = (r, digits = 1) => `${((r || 0) * 100).toFixed(digits)}%`;
 const fmtTime = (s) => (s ? new Date(s).toLocaleTimeString() : '');
 const seconds = (ns) => `${Math.round(ns / 1e9)}s`;
+// money formats an amount in the cost block's currency (an ISO code; anything else is written after it).
+function money(n, currency) {
+  try {
+    return new Intl.NumberFormat('en-US', { style: 'currency', currency: currency || 'USD', maximumFractionDigits: 2 }).format(n || 0);
+  } catch (_) { return `${(n || 0).toFixed(2)} ${currency}`; }
+}
 
 // ---- API with the token ----
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
@@ -141,11 +147,12 @@ function experimentView(snap) {
   v.candidate = h('select', { id: `${id}-candidate`, name: 'candidate', required: true });
   v.runsList = h('div', { class: 'runs', 'aria-live': 'polite' });
   v.exportOut = h('div');
+  v.rulesOut = h('section', { class: 'rules', 'aria-labelledby': `${id}-rules-h`, hidden: true });
   const table = h('table', {},
     h('caption', { class: 'muted' }, 'Figures of the last complete window; savings and fidelity against the baseline'),
     h('thead', {}, h('tr', {},
-      ['Variant', 'Series', 'New series', 'Datapoints/s', 'Bytes/s', 'Series saved', 'Bytes saved', 'Fidelity',
-        'Critical visible', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
+      ['Variant', 'Series', 'New series', 'Datapoints/s', 'Bytes/s', 'Series saved', 'Bytes saved', 'Cost/month', 'Saved/month',
+        'Fidelity', 'Critical visible', 'Actions'].map((c) => h('th', { scope: 'col', class: c.endsWith('/month') ? 'cost' : null }, c)))),
     v.tbody);
   v.el = h('article', { class: 'card', id, 'aria-labelledby': `${id}-h`, 'data-experiment': snap.name },
     h('h3', { id: `${id}-h` }, snap.name),
@@ -156,6 +163,7 @@ function experimentView(snap) {
         h('h3', { id: `${id}-chart-h` }, 'Series per variant'), v.chart, v.legend),
       h('section', { 'aria-labelledby': `${id}-run-h` },
         h('h3', { id: `${id}-run-h` }, 'Run an experiment'), runForm(v), v.runsList)),
+    v.rulesOut,
     v.exportOut);
   $('#experiments').append(v.el);
   views.set(snap.name, v);
@@ -171,6 +179,7 @@ function runForm(v) {
     f('duration', 'Duration', h('input', { id: `${v.id}-duration`, name: 'duration', value: '5m', size: 6, required: true, pattern: '[0-9.]+(ms|s|m|h)([0-9.]+(ms|s|m|h))*' })),
     f('reduction', 'Min. series saved (%)', h('input', { id: `${v.id}-reduction`, name: 'min_series_reduction', type: 'number', min: 0, max: 100, step: 'any', value: 50 })),
     f('fidelity', 'Min. fidelity (%)', h('input', { id: `${v.id}-fidelity`, name: 'min_fidelity', type: 'number', min: 0, max: 100, step: 'any', value: 95 })),
+    h('label', { for: `${v.id}-costsave`, class: 'cost' }, 'Min. cost saved (%)', h('input', { id: `${v.id}-costsave`, name: 'min_cost_saving', type: 'number', min: 0, max: 100, step: 'any', value: 0 })),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'critical_visible', checked: true }), 'Critical processes stay visible'),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'activate' }), 'Activate the candidate during the run'),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'auto_promote' }), 'Keep it active if it passes'),
@@ -185,6 +194,7 @@ function runForm(v) {
         min_series_reduction: Number(d.get('min_series_reduction')) / 100,
         min_fidelity: Number(d.get('min_fidelity')) / 100,
         critical_visible: d.get('critical_visible') === 'on',
+        min_cost_saving: Number(d.get('min_cost_saving') || 0) / 100,
       },
     };
     try {
@@ -205,6 +215,7 @@ function renderExperiment(snap) {
     h('span', {}, 'baseline ', h('b', {}, snap.baseline)),
     h('span', {}, 'active ', h('b', { 'data-role': 'active' }, snap.active)),
     h('span', {}, 'window ', h('b', {}, seconds(snap.window))),
+    costModel(snap),
     h('span', {}, snap.complete ? `last window ended ${fmtTime(snap.window_end)}` : 'first window in progress…'));
 
   const key = snap.variants.map((x) => x.name).join('\n');
@@ -216,9 +227,52 @@ function renderExperiment(snap) {
     v.candidate.replaceChildren(...snap.variants.filter((x) => !x.baseline).map((x) => h('option', { value: x.name }, x.name)));
     if (selected) v.candidate.value = selected;
   }
+  v.el.classList.toggle('has-cost', snap.variants.some((x) => x.cost));
   for (const x of snap.variants) updateRow(v.rows.get(x.name), x);
+  renderRules(v, snap);
   if (snap.complete) recordPoint(v, snap);
   drawChart(v);
+}
+
+// renderRules shows, per variant, how the user's rules and dashboard queries fare on its output: the share
+// unchanged, and each rule that is not, with why (expandable). Rebuilt only when the evaluation changes.
+function renderRules(v, snap) {
+  const withRules = snap.variants.filter((x) => x.rules && !x.baseline);
+  v.rulesOut.hidden = withRules.length === 0;
+  const key = withRules.map((x) => `${x.name}@${x.rules.evaluated_at}`).join('\n');
+  if (withRules.length === 0 || key === v.rulesKey) return;
+  v.rulesKey = key;
+  const verdictClass = { same: 'good', changed: 'warn', broken: 'bad' };
+  v.rulesOut.replaceChildren(
+    h('h3', { id: `${v.id}-rules-h` }, 'Your rules and dashboards on each variant'),
+    ...withRules.map((x) => {
+      const r = x.rules;
+      const notSame = (r.rules || []).filter((q) => q.verdict !== 'same');
+      const summary = r.fidelity == null
+        ? 'not evaluated yet (first window in progress)'
+        : `${pct(r.fidelity, 1)} unchanged — ${r.same} same, ${r.changed} changed, ${r.broken} broken`;
+      return h('details', { 'data-variant': x.name, class: 'rules-variant' },
+        h('summary', {}, h('b', {}, x.name), ': ', h('span', { class: r.broken ? 'bad' : r.changed ? 'warn' : 'good' }, summary)),
+        notSame.length === 0 ? h('p', { class: 'muted' }, 'Every rule evaluates as on the baseline.') :
+          h('ul', {}, ...notSame.map((q) => h('li', { 'data-rule': q.name },
+            h('span', { class: `badge ${verdictClass[q.verdict] || ''}` }, q.verdict), ' ',
+            h('b', {}, q.name), h('span', { class: 'muted' }, ` (${q.kind}, ${q.source})`),
+            q.verdict === 'changed' ? ` — up to ${pct(q.max_rel_diff, 1)} off` : '',
+            q.reason ? h('div', { class: 'reason' }, q.reason) : '',
+            h('code', { class: 'expr' }, q.expr)))));
+    }));
+}
+
+// What each billing model's units are (the cost cell's tooltip).
+const COST_UNITS = {
+  active_series: 'series active within the horizon', hourly_series: 'distinct series per hour (mean)',
+  datapoints: 'data points a month', bytes: 'GB a month',
+};
+
+// costModel names the experiment's billing model in its meta line, when it has a cost: block.
+function costModel(snap) {
+  const c = (snap.variants.find((x) => x.baseline) || {}).cost;
+  return c ? h('span', {}, 'cost model ', h('b', {}, c.model), ` (${c.currency}, this node)`) : null;
 }
 
 // variantRow makes a row once; updateRow changes only its text, so focus and clicks survive live updates.
@@ -231,7 +285,7 @@ function variantRow(v, name) {
   exportBtn.addEventListener('click', () => showExport(v, name));
   const nameCell = h('th', { scope: 'row' }, name);
   const tr = h('tr', { 'data-variant': name }, nameCell, td('series'), td('new'), td('dps'), td('bps'), td('ssave'),
-    td('bsave'), td('fid'), td('crit'), h('td', { class: 'actions' }, switchBtn, exportBtn));
+    td('bsave'), td('cost', 'cost'), td('csave', 'cost'), td('fid'), td('crit'), h('td', { class: 'actions' }, switchBtn, exportBtn));
   v.rows.set(name, { tr, cells, nameCell, switchBtn, name });
   return tr;
 }
@@ -244,6 +298,12 @@ function updateRow(row, x) {
   c.bps.textContent = `${fmtBytes(x.bytes_per_second)}/s`;
   c.ssave.textContent = x.baseline ? '—' : pct(x.series_savings);
   c.bsave.textContent = x.baseline ? '—' : pct(x.byte_savings);
+  if (x.cost) { // this node's projected bill under the experiment's model, and what the variant saves of the baseline's
+    c.cost.textContent = money(x.cost.monthly, x.cost.currency) + (x.cost.exact ? '' : ' ≈');
+    c.cost.title = `${fmtInt(x.cost.units)} ${COST_UNITS[x.cost.model] || 'units'}${x.cost.overage_dpm ? `, ${fmtInt(x.cost.overage_dpm)} DPM over the included` : ''}`;
+    c.csave.textContent = x.baseline ? '—' : `${money(x.cost.monthly_saving, x.cost.currency)} (${pct(x.cost.saving_ratio)})`;
+    c.csave.className = `cost ${x.baseline ? '' : x.cost.monthly_saving > 0 ? 'good' : x.cost.monthly_saving < 0 ? 'bad' : ''}`.trim();
+  }
   c.fid.textContent = x.baseline ? '—' : pct(x.fidelity, 2);
   c.fid.className = x.baseline ? '' : x.fidelity >= 0.99 ? 'good' : x.fidelity >= 0.95 ? 'warn' : 'bad';
   c.crit.textContent = x.baseline ? '—' : pct(x.critical_visible, 0);
@@ -380,6 +440,7 @@ function drawRuns(v) {
       ? h('p', { class: r.verdict.pass ? 'good' : 'bad', 'data-role': 'verdict' },
         r.verdict.pass ? 'Verdict: pass' : 'Verdict: fail',
         ` — series saved ${pct(r.verdict.series_reduction)}, fidelity ${pct(r.verdict.fidelity, 2)}, critical visible ${pct(r.verdict.critical_visible, 0)}`,
+        r.verdict.cost ? `, cost saved ${money(r.verdict.cost.monthly_saving, r.verdict.cost.currency)}/month (${pct(r.verdict.cost.saving_ratio)})` : '',
         r.verdict.reasons && r.verdict.reasons.length ? ` (${r.verdict.reasons.join('; ')})` : '',
         r.promoted ? '; promoted' : '')
       : null;
