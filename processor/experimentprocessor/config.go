@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/cost"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/rulefidelity"
 )
 
 // Config is the experiment processor's configuration.
@@ -134,6 +135,9 @@ func (r *RulesConfig) validate(window time.Duration) []error {
 	}
 	if r.MaxSeries < 1 {
 		errs = append(errs, fmt.Errorf("rules.max_series %d: want at least 1", r.MaxSeries))
+	}
+	if _, err := rulefidelity.Load(r.loadOptions(window)); err != nil {
+		errs = append(errs, fmt.Errorf("rules: %w", err))
 	}
 	return errs
 }

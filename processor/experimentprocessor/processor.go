@@ -65,6 +65,8 @@ type experimentProcessor struct {
 	scansMu sync.Mutex
 	scans   []*experiment.Scan
 
+	rules *ruleEvaluation // nil without a rules: block
+
 	unregister func()
 	shutDown   bool
 }
@@ -98,6 +100,11 @@ func newExperimentProcessor(cfg *Config, set processor.Settings) (*experimentPro
 		}
 		if name == cfg.Active {
 			p.active.Store(v)
+		}
+	}
+	if cfg.Rules.enabled() {
+		if p.rules, err = newRuleEvaluation(cfg, p.variants, p.baseline, set.Logger); err != nil {
+			return nil, err
 		}
 	}
 	p.resetMeters(p.now())
@@ -279,6 +286,9 @@ func (p *experimentProcessor) shutdown(ctx context.Context) error {
 			errs = append(errs, c.Shutdown(ctx))
 		}
 	}
+	if p.rules != nil {
+		p.rules.shutdown()
+	}
 	p.telemetry.Shutdown()
 	return errors.Join(errs...)
 }
@@ -325,6 +335,9 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 			return
 		}
 		outs[i], scans[i] = out, p.scan(out)
+		if p.rules != nil {
+			p.rules.appendOutput(i, out)
+		}
 	}
 	ownerAt := -1
 	for i, v := range p.variants {
@@ -346,6 +359,13 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 	}
 	if !scanned {
 		inScan.Metrics(md)
+	}
+	if p.rules != nil { // the input, before the owner's chain changes it
+		for i, v := range p.variants {
+			if v.first == nil {
+				p.rules.appendOutput(i, md)
+			}
+		}
 	}
 	if ownerAt >= 0 { // last: nothing reads the input after it
 		run(ownerAt, owner, md)
@@ -494,6 +514,9 @@ func (p *experimentProcessor) rotate(ctx context.Context, now time.Time) {
 		p.telemetry.ProcessorExperimentStateSeries.Record(ctx, int64(p.meters[i].StateSeries()), p.variants[i].attr)
 	}
 	p.winEnds = now.Add(p.cfg.Window)
+	if p.rules != nil {
+		p.rules.windowEnded(now)
+	}
 }
 
 func (p *experimentProcessor) variantError(ctx context.Context, i int, v *variant, err error) {
@@ -559,6 +582,9 @@ func (p *experimentProcessor) Snapshot() control.ExperimentSnapshot {
 	for i, v := range p.variants {
 		stats[i].Active = v == active
 		stats[i].PassThrough = len(v.steps) == 0
+		if p.rules != nil {
+			stats[i].Rules = p.rules.stats(i)
+		}
 	}
 	start, end, complete := p.meters[p.baseline].Window(now)
 	return control.ExperimentSnapshot{

@@ -323,7 +323,7 @@ func collectorConfig(t *testing.T, r rendered) string {
 func validateConfig(t *testing.T, r rendered, v values) {
 	bin := harness.Binary(t)
 	path := filepath.Join(t.TempDir(), "relay.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(collectorConfig(t, r)), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte(mountRules(t, r, collectorConfig(t, r))), 0o600))
 	args := []string{"validate", "--config", path}
 	if v.Presets.HostMetrics.Enabled {
 		args = append(args, "--set=receivers::host_metrics::root_path=/")
@@ -332,6 +332,40 @@ func validateConfig(t *testing.T, r rendered, v values) {
 	cmd.Env = append(os.Environ(), "MY_POD_IP=127.0.0.1", "K8S_NODE_NAME=node-1", "PHOENIX_CONTROL_TOKEN=token")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "otelcol-phoenix validate:\n%s", out)
+}
+
+// rulesDir is where the experiment's rule files are mounted (presets.experiment.rules).
+const rulesDir = "/etc/otelcol-phoenix/rules"
+
+// mountRules does what kubelet does for the rules preset: every ConfigMap volume mounted under rulesDir is
+// written out (the chart's own from the render; a user's ConfigMap is mounted empty), and the config's
+// paths point there, so validate reads the very files the pod would.
+func mountRules(t *testing.T, r rendered, cfg string) string {
+	if !strings.Contains(cfg, rulesDir) {
+		return cfg
+	}
+	pod, _ := r.pod(t)
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Spec.Volumes {
+		volumes[v.Name] = v
+	}
+	root := t.TempDir()
+	for _, m := range pod.Spec.Containers[0].VolumeMounts {
+		rel, ok := strings.CutPrefix(m.MountPath, rulesDir+"/")
+		if !ok {
+			continue
+		}
+		v := volumes[m.Name]
+		require.NotNil(t, v.ConfigMap, "volume %s at %s is a ConfigMap", m.Name, m.MountPath)
+		dir := filepath.Join(root, rel)
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		if cm := r.configMaps[v.ConfigMap.Name]; cm != nil {
+			for name, data := range cm.Data {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600))
+			}
+		}
+	}
+	return strings.ReplaceAll(cfg, rulesDir, root)
 }
 
 // TestSchemaRejectsUnknownKeys: values.schema.json refuses typos anywhere.

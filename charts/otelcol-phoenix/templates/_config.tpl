@@ -142,6 +142,20 @@ processors:
       {{- end }}
     {{- end }}
     {{- end }}
+    {{- with $e.rules }}
+    {{- if .enabled }}
+    rules:
+      {{- include "otelcol-phoenix.rulesPaths" $ | nindent 6 }}
+      {{- with .dashboardVariables }}
+      dashboard_variables: {{ toJson . }}
+      {{- end }}
+      {{- with .inline }}
+      inline: {{ toJson . }}
+      {{- end }}
+      tolerance: {{ .tolerance }}
+      max_range: {{ .maxRange }}
+    {{- end }}
+    {{- end }}
     variants:
       full: {}
       {{ $top }}:
@@ -184,4 +198,31 @@ extensions:
 {{- $exps = dict (printf "experiment/%s" .Values.presets.experiment.name) (dict "active" .Values.presets.experiment.active) }}
 {{- end }}
 {{- toYaml (dict "experiments" $exps) }}
+{{- end }}
+
+{{/* Where the rules preset's files are mounted: the chart's ConfigMap, then each of the user's. */}}
+{{- define "otelcol-phoenix.rulesDir" -}}/etc/otelcol-phoenix/rules{{- end }}
+
+{{/* The rules: block's files and dashboards globs over the mounted ConfigMaps. */}}
+{{- define "otelcol-phoenix.rulesPaths" -}}
+{{- $r := .Values.presets.experiment.rules }}
+{{- $dir := include "otelcol-phoenix.rulesDir" . }}
+{{- $files := list }}
+{{- $dashboards := list }}
+{{- range $name, $_ := $r.files }}
+{{- $files = append $files (printf "%s/chart/%s" $dir $name) }}
+{{- end }}
+{{- range $name, $_ := $r.dashboards }}
+{{- $dashboards = append $dashboards (printf "%s/chart/%s" $dir $name) }}
+{{- end }}
+{{- range $r.existingConfigMaps }}
+{{- $files = concat $files (list (printf "%s/configmap-%s/*.yaml" $dir .) (printf "%s/configmap-%s/*.yml" $dir .)) }}
+{{- $dashboards = append $dashboards (printf "%s/configmap-%s/*.json" $dir .) }}
+{{- end }}
+{{- if $files }}
+files: {{ toJson $files }}
+{{- end }}
+{{- if $dashboards }}
+dashboards: {{ toJson $dashboards }}
+{{- end }}
 {{- end }}

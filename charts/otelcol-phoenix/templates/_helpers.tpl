@@ -92,6 +92,14 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti and plain by
 {{- $errs = append $errs "presets.experiment.cost.overagePrice needs includedDPM (the data points per minute included per series)" }}
 {{- end }}
 {{- end }}
+{{- with $p.experiment.rules }}
+{{- if and .enabled (not $p.experiment.enabled) }}
+{{- $errs = append $errs "presets.experiment.rules needs presets.experiment (its rules are evaluated on the experiment's variants)" }}
+{{- end }}
+{{- if and .enabled (not (or .files .dashboards .existingConfigMaps .inline)) }}
+{{- $errs = append $errs "presets.experiment.rules: give files, dashboards, existingConfigMaps or inline queries" }}
+{{- end }}
+{{- end }}
 {{- if and $p.control.enabled (not (or $p.control.token.existingSecret $p.control.token.value)) }}
 {{- $errs = append $errs "presets.control needs a bearer token: set presets.control.token.existingSecret (a Secret with the token under presets.control.token.key) or presets.control.token.value" }}
 {{- end }}

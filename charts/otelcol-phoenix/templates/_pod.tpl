@@ -119,6 +119,19 @@ spec:
           mountPath: /etc/otelcol-phoenix/desired-state
           readOnly: true
         {{- end }}
+        {{- if and $p.experiment.enabled $p.experiment.rules.enabled }}
+        {{- if or $p.experiment.rules.files $p.experiment.rules.dashboards }}
+        # Whole directories, not subPaths: kubelet updates them in place and the processor reloads.
+        - name: rules
+          mountPath: {{ include "otelcol-phoenix.rulesDir" . }}/chart
+          readOnly: true
+        {{- end }}
+        {{- range $p.experiment.rules.existingConfigMaps }}
+        - name: rules-{{ . | replace "." "-" }}
+          mountPath: {{ include "otelcol-phoenix.rulesDir" $ }}/configmap-{{ . }}
+          readOnly: true
+        {{- end }}
+        {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -148,6 +161,18 @@ spec:
     - name: desired-state
       configMap:
         name: {{ include "otelcol-phoenix.fullname" . }}-desired-state
+    {{- end }}
+    {{- if and $p.experiment.enabled $p.experiment.rules.enabled }}
+    {{- if or $p.experiment.rules.files $p.experiment.rules.dashboards }}
+    - name: rules
+      configMap:
+        name: {{ include "otelcol-phoenix.fullname" . }}-rules
+    {{- end }}
+    {{- range $p.experiment.rules.existingConfigMaps }}
+    - name: rules-{{ . | replace "." "-" }}
+      configMap:
+        name: {{ . }}
+    {{- end }}
     {{- end }}
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
