@@ -72,6 +72,19 @@ func TestDashboard(t *testing.T) {
 	assert.Regexp(t, `^\$[0-9,]+\.[0-9]{2} \([0-9.]+%\)$`, b.text(`tr[data-variant="top20"] td.cost:nth-of-type(8)`), "top20's saving a month")
 	assert.Contains(t, b.text(`.meta`), "cost model active_series")
 	assert.Contains(t, b.text(`#node`), "·", "the node answering")
+
+	// The rules: per variant the share unchanged; expanded, each rule that is not the same, with why. The
+	// expansion survives the next evaluations (the section is rebuilt at each).
+	b.waitJS(`!!document.querySelector('.rules details[data-variant="top20"] summary') &&
+		document.querySelector('.rules details[data-variant="top20"] summary').textContent.includes('broken')`, 30*time.Second)
+	assert.Equal(t, "null", b.eval(`String(document.querySelector('.rules details[data-variant="full"]'))`), "the baseline is not listed")
+	b.do(chromedp.Click(chromedp.CSS(`.rules details[data-variant="top20"] summary`)))
+	b.waitJS(`!!document.querySelector('.rules details[data-variant="top20"][open] li[data-rule="cpu_by_executable"]')`, 10*time.Second)
+	rule := b.text(`.rules details[data-variant="top20"] li[data-rule="cpu_by_executable"]`)
+	assert.Contains(t, rule, "broken")
+	assert.Contains(t, rule, "no longer exist", "the reason names what is gone")
+	time.Sleep(5 * time.Second) // two more evaluations
+	assert.Equal(t, "true", b.eval(`String(document.querySelector('.rules details[data-variant="top20"]').open)`), "still expanded")
 	assert.Equal(t, token, b.eval(`sessionStorage.getItem('phoenix.token')`), "the token is kept for the tab")
 	assert.Equal(t, "0", b.eval(`String(localStorage.length)`), "and nowhere else")
 

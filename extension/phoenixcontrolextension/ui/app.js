@@ -242,6 +242,8 @@ function renderRules(v, snap) {
   const key = withRules.map((x) => `${x.name}@${x.rules.evaluated_at}`).join('\n');
   if (withRules.length === 0 || key === v.rulesKey) return;
   v.rulesKey = key;
+  // Rebuilt every evaluation: what the user expanded stays expanded.
+  const open = new Set([...v.rulesOut.querySelectorAll('details[open]')].map((d) => d.dataset.variant));
   const verdictClass = { same: 'good', changed: 'warn', broken: 'bad' };
   v.rulesOut.replaceChildren(
     h('h3', { id: `${v.id}-rules-h` }, 'Your rules and dashboards on each variant'),
@@ -251,7 +253,7 @@ function renderRules(v, snap) {
       const summary = r.fidelity == null
         ? 'not evaluated yet (first window in progress)'
         : `${pct(r.fidelity, 1)} unchanged — ${r.same} same, ${r.changed} changed, ${r.broken} broken`;
-      return h('details', { 'data-variant': x.name, class: 'rules-variant' },
+      return h('details', { 'data-variant': x.name, class: 'rules-variant', open: open.has(x.name) },
         h('summary', {}, h('b', {}, x.name), ': ', h('span', { class: r.broken ? 'bad' : r.changed ? 'warn' : 'good' }, summary)),
         notSame.length === 0 ? h('p', { class: 'muted' }, 'Every rule evaluates as on the baseline.') :
           h('ul', {}, ...notSame.map((q) => h('li', { 'data-rule': q.name },
