@@ -101,7 +101,12 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 			c.set.Logger.Error("control API stopped", zap.Error(err))
 		}
 	}()
-	c.set.Logger.Info("control API listening", zap.String("endpoint", ln.Addr().String()))
+	scheme := "http"
+	if c.cfg.TLS.HasValue() {
+		scheme = "https"
+	}
+	c.set.Logger.Info("control API and dashboard listening", zap.String("endpoint", ln.Addr().String()),
+		zap.String("dashboard", scheme+"://"+ln.Addr().String()+"/"))
 	return nil
 }
 

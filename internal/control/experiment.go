@@ -4,6 +4,7 @@
 package control // import "github.com/phoenix-platform/otelcol-phoenix/internal/control"
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -124,6 +125,46 @@ type ExperimentSnapshot struct {
 	WindowEnd   time.Time      `json:"window_end"`
 	Complete    bool           `json:"complete"` // false while the first window is still running
 	Variants    []VariantStats `json:"variants"`
+}
+
+// MarshalJSON writes the window as a duration ("1m0s"), the form runs take theirs in.
+func (s ExperimentSnapshot) MarshalJSON() ([]byte, error) {
+	type plain ExperimentSnapshot
+	return json.Marshal(struct {
+		plain
+		Window string `json:"window"`
+	}{plain(s), s.Window.String()})
+}
+
+// UnmarshalJSON reads the window as a duration string, or as nanoseconds (what older versions wrote).
+func (s *ExperimentSnapshot) UnmarshalJSON(b []byte) error {
+	type plain ExperimentSnapshot
+	aux := struct {
+		*plain
+		Window json.RawMessage `json:"window"`
+	}{plain: (*plain)(s)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	s.Window = 0
+	if len(aux.Window) == 0 || string(aux.Window) == "null" {
+		return nil
+	}
+	var text string
+	if err := json.Unmarshal(aux.Window, &text); err == nil {
+		d, err := time.ParseDuration(text)
+		if err != nil {
+			return fmt.Errorf("window: %w", err)
+		}
+		s.Window = d
+		return nil
+	}
+	var ns int64
+	if err := json.Unmarshal(aux.Window, &ns); err != nil {
+		return fmt.Errorf("window: want a duration such as \"1m0s\": %w", err)
+	}
+	s.Window = time.Duration(ns)
+	return nil
 }
 
 // Variant returns the named variant's stats.

@@ -378,8 +378,12 @@ func savings(v, base float64) float64 {
 	if base == 0 {
 		return 0
 	}
-	return 1 - v/base
+	return ratio(1 - v/base)
 }
+
+// ratio drops the float noise of a ratio's last bits (0.9999999999999998 is 1): twelve decimals are far
+// beyond what a figure means, and a reader comparing with 1 should not have to round.
+func ratio(x float64) float64 { return math.Round(x*1e12) / 1e12 }
 
 // closeness is 1 - relative error, clamped to [0,1]; false when both are zero (no data: nothing to
 // compare, not a perfect match) or either is not finite.
@@ -392,5 +396,5 @@ func closeness(v, base float64) (float64, bool) {
 	case base == 0:
 		return 0, true
 	}
-	return math.Max(0, 1-math.Abs(v-base)/math.Abs(base)), true
+	return ratio(math.Max(0, 1-math.Abs(v-base)/math.Abs(base))), true
 }

@@ -36,7 +36,8 @@ function fmtBytes(n) {
 }
 const pct = (r, digits = 1) => `${((r || 0) * 100).toFixed(digits)}%`;
 const fmtTime = (s) => (s ? new Date(s).toLocaleTimeString() : '');
-const seconds = (ns) => `${Math.round(ns / 1e9)}s`;
+// duration shortens the API's Go durations for display: 1m0s → 1m, 1h0m0s → 1h.
+const duration = (d) => String(d).replace(/([hm])0s$/, '$1').replace(/h0m$/, 'h');
 // money formats an amount in the cost block's currency (an ISO code; anything else is written after it).
 function money(n, currency) {
   try {
@@ -214,7 +215,7 @@ function renderExperiment(snap) {
     h('span', {}, 'mode ', h('b', {}, snap.mode)),
     h('span', {}, 'baseline ', h('b', {}, snap.baseline)),
     h('span', {}, 'active ', h('b', { 'data-role': 'active' }, snap.active)),
-    h('span', {}, 'window ', h('b', {}, seconds(snap.window))),
+    h('span', {}, 'window ', h('b', {}, duration(snap.window))),
     costModel(snap),
     h('span', {}, snap.complete ? `last window ended ${fmtTime(snap.window_end)}` : 'first window in progress…'));
 
