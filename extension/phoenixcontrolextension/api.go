@@ -132,12 +132,21 @@ func writeFailure(w http.ResponseWriter, err error) {
 	}
 }
 
+// writeJSON encodes before it answers: a value that cannot be encoded (a non-finite number that slipped
+// through) is a 500 with the reason, never a 200 with an empty body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		if _, isError := v.(errorBody); !isError {
+			writeError(w, http.StatusInternalServerError, "internal", "encoding the answer: "+err.Error())
+		}
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // decode reads exactly one JSON object of type T: right content type, bounded size, no unknown fields, no

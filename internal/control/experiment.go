@@ -84,6 +84,9 @@ type RuleStats struct {
 	// Error says why the rules could not be evaluated on this variant (its store is full), or that the rule
 	// files changed and failed to load (the last good set is evaluated).
 	Error string `json:"error,omitempty"`
+	// SkippedEvaluations counts window ends that found the previous evaluation still running (evaluations
+	// slower than the window): run guardrails fail on a stale evaluation.
+	SkippedEvaluations uint64 `json:"skipped_evaluations"`
 }
 
 // Rule verdicts.

@@ -98,16 +98,35 @@ func (c *Config) Monthly(u Usage) control.CostStats {
 		st.Units = perSecond(u.Bytes) * SecondsPerMonth / 1e9
 		st.Monthly = c.Price * st.Units
 	}
+	st.Units, st.OverageDPM, st.Monthly = bounded(st.Units), bounded(st.OverageDPM), bounded(st.Monthly)
 	return st
+}
+
+// MaxPrice bounds every price (per unit, a month): beyond it a figure could overflow to +Inf, which no
+// backend, JSON encoder or Prometheus client takes.
+const MaxPrice = 1e9
+
+// bounded keeps a figure finite: +Inf (only reachable past the validation's bounds) becomes the largest
+// float, NaN 0. NaN never reaches a figure.
+func bounded(x float64) float64 {
+	switch {
+	case math.IsNaN(x):
+		return 0
+	case math.IsInf(x, 1):
+		return math.MaxFloat64
+	case math.IsInf(x, -1):
+		return -math.MaxFloat64
+	}
+	return x
 }
 
 // Compare fills in v's saving against the baseline's cost: the baseline's monthly cost minus v's, and
 // 1 - v's / the baseline's (0 when the baseline costs nothing, as series savings are).
 func Compare(v *control.CostStats, baseline control.CostStats) {
-	v.MonthlySaving = baseline.Monthly - v.Monthly
+	v.MonthlySaving = bounded(baseline.Monthly - v.Monthly)
 	v.SavingRatio = 0
 	if baseline.Monthly != 0 {
-		v.SavingRatio = 1 - v.Monthly/baseline.Monthly
+		v.SavingRatio = bounded(1 - v.Monthly/baseline.Monthly)
 	}
 }
 

@@ -6,7 +6,6 @@ package rulefidelity // import "github.com/phoenix-platform/otelcol-phoenix/inte
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -72,7 +71,7 @@ type variable struct {
 // pre-16 rows included) is a query named "title / panel title / refId". Targets of a datasource whose type
 // is not prometheus are skipped.
 func (rs *RuleSet) loadDashboard(file string, configured map[string]string) []error {
-	content, err := os.ReadFile(file)
+	content, err := readFile(file)
 	if err != nil {
 		return []error{fmt.Errorf("dashboard: %w", err)}
 	}

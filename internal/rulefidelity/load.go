@@ -152,6 +152,9 @@ func Load(opts Options) (*RuleSet, error) {
 		}
 		rs.add(Rule{Name: name, Source: "inline", Kind: KindInline, Expr: opts.Inline[name], expr: expr, group: -1})
 	}
+	if len(rs.rules) > MaxRules {
+		errs = append(errs, fmt.Errorf("%d rules and queries: at most %d (each is a query per variant every window)", len(rs.rules), MaxRules))
+	}
 	if len(errs) == 0 && len(rs.rules) == 0 {
 		errs = append(errs, fmt.Errorf("no rules: files %q and dashboards %q hold no rule or query, and there is no inline query", opts.Files, opts.Dashboards))
 	}
@@ -211,7 +214,7 @@ func (rs *RuleSet) add(r Rule) {
 // loadRuleFile reads a rule file: one or more YAML documents, each a Prometheus rule file (groups:), a
 // PrometheusRule object (spec.groups) or a List of those.
 func (rs *RuleSet) loadRuleFile(file string) []error {
-	content, err := os.ReadFile(file)
+	content, err := readFile(file)
 	if err != nil {
 		return []error{fmt.Errorf("rule file: %w", err)}
 	}
@@ -456,7 +459,7 @@ func Fingerprint(opts Options) uint64 {
 		files, _ := expand("", field)
 		for _, f := range files {
 			_, _ = io.WriteString(h, f)
-			if b, err := os.ReadFile(f); err == nil {
+			if b, err := readFile(f); err == nil {
 				_, _ = h.Write(b)
 			} else {
 				_, _ = io.WriteString(h, err.Error())
@@ -465,4 +468,37 @@ func Fingerprint(opts Options) uint64 {
 		}
 	}
 	return h.Sum64()
+}
+
+// MaxFileBytes caps a rule file or dashboard (a ConfigMap holds at most 1 MiB; dashboards exported with
+// their data can be larger), and MaxRules the rules and queries of a set: evaluated every window, each costs
+// the engine a query per variant.
+const (
+	MaxFileBytes = 16 << 20
+	MaxRules     = 5000
+)
+
+// readFile reads a regular file of at most MaxFileBytes. Anything else (a FIFO, a device such as
+// /dev/zero, a directory) is refused before it is opened, so a read never blocks or grows without end.
+func readFile(path string) ([]byte, error) {
+	info, err := os.Stat(path) // follows symlinks, as kubelet's ..data links need
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, info.Mode().Type())
+	}
+	if info.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("%s: %d bytes, over the %d MiB limit", path, info.Size(), MaxFileBytes>>20)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1)) // the file may grow between Stat and read
+	if err == nil && len(b) > MaxFileBytes {
+		err = fmt.Errorf("%s: over the %d MiB limit", path, MaxFileBytes>>20)
+	}
+	return b, err
 }

@@ -4,6 +4,7 @@
 package rulefidelity
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -182,4 +183,30 @@ func TestFingerprintFollowsContent(t *testing.T) {
 	assert.NotEqual(t, one, Fingerprint(opts))
 	require.NoError(t, os.Remove(a))
 	assert.Equal(t, empty, Fingerprint(opts))
+}
+
+// TestLoadRefusesWhatIsNotARegularFile: a device, a directory and an over-size file are errors, not reads
+// that never end.
+func TestLoadRefusesWhatIsNotARegularFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	zero := filepath.Join(dir, "zero.yaml")
+	require.NoError(t, os.Symlink("/dev/zero", zero))
+	big := filepath.Join(dir, "big.json")
+	require.NoError(t, os.WriteFile(big, make([]byte, MaxFileBytes+1), 0o600))
+	_, err := Load(Options{Files: []string{zero, dir}, Dashboards: []string{big}})
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "zero.yaml: not a regular file")
+	assert.ErrorContains(t, err, dir+": not a regular file")
+	assert.ErrorContains(t, err, "over the 16 MiB limit")
+}
+
+func TestLoadCapsTheRules(t *testing.T) {
+	t.Parallel()
+	inline := map[string]string{}
+	for i := range MaxRules + 1 {
+		inline[fmt.Sprintf("q%d", i)] = "vector(1)"
+	}
+	_, err := Load(Options{Inline: inline})
+	assert.ErrorContains(t, err, fmt.Sprintf("%d rules and queries: at most %d", MaxRules+1, MaxRules))
 }

@@ -17,6 +17,17 @@ func ruleStats(fidelity float64, rules ...control.RuleResult) *control.RuleStats
 	return &control.RuleStats{Fidelity: &fidelity, Rules: rules}
 }
 
+// evaluatedWindow closes a window whose start (the previous window's end) every variant's rules were
+// evaluated at, as the processor does.
+func evaluatedWindow(e *scripted, end time.Time) {
+	e.window(end, 0.99, 1, 0.8)
+	for _, v := range e.snap.Variants {
+		if v.Rules != nil {
+			v.Rules.EvaluatedAt = e.snap.WindowStart
+		}
+	}
+}
+
 func withRules(e *scripted) {
 	held := []control.RuleResult{{Name: "NodeCPU", Verdict: control.RuleSame}, {Name: "KubeletMemory", Verdict: control.RuleSame}}
 	e.snap.Variants[0].Rules = ruleStats(1, held...)
@@ -48,20 +59,20 @@ func TestBrokenMustHoldRuleFallsBack(t *testing.T) {
 	r, err := New("r", e, s, t0)
 	require.NoError(t, err)
 	r.Step(e, e.SetActive, t0)
-	e.window(t0.Add(time.Minute), 0.99, 1, 0.8)
+	evaluatedWindow(e, t0.Add(time.Minute))
 	r.Step(e, e.SetActive, t0.Add(time.Minute))
 	require.Equal(t, Running, r.Phase)
 
 	// a changed value is no breach of a must-hold rule; broken is
 	e.snap.Variants[1].Rules = ruleStats(0.5, control.RuleResult{Name: "NodeCPU", Verdict: control.RuleSame},
 		control.RuleResult{Name: "KubeletMemory", Verdict: control.RuleChanged, MaxRelDiff: 0.2})
-	e.window(t0.Add(2*time.Minute), 0.99, 1, 0.8)
+	evaluatedWindow(e, t0.Add(2*time.Minute))
 	r.Step(e, e.SetActive, t0.Add(2*time.Minute))
 	require.Equal(t, Running, r.Phase)
 
 	e.snap.Variants[1].Rules = ruleStats(0.5, control.RuleResult{Name: "NodeCPU", Verdict: control.RuleSame},
 		control.RuleResult{Name: "KubeletMemory", Verdict: control.RuleBroken, Reason: `selector process_memory_usage_bytes{process_executable_name="kubelet"} has no series`})
-	e.window(t0.Add(3*time.Minute), 0.99, 1, 0.8)
+	evaluatedWindow(e, t0.Add(3*time.Minute))
 	require.True(t, r.Step(e, e.SetActive, t0.Add(3*time.Minute)))
 	assert.Equal(t, Failed, r.Phase)
 	assert.Contains(t, r.Reason, `must-hold rule "KubeletMemory" broken: selector process_memory_usage_bytes`)
@@ -77,12 +88,12 @@ func TestRuleFidelityFailsClosed(t *testing.T) {
 	r, err := New("r", e, s, t0)
 	require.NoError(t, err)
 	r.Step(e, e.SetActive, t0)
-	e.window(t0.Add(time.Minute), 0.99, 1, 0.8)
+	evaluatedWindow(e, t0.Add(time.Minute))
 	r.Step(e, e.SetActive, t0.Add(time.Minute))
 	require.Equal(t, Running, r.Phase)
 
 	e.snap.Variants[1].Rules = &control.RuleStats{} // no evaluation yet: Fidelity nil
-	e.window(t0.Add(2*time.Minute), 0.99, 1, 0.8)
+	evaluatedWindow(e, t0.Add(2*time.Minute))
 	require.True(t, r.Step(e, e.SetActive, t0.Add(2*time.Minute)))
 	assert.Equal(t, Failed, r.Phase)
 	assert.Contains(t, r.Reason, "rule fidelity: no evaluation in the window")
@@ -97,15 +108,45 @@ func TestVerdictCarriesRuleFidelity(t *testing.T) {
 	r, err := New("r", e, s, t0)
 	require.NoError(t, err)
 	r.Step(e, e.SetActive, t0)
-	e.window(t0.Add(time.Minute), 0.99, 1, 0.8)
+	evaluatedWindow(e, t0.Add(time.Minute))
 	r.Step(e, e.SetActive, t0.Add(time.Minute))
 	e.snap.Variants[1].Rules = ruleStats(0.75)
 	for i := 2; i < 5 && !r.Phase.Terminal(); i++ {
-		e.window(t0.Add(time.Duration(i)*time.Minute), 0.99, 1, 0.8)
+		evaluatedWindow(e, t0.Add(time.Duration(i)*time.Minute))
 		r.Step(e, e.SetActive, t0.Add(time.Duration(i)*time.Minute))
 	}
 	require.NotNil(t, r.Verdict)
 	assert.True(t, r.Verdict.Pass, "%v", r.Verdict.Reasons)
 	require.NotNil(t, r.Verdict.RuleFidelity)
 	assert.InDelta(t, 0.75, *r.Verdict.RuleFidelity, 1e-9)
+}
+
+// TestStaleRuleEvaluationFailsClosed: an evaluation older than the window (evaluations slower than the
+// window, or stuck on a file) is no proof, nor is a rule set that no longer loads.
+func TestStaleRuleEvaluationFailsClosed(t *testing.T) {
+	for name, c := range map[string]struct {
+		mutate func(r *control.RuleStats, windowStart time.Time)
+		want   string
+	}{
+		"stale":  {func(r *control.RuleStats, ws time.Time) { r.EvaluatedAt = ws.Add(-time.Second) }, "is older than the window"},
+		"broken": {func(r *control.RuleStats, _ time.Time) { r.Error = "rule files changed and no longer load" }, "rule fidelity: rule files changed and no longer load"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newScripted()
+			withRules(e)
+			s := spec()
+			s.Criteria.MinRuleFidelity = 0.5
+			r, err := New("r", e, s, t0)
+			require.NoError(t, err)
+			r.Step(e, e.SetActive, t0)
+			evaluatedWindow(e, t0.Add(time.Minute))
+			r.Step(e, e.SetActive, t0.Add(time.Minute))
+			require.Equal(t, Running, r.Phase)
+			evaluatedWindow(e, t0.Add(2*time.Minute))
+			c.mutate(e.snap.Variants[1].Rules, e.snap.WindowStart)
+			require.True(t, r.Step(e, e.SetActive, t0.Add(2*time.Minute)))
+			assert.Equal(t, Failed, r.Phase)
+			assert.Contains(t, r.Reason, c.want)
+		})
+	}
 }

@@ -179,7 +179,7 @@ func (r *Run) Step(e control.Experiment, switchTo Switcher, now time.Time) bool 
 			r.Windows++
 			changed = true
 			if v, ok := snap.Variant(r.Spec.Candidate); ok {
-				if reasons := r.guardrails(v); len(reasons) > 0 {
+				if reasons := r.guardrails(v, snap.WindowStart); len(reasons) > 0 {
 					fellBack := r.fallback(e, switchTo)
 					msg := "guardrail broken: " + reasons[0]
 					if fellBack {
@@ -197,7 +197,7 @@ func (r *Run) Step(e control.Experiment, switchTo Switcher, now time.Time) bool 
 		return changed
 	case Analyzing:
 		v, _ := snap.Variant(r.Spec.Candidate)
-		r.Verdict = r.verdict(v)
+		r.Verdict = r.verdict(v, snap.WindowStart)
 		switch {
 		case r.Verdict.Pass && r.Spec.AutoPromote:
 			if err := switchTo(r.Spec.Candidate); err == nil {
@@ -212,7 +212,8 @@ func (r *Run) Step(e control.Experiment, switchTo Switcher, now time.Time) bool 
 	return false
 }
 
-func (r *Run) guardrails(v control.VariantStats) []string {
+// guardrails checks the candidate's figures of the window that started at windowStart.
+func (r *Run) guardrails(v control.VariantStats, windowStart time.Time) []string {
 	var reasons []string
 	switch min := r.Spec.Criteria.MinFidelity; {
 	case min <= 0:
@@ -224,7 +225,7 @@ func (r *Run) guardrails(v control.VariantStats) []string {
 	if r.Spec.Criteria.CriticalVisible && v.CriticalVisible < 1 {
 		reasons = append(reasons, fmt.Sprintf("critical processes visible %.2f < 1", v.CriticalVisible))
 	}
-	return append(reasons, r.Spec.Criteria.ruleGuardrails(v.Rules)...)
+	return append(reasons, r.Spec.Criteria.ruleGuardrails(v.Rules, windowStart)...)
 }
 
 // validateRules checks the rule criteria against the experiment: they need a rules: block, and every
@@ -250,13 +251,22 @@ func (c Criteria) validateRules(snap control.ExperimentSnapshot) []error {
 	return errs
 }
 
-// ruleGuardrails fail closed: no rule evaluation in the window is no proof that the rules hold.
-func (c Criteria) ruleGuardrails(rs *control.RuleStats) []string {
+// ruleGuardrails fail closed: no rule evaluation in the window is no proof that the rules hold. Rules are
+// evaluated at each window's end, off the pipeline: the evaluation at the window's start (the previous
+// window's end) is the newest that is sure to be done; an older one (evaluations slower than the window,
+// or stuck) is stale. Rule files that no longer load fail too: the rules evaluated are not the user's.
+func (c Criteria) ruleGuardrails(rs *control.RuleStats, windowStart time.Time) []string {
 	if c.MinRuleFidelity <= 0 && len(c.RulesMustHold) == 0 {
 		return nil
 	}
-	if rs == nil || rs.Fidelity == nil {
+	switch {
+	case rs == nil || rs.Fidelity == nil:
 		return []string{"rule fidelity: no evaluation in the window"}
+	case rs.EvaluatedAt.Before(windowStart):
+		return []string{fmt.Sprintf("rule fidelity: the last evaluation (%s) is older than the window (%s): evaluations are slower than the window or stuck",
+			rs.EvaluatedAt.Format(time.RFC3339), windowStart.Format(time.RFC3339))}
+	case rs.Error != "":
+		return []string{"rule fidelity: " + rs.Error}
 	}
 	var reasons []string
 	if *rs.Fidelity < c.MinRuleFidelity {
@@ -280,12 +290,12 @@ func (c Criteria) ruleGuardrails(rs *control.RuleStats) []string {
 	return reasons
 }
 
-func (r *Run) verdict(v control.VariantStats) *Verdict {
+func (r *Run) verdict(v control.VariantStats, windowStart time.Time) *Verdict {
 	out := &Verdict{SeriesReduction: v.SeriesSavings, Fidelity: v.Fidelity, CriticalVisible: v.CriticalVisible}
 	if v.Rules != nil {
 		out.RuleFidelity = v.Rules.Fidelity
 	}
-	out.Reasons = r.guardrails(v)
+	out.Reasons = r.guardrails(v, windowStart)
 	if v.SeriesSavings < r.Spec.Criteria.MinSeriesReduction {
 		out.Reasons = append(out.Reasons, fmt.Sprintf("series reduction %.4f < %.4f", v.SeriesSavings, r.Spec.Criteria.MinSeriesReduction))
 	}

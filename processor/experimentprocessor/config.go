@@ -6,7 +6,6 @@ package experimentprocessor // import "github.com/phoenix-platform/otelcol-phoen
 import (
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -160,8 +159,8 @@ func (c *CostConfig) validate(window time.Duration) []error {
 		name string
 		v    float64
 	}{{"price", c.Price}, {"included_dpm", c.IncludedDPM}, {"overage_price", c.OveragePrice}} {
-		if !(p.v >= 0) || math.IsInf(p.v, 1) { // NaN fails too
-			errs = append(errs, fmt.Errorf("cost.%s %v: want a finite number ≥ 0", p.name, p.v))
+		if !(p.v >= 0) || p.v > cost.MaxPrice { // NaN and +Inf fail too
+			errs = append(errs, fmt.Errorf("cost.%s %v: want a number in 0..%g", p.name, p.v, cost.MaxPrice))
 		}
 	}
 	if c.Currency == "" {

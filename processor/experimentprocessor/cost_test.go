@@ -59,14 +59,14 @@ func TestValidateCostListsEveryProblem(t *testing.T) {
 	for id, want := range map[string][]string{
 		"experiment/invalid": {
 			`cost.model "per_series": want one of active_series, hourly_series, datapoints, bytes`,
-			"cost.price -1: want a finite number ≥ 0",
-			"cost.overage_price +Inf: want a finite number ≥ 0",
+			"cost.price -1: want a number in 0..1e+09",
+			"cost.overage_price +Inf: want a number in 0..1e+09",
 			"cost.currency: must not be empty",
 			"cost.overage_price needs cost.included_dpm",
 			`only active_series bills data points per minute, not "per_series"`,
 		},
-		"experiment/horizon_short": {"cost.horizon 30s: want the window (1m0s) .. 24h", "cost.price NaN: want a finite number ≥ 0"},
-		"experiment/horizon_long":  {"cost.horizon 25h0m0s: want the window (1m0s) .. 24h"},
+		"experiment/horizon_short": {"cost.horizon 30s: want the window (1m0s) .. 24h", "cost.price NaN: want a number in 0..1e+09"},
+		"experiment/horizon_long":  {"cost.horizon 25h0m0s: want the window (1m0s) .. 24h", "cost.price 1.7e+308: want a number in 0..1e+09"},
 		"experiment/dpm_not_active_series": {
 			`cost.included_dpm, cost.overage_price: only active_series bills data points per minute, not "datapoints"`},
 	} {

@@ -164,6 +164,7 @@ func (r *ruleEvaluation) stats(i int) *control.RuleStats {
 			out.Rules = append(out.Rules, control.RuleResult{Name: rule.Name, Source: rule.Source, Kind: rule.Kind, Expr: rule.Expr})
 		}
 	}
+	out.SkippedEvaluations = r.skipped
 	switch {
 	case res.Err != nil:
 		out.Error = res.Err.Error()
