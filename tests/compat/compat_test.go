@@ -26,7 +26,7 @@ var env = []string{"K8S_NODE_NAME=node-1", "K8S_NODE_IP=127.0.0.1", "MY_POD_IP=1
 func configs(t *testing.T) []string {
 	files, err := filepath.Glob("configs/*.yaml")
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(files), 12, "the drop-in suite needs at least 12 otelcol-contrib configs")
+	require.GreaterOrEqual(t, len(files), 18, "the drop-in suite needs at least 18 otelcol-contrib configs")
 	return files
 }
 
@@ -62,7 +62,8 @@ func TestLegacyTypeNamesCovered(t *testing.T) {
 		all.Write(b)
 	}
 	for _, name := range []string{"hostmetrics:", "kubeletstats:", "k8sattributes:", "resourcedetection:",
-		"prometheusremotewrite:", "filelog:", "otlphttp:", "cumulativetodelta:", "deltatorate:", "metricstransform:"} {
+		"prometheusremotewrite:", "filelog:", "otlphttp:", "cumulativetodelta:", "deltatorate:", "metricstransform:",
+		"loadbalancing:", "deltatocumulative:", "fluentforward:"} {
 		assert.Contains(t, all.String(), "\n  "+name, "no config uses the old type name %s", name)
 	}
 }
@@ -121,6 +122,10 @@ func TestConfigsRun(t *testing.T) {
 				}))
 			},
 		},
+		{config: "gateway-tail-sampling.yaml", env: []string{"OUT_FILE={tmp}/sampled.json"}, check: tailSampling},
+		{config: "traces-spanmetrics.yaml", env: []string{"OUT_FILE={tmp}/traces.json"}, check: spanMetrics},
+		{config: "metrics-delta-legacy.yaml", env: []string{"OUT_FILE={tmp}/metrics.json"}, check: deltaToCumulative},
+		{config: "fluentforward-legacy.yaml", env: []string{"OUT_FILE={tmp}/logs.json"}, check: fluentForward},
 		{
 			config: "prometheus-scrape.yaml",
 			env:    []string{"STORAGE_DIR={tmp}/storage"},

@@ -67,7 +67,8 @@ func stability(s map[string]string) string {
 	}
 	var parts []string
 	for _, k := range []string{"traces", "metrics", "logs", "profiles", "extension",
-		"traces-to-traces", "metrics-to-metrics", "logs-to-logs"} {
+		"traces-to-traces", "metrics-to-metrics", "logs-to-logs", "traces-to-metrics", "traces-to-logs",
+		"metrics-to-traces", "metrics-to-logs", "logs-to-traces", "logs-to-metrics"} {
 		if v, ok := s[k]; ok && v != "Undefined" {
 			if k == "extension" {
 				parts = append(parts, strings.ToLower(v))
