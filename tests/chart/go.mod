@@ -6,6 +6,7 @@ replace github.com/phoenix-platform/otelcol-phoenix => ../..
 
 require (
 	github.com/phoenix-platform/otelcol-phoenix v0.0.0
+	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.90.1
 	github.com/stretchr/testify v1.12.1
 	k8s.io/api v0.35.4
 	k8s.io/apimachinery v0.35.4

@@ -1,17 +1,26 @@
 {{/*
-The collector config: .Values.config with every enabled preset merged under it (the user's config wins, as
-mustMergeOverwrite does in the upstream chart) and the preset's components added to the pipelines.
+The collector config: .Values.config (or alternateConfig) with the old component names renamed, unused nulls
+removed, and every enabled preset merged under it (the user's config wins, as mustMergeOverwrite does in the
+upstream chart) and the preset's components added to the pipelines.
 */}}
 {{- define "otelcol-phoenix.config" -}}
-{{- $config := deepCopy .Values.config }}
+{{- $config := deepCopy (.Values.alternateConfig | default .Values.config) }}
+{{- if .Values.rewriteDeprecatedComponentNames }}
+{{- $_ := include "otelcol-phoenix.renameDeprecated" $config }}
+{{- end }}
+{{- $_ := include "otelcol-phoenix.pruneNulls" $config }}
+{{- $_ := include "otelcol-phoenix.upstreamSelfScrape" $config }}
 {{- $p := .Values.presets }}
 {{- $metricsSource := "" }}
 {{- if $p.hostMetrics.enabled }}{{ $metricsSource = "host_metrics" }}{{ end }}
 {{- if $p.simulator.enabled }}{{ $metricsSource = "simulated_process" }}{{ end }}
-{{- if or $metricsSource $p.kubernetesAttributes.enabled }}
-{{- if not (and $config.service $config.service.pipelines $config.service.pipelines.metrics) }}
+{{- if or $metricsSource $p.kubernetesAttributes.enabled $p.kubeletMetrics.enabled }}
+{{- if not (dig "service" "pipelines" "metrics" nil $config) }}
 {{- fail "config.service.pipelines.metrics is missing: the presets add their components to it" }}
 {{- end }}
+{{- end }}
+{{- if and $p.logsCollection.enabled (not (dig "service" "pipelines" "logs" nil $config)) }}
+{{- fail "config.service.pipelines.logs is missing: presets.logsCollection adds file_log to it" }}
 {{- end }}
 {{- if $p.hostMetrics.enabled }}
 {{- $config = mustMergeOverwrite (include "otelcol-phoenix.preset.hostMetrics" . | fromYaml) $config }}
@@ -22,6 +31,25 @@ mustMergeOverwrite does in the upstream chart) and the preset's components added
 {{- if $metricsSource }}
 {{- $m := $config.service.pipelines.metrics }}
 {{- $_ := set $m "receivers" (prepend (without $m.receivers $metricsSource) $metricsSource) }}
+{{- end }}
+{{- if $p.kubeletMetrics.enabled }}
+{{- $config = mustMergeOverwrite (include "otelcol-phoenix.preset.kubeletMetrics" . | fromYaml) $config }}
+{{- $m := $config.service.pipelines.metrics }}
+{{- $_ := set $m "receivers" (append (default list $m.receivers) "kubelet_stats" | uniq) }}
+{{- end }}
+{{- if $p.logsCollection.enabled }}
+{{- $config = mustMergeOverwrite (include "otelcol-phoenix.preset.logsCollection" . | fromYaml) $config }}
+{{- $l := $config.service.pipelines.logs }}
+{{- $_ := set $l "receivers" (append (default list $l.receivers) "file_log" | uniq) }}
+{{- if not $p.logsCollection.includeCollectorLogs }}
+{{- /* Also when config sets its own exclude list: the collector's own logs would loop through it. */}}
+{{- $fl := $config.receivers.file_log }}
+{{- $_ := set $fl "exclude" (append (default list $fl.exclude) (include "otelcol-phoenix.ownLogs" .) | uniq) }}
+{{- end }}
+{{- if $p.logsCollection.storeCheckpoints }}
+{{- $s := $config.service }}
+{{- $_ := set $s "extensions" (append (default list $s.extensions) "file_storage" | uniq) }}
+{{- end }}
 {{- end }}
 {{- if $p.kubernetesAttributes.enabled }}
 {{- $config = mustMergeOverwrite (include "otelcol-phoenix.preset.kubernetesAttributes" . | fromYaml) $config }}
@@ -40,6 +68,108 @@ mustMergeOverwrite does in the upstream chart) and the preset's components added
 {{- $_ := set $s "extensions" (concat (default list $s.extensions) (list "bearertokenauth/phoenix" "file_storage/phoenix" "phoenix_control") | uniq) }}
 {{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/*
+The old component names the presets' components had (the upstream chart's values use them), by kind. The
+renamed ones load too, as deprecated aliases, but a preset's host_metrics and your hostmetrics would be two
+receivers.
+*/}}
+{{- define "otelcol-phoenix.deprecatedNames" -}}
+receivers:
+  hostmetrics: host_metrics
+  kubeletstats: kubelet_stats
+  filelog: file_log
+processors:
+  k8sattributes: k8s_attributes
+{{- end }}
+
+{{/*
+renameDeprecated renames, in the config dict it is given (in place), the old names of deprecatedNames to the
+new ones, merged (the new name's settings win), and their references in the pipelines.
+*/}}
+{{- define "otelcol-phoenix.renameDeprecated" -}}
+{{- $config := . }}
+{{- range $kind, $table := include "otelcol-phoenix.deprecatedNames" . | fromYaml }}
+{{- $section := index $config $kind }}
+{{- if kindIs "map" $section }}
+{{- range $old, $new := $table }}
+{{- if hasKey $section $old }}
+{{- $_ := set $section $new (mustMergeOverwrite (deepCopy (default dict (index $section $old))) (deepCopy (default dict (index $section $new)))) }}
+{{- $_ := unset $section $old }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $_, $pipeline := dig "service" "pipelines" dict $config }}
+{{- if and (kindIs "map" $pipeline) (index $pipeline $kind) }}
+{{- $refs := list }}
+{{- range index $pipeline $kind }}
+{{- $refs = append $refs (hasKey $table . | ternary (get $table .) .) }}
+{{- end }}
+{{- $_ := set $pipeline $kind ($refs | uniq) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+pruneNulls removes, in place, what a null in the values means to remove: a null pipeline, and a null component
+no pipeline (or service.extensions) uses. In the upstream chart `jaeger: null` removes a default receiver; here,
+where there is no such default, Helm keeps the null, and the collector would read it as the component with its
+default settings. A null component a pipeline does use is kept: that is the collector's "defaults" form.
+*/}}
+{{- define "otelcol-phoenix.pruneNulls" -}}
+{{- $config := . }}
+{{- $pipelines := dig "service" "pipelines" dict $config }}
+{{- range $name, $pipeline := $pipelines }}
+{{- if kindIs "invalid" $pipeline }}{{ $_ := unset $pipelines $name }}{{ end }}
+{{- end }}
+{{- $used := dig "service" "extensions" list $config }}
+{{- range $_, $pipeline := $pipelines }}
+{{- range $kind := list "receivers" "processors" "exporters" }}
+{{- $used = concat $used (default list (index $pipeline $kind)) }}
+{{- end }}
+{{- end }}
+{{- range $kind := list "receivers" "processors" "exporters" "extensions" "connectors" }}
+{{- $section := index $config $kind }}
+{{- if kindIs "map" $section }}
+{{- range $name, $component := $section }}
+{{- if and (kindIs "invalid" $component) (not (has $name $used)) }}{{ $_ := unset $section $name }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+upstreamSelfScrape: the upstream chart's config has a `prometheus` receiver scraping the collector's own
+telemetry (port 8888), and its values files put it in pipelines without defining it. This chart's config has
+none (Prometheus scrapes port metrics directly, see podMonitor); a pipeline that names `prometheus` while
+config defines no such receiver gets that self-scrape.
+*/}}
+{{- define "otelcol-phoenix.upstreamSelfScrape" -}}
+{{- $config := . }}
+{{- $wanted := false }}
+{{- range $_, $pipeline := dig "service" "pipelines" dict $config }}
+{{- if has "prometheus" (default list (index $pipeline "receivers")) }}{{ $wanted = true }}{{ end }}
+{{- end }}
+{{- if and $wanted (not (hasKey (default dict $config.receivers) "prometheus")) }}
+{{- $_ := set $config "receivers" (default dict $config.receivers) }}
+{{- $_ := set $config.receivers "prometheus" (dict "config" (dict "scrape_configs" (list (dict "job_name" "opentelemetry-collector" "scrape_interval" "10s" "static_configs" (list (dict "targets" (list "${env:MY_POD_IP}:8888"))))))) }}
+{{- end }}
+{{- end }}
+
+{{/* renamedNames lists the old names found in the values' config, for NOTES.txt. */}}
+{{- define "otelcol-phoenix.renamedNames" -}}
+{{- $config := .Values.alternateConfig | default .Values.config }}
+{{- $found := list }}
+{{- range $kind, $table := include "otelcol-phoenix.deprecatedNames" . | fromYaml }}
+{{- range $old, $new := $table }}
+{{- if hasKey (default dict (index $config $kind)) $old }}
+{{- $found = append $found (printf "%s.%s → %s" $kind $old $new) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- join ", " $found }}
 {{- end }}
 
 {{/* insertBeforeBatch puts item just before "batch" (the end when there is none), once. */}}
@@ -67,20 +197,22 @@ receivers:
       disk: {}
       filesystem:
         exclude_mount_points:
-          mount_points: [/dev/*, /proc/*, /sys/*, /run/k3s/containerd/*, /var/lib/docker/*, /var/lib/kubelet/*, /snap/*]
+          # Anchored: a mount point that is one of these directories or below it (/devops stays).
+          mount_points: ['^/dev($|/)', '^/proc($|/)', '^/sys($|/)', '^/run/k3s/containerd($|/)', '^/var/lib/docker($|/)', '^/var/lib/kubelet($|/)', '^/snap($|/)']
           match_type: regexp
         exclude_fs_types:
           fs_types: [autofs, binfmt_misc, bpf, cgroup2, configfs, debugfs, devpts, devtmpfs, fusectl, hugetlbfs, iso9660, mqueue, nsfs, overlay, proc, procfs, pstore, rpc_pipefs, securityfs, selinuxfs, squashfs, sysfs, tracefs]
           match_type: strict
       network: {}
+      # On a real node some reads fail for every scrape even as root with CAP_SYS_PTRACE: kernel threads have no
+      # executable, processes exit between the listing and the read, and without readAllProcesses other users'
+      # executables, I/O and owners are unreadable. Those are expected, not errors to log each interval.
       process:
         mute_process_name_error: true
-        {{- if not $h.readAllProcesses }}
-        # Without CAP_SYS_PTRACE other users' executables, I/O and owners cannot be read (readAllProcesses).
         mute_process_exe_error: true
         mute_process_io_error: true
         mute_process_user_error: true
-        {{- end }}
+        mute_process_cgroup_error: true
 {{- end }}
 
 {{- define "otelcol-phoenix.preset.simulator" -}}
@@ -106,10 +238,59 @@ processors:
     {{- end }}
     extract:
       metadata: [k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.pod.start_time, k8s.deployment.name, k8s.node.name]
+      {{- if .Values.presets.kubernetesAttributes.extractAllPodLabels }}
+      labels: [{tag_name: $$1, key_regex: (.*), from: pod}]
+      {{- end }}
+      {{- if .Values.presets.kubernetesAttributes.extractAllPodAnnotations }}
+      annotations: [{tag_name: $$1, key_regex: (.*), from: pod}]
+      {{- end }}
     pod_association:
       - sources: [{from: resource_attribute, name: k8s.pod.ip}]
       - sources: [{from: resource_attribute, name: k8s.pod.uid}]
       - sources: [{from: connection}]
+{{- end }}
+
+{{- define "otelcol-phoenix.preset.kubeletMetrics" -}}
+{{- $k := .Values.presets.kubeletMetrics }}
+receivers:
+  kubelet_stats:
+    collection_interval: {{ $k.collectionInterval }}
+    auth_type: serviceAccount
+    endpoint: ${env:K8S_NODE_IP}:10250
+    {{- if $k.insecureSkipVerify }}
+    insecure_skip_verify: true
+    {{- end }}
+{{- end }}
+
+{{/* ownLogs: the log files of this release's collector containers. */}}
+{{- define "otelcol-phoenix.ownLogs" -}}
+/var/log/pods/{{ include "otelcol-phoenix.namespace" . }}_{{ include "otelcol-phoenix.fullname" . }}-*_*/otelcol-phoenix/*.log
+{{- end }}
+
+{{- define "otelcol-phoenix.preset.logsCollection" -}}
+{{- $l := .Values.presets.logsCollection }}
+{{- if $l.storeCheckpoints }}
+extensions:
+  file_storage:
+    directory: /var/lib/otelcol
+{{- end }}
+receivers:
+  file_log:
+    # /var/log/pods/<namespace>_<pod>_<pod uid>/<container>/<restart>.log
+    include: [/var/log/pods/*/*/*.log]
+    exclude: []
+    start_at: end
+    retry_on_failure:
+      enabled: true
+    {{- if $l.storeCheckpoints }}
+    storage: file_storage
+    {{- end }}
+    include_file_path: true
+    include_file_name: false
+    operators:
+      - type: container
+        id: container-parser
+        max_log_size: {{ int $l.maxRecombineLogSize }}
 {{- end }}
 
 {{- define "otelcol-phoenix.preset.experiment" -}}

@@ -27,6 +27,78 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/component: {{ ternary "agent-collector" "gateway-collector" (eq .Values.mode "daemonset") }}
+{{- with .Values.additionalLabels }}
+{{ tpl (toYaml .) $ }}
+{{- end }}
+{{- end }}
+
+{{/* The namespace of every namespaced object: namespaceOverride, else the release's. */}}
+{{- define "otelcol-phoenix.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride }}
+{{- end }}
+
+{{/* serviceEnabled: service.enabled when set, else true in deployment mode only (as upstream). */}}
+{{- define "otelcol-phoenix.serviceEnabled" -}}
+{{- if kindIs "bool" .Values.service.enabled }}{{ .Values.service.enabled }}{{ else }}{{ eq .Values.mode "deployment" }}{{ end }}
+{{- end }}
+
+{{- define "otelcol-phoenix.image" -}}
+{{- $registry := (.Values.global).imageRegistry }}
+{{- $repo := ternary .Values.image.repository (printf "%s/%s" $registry .Values.image.repository) (empty $registry) }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repo .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+runAsRoot: the container runs as UID 0, for the presets that read root-owned node files: hostMetrics with
+readAllProcesses (other users' /proc/<pid>/*, with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH) and logsCollection
+with runAsRoot (container logs, root-owned 0640: no capability needed).
+*/}}
+{{- define "otelcol-phoenix.runAsRoot" -}}
+{{- $p := .Values.presets }}
+{{- if or (and $p.hostMetrics.enabled $p.hostMetrics.readAllProcesses) (and $p.logsCollection.enabled $p.logsCollection.runAsRoot) }}true{{ end }}
+{{- end }}
+
+{{/* clusterRoleEnabled: the ClusterRole and its binding are rendered (clusterRole.create or an RBAC preset). */}}
+{{- define "otelcol-phoenix.clusterRoleEnabled" -}}
+{{- if or .Values.clusterRole.create .Values.presets.kubernetesAttributes.enabled .Values.presets.kubeletMetrics.enabled }}true{{ end }}
+{{- end }}
+
+{{/* A probe on health_check: the values' probe with httpGet defaulting to path / on the health port. */}}
+{{- define "otelcol-phoenix.probe" -}}
+{{- $probe := deepCopy . }}
+{{- $_ := set $probe "httpGet" (mustMergeOverwrite (dict "path" "/" "port" "health") (default dict $probe.httpGet)) }}
+{{- toYaml $probe }}
+{{- end }}
+
+{{/* The secret holding the control token and its key, for the monitors' authorization. */}}
+{{- define "otelcol-phoenix.controlAuthorization" -}}
+authorization:
+  type: Bearer
+  credentials:
+    name: {{ include "otelcol-phoenix.tokenSecretName" . }}
+    key: {{ .Values.presets.control.token.key }}
+{{- end }}
+
+{{/*
+The monitors' endpoint on the control API's /metrics. instance is the node's name on a DaemonSet (one agent
+per node) and the pod's name on a Deployment, which is what the fleet dashboard and rules group by.
+*/}}
+{{- define "otelcol-phoenix.controlMetricsEndpoint" -}}
+- port: control
+  path: /metrics
+  scheme: http
+  {{- with .interval }}
+  interval: {{ . }}
+  {{- end }}
+  {{- include "otelcol-phoenix.controlAuthorization" .root | nindent 2 }}
+  relabelings:
+    - sourceLabels: [{{ ternary "__meta_kubernetes_pod_node_name" "__meta_kubernetes_pod_name" (eq .root.Values.mode "daemonset") }}]
+      targetLabel: instance
+      action: replace
 {{- end }}
 
 {{- define "otelcol-phoenix.serviceAccountName" -}}
@@ -50,7 +122,7 @@ app.kubernetes.io/component: {{ ternary "agent-collector" "gateway-collector" (e
 {{- end }}
 
 {{/*
-GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti and plain bytes.
+GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal k, M, G, T and plain bytes.
 */}}
 {{- define "otelcol-phoenix.gomemlimit" -}}
 {{- $limit := toString . }}
@@ -59,8 +131,12 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti and plain by
 {{- else if hasSuffix "Gi" $limit }}{{ $mib = mulf (float64 (trimSuffix "Gi" $limit)) 1024 }}
 {{- else if hasSuffix "Mi" $limit }}{{ $mib = float64 (trimSuffix "Mi" $limit) }}
 {{- else if hasSuffix "Ki" $limit }}{{ $mib = divf (float64 (trimSuffix "Ki" $limit)) 1024 }}
+{{- else if regexMatch "^[0-9.]+T$" $limit }}{{ $mib = divf (mulf (float64 (trimSuffix "T" $limit)) 1e12) 1048576 }}
+{{- else if regexMatch "^[0-9.]+G$" $limit }}{{ $mib = divf (mulf (float64 (trimSuffix "G" $limit)) 1e9) 1048576 }}
+{{- else if regexMatch "^[0-9.]+M$" $limit }}{{ $mib = divf (mulf (float64 (trimSuffix "M" $limit)) 1e6) 1048576 }}
+{{- else if regexMatch "^[0-9.]+k$" $limit }}{{ $mib = divf (mulf (float64 (trimSuffix "k" $limit)) 1e3) 1048576 }}
 {{- else if regexMatch "^[0-9]+$" $limit }}{{ $mib = divf (float64 $limit) 1048576 }}
-{{- else }}{{ fail (printf "resources.limits.memory %q: use Ki, Mi, Gi, Ti or bytes for useGOMEMLIMIT (or set useGOMEMLIMIT: false)" $limit) }}
+{{- else }}{{ fail (printf "resources.limits.memory %q: use Ki, Mi, Gi, Ti, k, M, G, T or bytes for useGOMEMLIMIT (or set useGOMEMLIMIT: false)" $limit) }}
 {{- end }}
 {{- printf "%dMiB" (int (floor (mulf $mib 0.8))) }}
 {{- end }}
@@ -114,6 +190,60 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti and plain by
 {{- end }}
 {{- if and .Values.useGOMEMLIMIT (not (and .Values.resources.limits .Values.resources.limits.memory)) }}
 {{- $errs = append $errs "useGOMEMLIMIT needs resources.limits.memory (or set useGOMEMLIMIT: false)" }}
+{{- end }}
+{{- $daemonset := eq .Values.mode "daemonset" }}
+{{- if and $p.kubeletMetrics.enabled (not $daemonset) }}
+{{- $errs = append $errs "presets.kubeletMetrics needs mode: daemonset (each agent reads its own node's kubelet at K8S_NODE_IP)" }}
+{{- end }}
+{{- if and $p.logsCollection.enabled (not $daemonset) }}
+{{- $errs = append $errs "presets.logsCollection needs mode: daemonset (it reads the node's /var/log/pods)" }}
+{{- end }}
+{{- if and $p.logsCollection.enabled $p.logsCollection.storeCheckpoints (not $p.logsCollection.runAsRoot) }}
+{{- $errs = append $errs "presets.logsCollection.storeCheckpoints needs presets.logsCollection.runAsRoot (the checkpoints are written to the node's root-owned /var/lib/otelcol)" }}
+{{- end }}
+{{- if and .Values.clusterRole.rules (not (include "otelcol-phoenix.clusterRoleEnabled" .)) }}
+{{- $errs = append $errs "clusterRole.rules need clusterRole.create: true (or presets.kubernetesAttributes / presets.kubeletMetrics, which create the ClusterRole)" }}
+{{- end }}
+{{- $serviceEnabled := eq (include "otelcol-phoenix.serviceEnabled" .) "true" }}
+{{- range $name, $port := .Values.ports }}
+{{- if and $port.enabled $port.nodePort (not (has $.Values.service.type (list "NodePort" "LoadBalancer"))) }}
+{{- $errs = append $errs (printf "ports.%s.nodePort needs service.type NodePort or LoadBalancer, not %s" $name $.Values.service.type) }}
+{{- end }}
+{{- end }}
+{{- with .Values.podDisruptionBudget }}
+{{- if and .enabled $daemonset }}
+{{- $errs = append $errs "podDisruptionBudget is for mode: deployment (the gateway); node drains do not evict DaemonSet pods" }}
+{{- end }}
+{{- if and .enabled (hasKey . "minAvailable") (hasKey . "maxUnavailable") }}
+{{- $errs = append $errs "podDisruptionBudget: set minAvailable or maxUnavailable, not both" }}
+{{- end }}
+{{- end }}
+{{- with .Values.rollout }}
+{{- if and $daemonset (eq .strategy "Recreate") }}
+{{- $errs = append $errs "rollout.strategy Recreate is for a Deployment; a DaemonSet takes RollingUpdate or OnDelete" }}
+{{- end }}
+{{- if and (not $daemonset) (eq .strategy "OnDelete") }}
+{{- $errs = append $errs "rollout.strategy OnDelete is for a DaemonSet; a Deployment takes RollingUpdate or Recreate" }}
+{{- end }}
+{{- if and $daemonset (eq .strategy "RollingUpdate") (.rollingUpdate).maxSurge }}
+{{- range $name, $port := $.Values.ports }}
+{{- if and $port.enabled $port.hostPort }}
+{{- $errs = append $errs (printf "rollout.rollingUpdate.maxSurge with ports.%s.hostPort: the surge pod cannot bind the node port the old pod holds (use maxUnavailable)" $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $podMonitorControl := and .Values.podMonitor.enabled .Values.podMonitor.controlEndpoint.enabled }}
+{{- if and .Values.serviceMonitor.enabled (not (or (and $serviceEnabled .Values.serviceMonitor.metricsEndpoints) (and $p.control.enabled .Values.serviceMonitor.controlEndpoint.enabled (not $podMonitorControl)))) }}
+{{- $errs = append $errs "serviceMonitor has nothing to scrape: it needs the Service (service.enabled, with metricsEndpoints) or presets.control (not already scraped by podMonitor); for DaemonSet agents without a Service use podMonitor" }}
+{{- end }}
+{{- with .Values.prometheusRule }}
+{{- if and .enabled (not (or .groups .defaultRules.enabled .fleetRules.enabled)) }}
+{{- $errs = append $errs "prometheusRule has no rules: give groups or enable defaultRules or fleetRules" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.podMonitor.enabled (not (or .Values.podMonitor.metricsEndpoints (and $p.control.enabled .Values.podMonitor.controlEndpoint.enabled))) }}
+{{- $errs = append $errs "podMonitor has nothing to scrape: give metricsEndpoints or enable presets.control" }}
 {{- end }}
 {{- if $errs }}
 {{- fail (printf "\n\ninvalid values:\n  - %s\n" (join "\n  - " $errs)) }}

@@ -1,12 +1,16 @@
 {{/* The pod template shared by the DaemonSet and the Deployment. */}}
 {{- define "otelcol-phoenix.podTemplate" -}}
 {{- $p := .Values.presets }}
-{{- $readAll := and $p.hostMetrics.enabled $p.hostMetrics.readAllProcesses -}}
+{{- $readAll := and $p.hostMetrics.enabled $p.hostMetrics.readAllProcesses }}
+{{- $root := include "otelcol-phoenix.runAsRoot" . }}
+{{- $logs := $p.logsCollection.enabled -}}
 metadata:
   annotations:
+    {{- if .Values.enableConfigChecksumAnnotation }}
     # Rolls the pods when the collector config changes (not when the desired-state file does: that one is
     # picked up live).
     checksum/config: {{ include "otelcol-phoenix.config" . | sha256sum }}
+    {{- end }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -17,6 +21,7 @@ metadata:
     {{- end }}
 spec:
   serviceAccountName: {{ include "otelcol-phoenix.serviceAccountName" . }}
+  automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
   {{- with .Values.imagePullSecrets }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
@@ -24,21 +29,58 @@ spec:
   {{- with (include "otelcol-phoenix.priorityClassName" .) }}
   priorityClassName: {{ . }}
   {{- end }}
+  {{- with .Values.runtimeClassName }}
+  runtimeClassName: {{ . }}
+  {{- end }}
+  {{- with .Values.schedulerName }}
+  schedulerName: {{ . }}
+  {{- end }}
+  {{- if .Values.hostNetwork }}
+  hostNetwork: true
+  {{- end }}
+  {{- if .Values.hostPID }}
+  hostPID: true
+  {{- end }}
+  {{- if .Values.shareProcessNamespace }}
+  shareProcessNamespace: true
+  {{- end }}
+  {{- with .Values.dnsPolicy }}
+  dnsPolicy: {{ . }}
+  {{- end }}
+  {{- with .Values.dnsConfig }}
+  dnsConfig:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.hostAliases }}
+  hostAliases:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
   securityContext:
     {{- $podSC := deepCopy .Values.podSecurityContext }}
-    {{- if $readAll }}
+    {{- if $root }}
     {{- $_ := set $podSC "runAsNonRoot" false }}
     {{- $_ := set $podSC "runAsUser" 0 }}
     {{- $_ := set $podSC "runAsGroup" 0 }}
     {{- end }}
     {{- toYaml $podSC | nindent 4 }}
+  {{- with .Values.initContainers }}
+  initContainers:
+    {{- tpl (toYaml .) $ | nindent 4 }}
+  {{- end }}
   containers:
     - name: otelcol-phoenix
-      image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+      image: {{ include "otelcol-phoenix.image" . | quote }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
+      {{- with .Values.command.name }}
+      command:
+        - /{{ . }}
+      {{- end }}
       args:
         - --config=/conf/relay.yaml
+        {{- range .Values.command.extraArgs }}
+        - {{ . | quote }}
+        {{- end }}
       securityContext:
         {{- $sc := deepCopy .Values.securityContext }}
         {{- if $readAll }}
@@ -54,6 +96,31 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: spec.nodeName
+        - name: K8S_NODE_IP
+          valueFrom:
+            fieldRef:
+              fieldPath: status.hostIP
+        # The upstream chart's names, for configs written for it.
+        - name: OTEL_K8S_NODE_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: spec.nodeName
+        - name: OTEL_K8S_NODE_IP
+          valueFrom:
+            fieldRef:
+              fieldPath: status.hostIP
+        - name: OTEL_K8S_NAMESPACE
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.namespace
+        - name: OTEL_K8S_POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        - name: OTEL_K8S_POD_IP
+          valueFrom:
+            fieldRef:
+              fieldPath: status.podIP
         {{- if .Values.useGOMEMLIMIT }}
         - name: GOMEMLIMIT
           value: {{ include "otelcol-phoenix.gomemlimit" .Values.resources.limits.memory | quote }}
@@ -68,12 +135,16 @@ spec:
         {{- with .Values.extraEnvs }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+      {{- with .Values.extraEnvsFrom }}
+      envFrom:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       ports:
         {{- range $name, $port := .Values.ports }}
         {{- if $port.enabled }}
         - name: {{ $name }}
           containerPort: {{ $port.containerPort }}
-          protocol: {{ $port.protocol }}
+          protocol: {{ $port.protocol | default "TCP" }}
           {{- if and $port.hostPort (eq $.Values.mode "daemonset") }}
           hostPort: {{ $port.hostPort }}
           {{- end }}
@@ -87,18 +158,24 @@ spec:
         - name: health
           containerPort: 13133
           protocol: TCP
+      {{- with .Values.lifecycleHooks }}
+      lifecycle:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       livenessProbe:
-        httpGet:
-          path: /
-          port: health
-        {{- toYaml .Values.livenessProbe | nindent 8 }}
+        {{- include "otelcol-phoenix.probe" .Values.livenessProbe | nindent 8 }}
       readinessProbe:
-        httpGet:
-          path: /
-          port: health
-        {{- toYaml .Values.readinessProbe | nindent 8 }}
+        {{- include "otelcol-phoenix.probe" .Values.readinessProbe | nindent 8 }}
+      {{- with .Values.startupProbe }}
+      startupProbe:
+        {{- include "otelcol-phoenix.probe" . | nindent 8 }}
+      {{- end }}
       resources:
         {{- toYaml .Values.resources | nindent 8 }}
+      {{- with .Values.resizePolicy }}
+      resizePolicy:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       volumeMounts:
         - name: config
           mountPath: /conf
@@ -108,6 +185,19 @@ spec:
           mountPath: /hostfs
           readOnly: true
           mountPropagation: HostToContainer
+        {{- end }}
+        {{- if $logs }}
+        - name: varlogpods
+          mountPath: /var/log/pods
+          readOnly: true
+        # Docker's container logs, which /var/log/pods links to on nodes running dockerd.
+        - name: varlibdockercontainers
+          mountPath: /var/lib/docker/containers
+          readOnly: true
+        {{- if $p.logsCollection.storeCheckpoints }}
+        - name: varlibotelcol
+          mountPath: /var/lib/otelcol
+        {{- end }}
         {{- end }}
         {{- if $p.control.enabled }}
         - name: state
@@ -133,8 +223,11 @@ spec:
         {{- end }}
         {{- end }}
         {{- with .Values.extraVolumeMounts }}
-        {{- toYaml . | nindent 8 }}
+        {{- tpl (toYaml .) $ | nindent 8 }}
         {{- end }}
+    {{- with .Values.extraContainers }}
+    {{- tpl (toYaml .) $ | nindent 4 }}
+    {{- end }}
   volumes:
     - name: config
       configMap:
@@ -146,6 +239,20 @@ spec:
     - name: hostfs
       hostPath:
         path: /
+    {{- end }}
+    {{- if $logs }}
+    - name: varlogpods
+      hostPath:
+        path: /var/log/pods
+    - name: varlibdockercontainers
+      hostPath:
+        path: /var/lib/docker/containers
+    {{- if $p.logsCollection.storeCheckpoints }}
+    - name: varlibotelcol
+      hostPath:
+        path: /var/lib/otelcol
+        type: DirectoryOrCreate
+    {{- end }}
     {{- end }}
     {{- if $p.control.enabled }}
     - name: state
@@ -175,7 +282,7 @@ spec:
     {{- end }}
     {{- end }}
     {{- with .Values.extraVolumes }}
-    {{- toYaml . | nindent 4 }}
+    {{- tpl (toYaml .) $ | nindent 4 }}
     {{- end }}
   {{- with .Values.nodeSelector }}
   nodeSelector:
@@ -187,6 +294,10 @@ spec:
   {{- end }}
   {{- with .Values.tolerations }}
   tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 {{- end }}
