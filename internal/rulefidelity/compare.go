@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -111,6 +112,19 @@ func distinct(ls []labels.Labels) []labels.Labels {
 	return out
 }
 
+// limitError is the rule manager's error for a group limit exceeded (alerting and recording rules).
+var limitError = regexp.MustCompile(`^exceeded limit of (\d+) with \d+ (alerts|series)$`)
+
+// failureKey is what two errors must share to be the same failure: the text, except that a group limit
+// exceeded is the same failure whatever the count beyond it (a server shows the rule failing on both and
+// exposes nothing of either).
+func failureKey(msg string) string {
+	if m := limitError.FindStringSubmatch(msg); m != nil {
+		return "exceeded limit of " + m[1] + " " + m[2]
+	}
+	return msg
+}
+
 // compareRule gives one rule's verdict on the variant. diagnose names the selectors that lost their series;
 // it is called only when the variant has no result where the baseline has one.
 func (e *Evaluator) compareRule(r *Rule, b, v outcome, diagnose func() string) control.RuleResult {
@@ -120,8 +134,11 @@ func (e *Evaluator) compareRule(r *Rule, b, v outcome, diagnose func() string) c
 	res.Firing, res.Pending = v.firing, v.pending
 	switch {
 	case b.err != nil && v.err != nil:
-		if b.err.Error() == v.err.Error() {
-			res.Verdict, res.Reason = control.RuleSame, "fails on the baseline too: "+v.err.Error()
+		if be, ve := b.err.Error(), v.err.Error(); failureKey(be) == failureKey(ve) {
+			res.Verdict, res.Reason = control.RuleSame, "fails on the baseline too: "+ve
+			if be != ve {
+				res.Reason += " (baseline: " + be + ")"
+			}
 		} else {
 			res.Verdict, res.Reason = control.RuleBroken, fmt.Sprintf("error: %v (baseline: %v)", v.err, b.err)
 		}

@@ -101,6 +101,7 @@ type storeState struct {
 	store    *Store
 	groups   []*rules.Group
 	alerting map[int]*rules.AlertingRule // by rule index
+	grouped  map[int]rules.Rule          // every rule of a group, by rule index
 	keys     map[string][]int            // capture key → rule indices
 	outcomes []outcome
 }
@@ -175,6 +176,15 @@ func (e *Evaluator) run(ctx context.Context, key string, store *Store, at time.T
 	for _, g := range st.groups {
 		g.Eval(ctx, at)
 	}
+	// The rule's own health is its outcome, as a server reports it: Group.Eval records there what fails
+	// after the query (a group limit exceeded, "vector contains metrics with the same labelset after
+	// applying rule labels", duplicate alert label sets, samples the store refused) as well as the query's
+	// own error. An alerting rule over its group's limit has no alerts left (the rule manager drops them).
+	for i, rule := range st.grouped {
+		if err := rule.LastError(); err != nil {
+			st.outcomes[i].err = err
+		}
+	}
 	for i, ar := range st.alerting {
 		o := &st.outcomes[i]
 		for _, a := range ar.ActiveAlerts() {
@@ -202,6 +212,7 @@ func (e *Evaluator) newState(store *Store) *storeState {
 	st := &storeState{
 		store:    store,
 		alerting: map[int]*rules.AlertingRule{},
+		grouped:  map[int]rules.Rule{},
 		keys:     map[string][]int{},
 		outcomes: make([]outcome, len(e.rs.rules)),
 	}
@@ -242,6 +253,7 @@ func (e *Evaluator) newState(store *Store) *storeState {
 			} else {
 				rule = rules.NewRecordingRule(r.ruleName, expr, lset)
 			}
+			st.grouped[i] = rule
 			d := rules.NewRuleDetail(rule)
 			k := captureKey(d.Kind, d.Name, d.Query, d.Labels)
 			st.keys[k] = append(st.keys[k], i)

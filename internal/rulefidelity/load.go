@@ -346,6 +346,9 @@ func (rs *RuleSet) parseGroups(file, where string, content []byte, ignoreUnknown
 			if orig != nil && errors.As(e, &re) {
 				e = fmt.Errorf("line %d: group %q, rule %d, %q: %w", ruleLine(orig, re.Group, re.Rule), re.Group, re.Rule, re.RuleName, errors.Unwrap(&re.Err))
 			}
+			if msg, ok := strings.CutPrefix(e.Error(), "0:0: "); ok { // rulefmt's file-level errors have no position
+				e = errors.New(msg)
+			}
 			errs[i] = fmt.Errorf("rule file %s: %w", where, e)
 		}
 		return errs

@@ -23,8 +23,9 @@ var (
 	_ storage.Appendable = (*Store)(nil)
 )
 
-// Querier returns a querier over [mint, maxt] (ms). Each Select copies what it reads under the store's lock
-// (closed chunks are shared, the open one is copied), so evaluation never blocks Append for longer than that.
+// Querier returns a querier over [mint, maxt] (ms). A Select matches labels outside the store's lock and
+// copies what it reads under it, a batch of series at a time (closed chunks are shared, the open one is
+// copied), so evaluation never blocks Append for longer than one batch's copies.
 func (s *Store) Querier(mint, maxt int64) (storage.Querier, error) {
 	return &querier{s: s, mint: mint, maxt: maxt}, nil
 }
@@ -36,48 +37,111 @@ type querier struct {
 
 func (q *querier) Close() error { return nil }
 
+// lockBatch is how many matched series a query reads per hold of the store's read lock: Append waits for
+// one batch at most, however many series a selector matches.
+const lockBatch = 1024
+
 // Select returns the series matching every matcher that have samples in the querier's range.
 func (q *querier) Select(_ context.Context, sortSeries bool, _ *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
 	s := q.s
-	s.mu.RLock()
-	mint := max(q.mint, s.minValid)
-	var out []storage.Series
-	s.forMatching(mint, q.maxt, ms, func(ser *memSeries) {
-		out = append(out, snapshot(ser, mint, q.maxt, s.minValid))
+	cands := s.matching(ms)
+	out := make([]storage.Series, 0, len(cands))
+	inBatches(cands, func(batch []*memSeries) {
+		from := len(out)
+		s.mu.RLock()
+		minValid := s.minValid
+		mint := max(q.mint, minValid)
+		for _, ser := range batch {
+			if live(ser, mint, q.maxt) {
+				out = append(out, snapshot(ser, mint, q.maxt))
+			}
+		}
+		s.mu.RUnlock()
+		// Closed chunks are immutable and open ones copied: what fell out of MaxRange is cut off unlocked.
+		for _, x := range out[from:] {
+			x.(*snapSeries).trim(minValid)
+		}
 	})
-	s.mu.RUnlock()
 	if sortSeries {
 		slices.SortFunc(out, func(a, b storage.Series) int { return labels.Compare(a.Labels(), b.Labels()) })
 	}
 	return &seriesSet{series: out, i: -1}
 }
 
-// forMatching calls f for every live series matching ms with samples in [mint, maxt]. Caller holds s.mu.
-func (s *Store) forMatching(mint, maxt int64, ms []*labels.Matcher, f func(*memSeries)) {
-	visit := func(ser *memSeries) {
-		if ser.dead || ser.head == nil || ser.lastT < mint || firstT(ser) > maxt {
-			return
+// matching returns the series whose labels match every matcher, live or not. Only the per-name lists are
+// taken under the read lock (their headers: a list is only appended to, or replaced by a new slice when
+// trimmed, so the elements of a header taken stay as they were); names and labels, which never change, are
+// matched outside it.
+func (s *Store) matching(ms []*labels.Matcher) []*memSeries {
+	var (
+		names []string
+		lists [][]*memSeries
+	)
+	s.mu.RLock()
+	if name, ok := equalName(ms); ok {
+		if l := s.byName[name]; len(l) > 0 {
+			names, lists = []string{name}, [][]*memSeries{l}
 		}
+	} else {
+		names, lists = make([]string, 0, len(s.byName)), make([][]*memSeries, 0, len(s.byName))
+		for n, l := range s.byName {
+			names, lists = append(names, n), append(lists, l)
+		}
+	}
+	s.mu.RUnlock()
+	if s.matchHook != nil {
+		s.matchHook()
+	}
+	// Every series of a list has its name: metric name matchers are matched once per list.
+	var others []*labels.Matcher
+	for _, m := range ms {
+		if m.Name != labels.MetricName {
+			others = append(others, m)
+		}
+	}
+	var out []*memSeries
+lists:
+	for i, list := range lists {
 		for _, m := range ms {
-			if !m.Matches(ser.lset.Get(m.Name)) {
-				return
+			if m.Name == labels.MetricName && !m.Matches(names[i]) {
+				continue lists
 			}
 		}
-		f(ser)
+	series:
+		for _, ser := range list {
+			for _, m := range others {
+				if !m.Matches(ser.lset.Get(m.Name)) {
+					continue series
+				}
+			}
+			out = append(out, ser)
+		}
 	}
+	return out
+}
+
+// equalName is the metric name an equality matcher requires, if any.
+func equalName(ms []*labels.Matcher) (string, bool) {
 	for _, m := range ms {
 		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
-			for _, ser := range s.byName[m.Value] {
-				visit(ser)
-			}
-			return
+			return m.Value, true
 		}
 	}
-	for _, list := range s.byName {
-		for _, ser := range list {
-			visit(ser)
-		}
+	return "", false
+}
+
+// inBatches calls f with the matched series lockBatch at a time: f holds the read lock for one batch.
+func inBatches(cands []*memSeries, f func(batch []*memSeries)) {
+	for len(cands) > 0 {
+		n := min(len(cands), lockBatch)
+		f(cands[:n])
+		cands = cands[n:]
 	}
+}
+
+// live tells whether ser is held and has samples in [mint, maxt]. Caller holds s.mu.
+func live(ser *memSeries, mint, maxt int64) bool {
+	return !ser.dead && ser.head != nil && ser.lastT >= mint && firstT(ser) <= maxt
 }
 
 func firstT(ser *memSeries) int64 {
@@ -89,24 +153,40 @@ func firstT(ser *memSeries) int64 {
 
 func (q *querier) LabelValues(_ context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
 	seen := map[string]struct{}{}
-	q.s.mu.RLock()
-	q.s.forMatching(max(q.mint, q.s.minValid), q.maxt, ms, func(ser *memSeries) {
+	q.eachLive(ms, func(ser *memSeries) {
 		if v := ser.lset.Get(name); v != "" {
 			seen[v] = struct{}{}
 		}
 	})
-	q.s.mu.RUnlock()
 	return sortedLimit(seen, hints), nil, nil
 }
 
 func (q *querier) LabelNames(_ context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
 	seen := map[string]struct{}{}
-	q.s.mu.RLock()
-	q.s.forMatching(max(q.mint, q.s.minValid), q.maxt, ms, func(ser *memSeries) {
+	q.eachLive(ms, func(ser *memSeries) {
 		ser.lset.Range(func(l labels.Label) { seen[l.Name] = struct{}{} })
 	})
-	q.s.mu.RUnlock()
 	return sortedLimit(seen, hints), nil, nil
+}
+
+// eachLive calls f, outside the lock, for every matching series with samples in the querier's range.
+func (q *querier) eachLive(ms []*labels.Matcher, f func(*memSeries)) {
+	s := q.s
+	var keep []*memSeries
+	inBatches(s.matching(ms), func(batch []*memSeries) {
+		keep = keep[:0]
+		s.mu.RLock()
+		mint := max(q.mint, s.minValid)
+		for _, ser := range batch {
+			if live(ser, mint, q.maxt) {
+				keep = append(keep, ser)
+			}
+		}
+		s.mu.RUnlock()
+		for _, ser := range keep {
+			f(ser) // labels never change
+		}
+	})
 }
 
 func sortedLimit(set map[string]struct{}, hints *storage.LabelHints) []string {
@@ -121,9 +201,9 @@ func sortedLimit(set map[string]struct{}, hints *storage.LabelHints) []string {
 	return out
 }
 
-// snapshot is an immutable view of ser's chunks overlapping [mint, maxt], without samples older than
-// minValid. Caller holds s.mu.
-func snapshot(ser *memSeries, mint, maxt, minValid int64) *snapSeries {
+// snapshot is an immutable view of ser's chunks overlapping [mint, maxt]: closed chunks shared, the open
+// one copied. Caller holds s.mu; trim then cuts off, without the lock, what fell out of MaxRange.
+func snapshot(ser *memSeries, mint, maxt int64) *snapSeries {
 	n := 0
 	for n < len(ser.chunks) && ser.chunks[n].maxt < mint {
 		n++
@@ -138,10 +218,14 @@ func snapshot(ser *memSeries, mint, maxt, minValid int64) *snapSeries {
 		c, _ := chunkenc.FromData(chunkenc.EncXOR, slices.Clone(ser.head.Bytes()))
 		cs = append(cs, chunkRef{c: c, mint: ser.headMint, maxt: ser.lastT})
 	}
-	if len(cs) > 0 && cs[0].mint < minValid {
-		cs[0] = trimChunk(cs[0], minValid)
-	}
 	return &snapSeries{lset: ser.lset, chunks: cs}
+}
+
+// trim drops the samples older than minValid (the first chunk is re-encoded when it straddles it).
+func (s *snapSeries) trim(minValid int64) {
+	if len(s.chunks) > 0 && s.chunks[0].mint < minValid {
+		s.chunks[0] = trimChunk(s.chunks[0], minValid)
+	}
 }
 
 type snapSeries struct {

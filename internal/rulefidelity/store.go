@@ -97,6 +97,10 @@ type Store struct {
 	stats     StoreStats
 	misses    []miss
 	builder   labels.ScratchBuilder
+
+	// matchHook, when set (tests), is called by every query between taking the per-name lists under the
+	// read lock and matching them without it.
+	matchHook func()
 }
 
 // memSeries is one Prometheus series: closed chunks (immutable once closed, shared with snapshots) and an

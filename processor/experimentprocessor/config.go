@@ -99,7 +99,7 @@ type RulesConfig struct {
 	Files []string `mapstructure:"files"`
 	// Dashboards are Grafana dashboard JSON files: every panel target's expr is a query; globs allowed.
 	Dashboards []string `mapstructure:"dashboards"`
-	// DashboardVariables give dashboard variables a value; the others match anything (.*).
+	// DashboardVariables give dashboard variables a value; the others take the dashboard's own current value, else match anything (.*).
 	DashboardVariables map[string]string `mapstructure:"dashboard_variables"`
 	// Inline are queries by name.
 	Inline map[string]string `mapstructure:"inline"`
