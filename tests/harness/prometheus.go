@@ -360,10 +360,13 @@ func parsePoint(v [2]json.RawMessage) (time.Time, float64, error) {
 	if err != nil {
 		return time.Time{}, 0, fmt.Errorf("value %q: %w", s, err)
 	}
-	whole, frac := math.Modf(secs)
-	return time.Unix(int64(whole), int64(math.Round(frac*1e9))), f, nil
+	// Prometheus' timestamps are whole milliseconds: round the float's error away (it is ~0.2 µs here).
+	return time.UnixMilli(int64(math.Round(secs * 1e3))), f, nil
 }
 
+// promTime renders t for the HTTP API exactly: RFC 3339 with nanoseconds, which Prometheus parses without
+// float rounding and truncates to the millisecond as its engine (and the PromQL library) do with any time.
+// Float seconds with three decimals would round to the nearest millisecond instead, one off now and then.
 func promTime(t time.Time) string {
-	return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64)
+	return t.UTC().Format(time.RFC3339Nano)
 }
