@@ -8,6 +8,8 @@
 #   /etc/otelcol-contrib/config.yaml              the default config (distribution/image-config.yaml), at
 #                                                 otelcol-contrib's path
 #   /etc/otelcol-phoenix/config.yaml              -> ../otelcol-contrib/config.yaml (the path CMD names)
+#   /otelcol-contrib, /otelcol-k8s                -> otelcol-phoenix (upstream chart values name their binary:
+#                                                 command.name: otelcol-k8s works unchanged)
 # Usage: scripts/image-rootfs.sh OUT_DIR   env: BINARY (default distribution/_build/otelcol-phoenix),
 #                                               CA_BUNDLE (default /etc/ssl/certs/ca-certificates.crt)
 set -euo pipefail
@@ -31,4 +33,6 @@ install -m 0755 "$binary" "$out/otelcol-phoenix"
 install -m 0644 "$ca" "$out/etc/ssl/certs/ca-certificates.crt"
 install -m 0644 "$root/distribution/image-config.yaml" "$out/etc/otelcol-contrib/config.yaml"
 ln -s ../otelcol-contrib/config.yaml "$out/etc/otelcol-phoenix/config.yaml"
+ln -s otelcol-phoenix "$out/otelcol-contrib"
+ln -s otelcol-phoenix "$out/otelcol-k8s"
 chmod 0755 "$out"

@@ -64,12 +64,13 @@ type pipelineConfig struct {
 // lists every one, with our components' own Validate errors, since the collector validates nothing after a
 // converter fails. A config it cannot read is left for the collector to report.
 func (c *converter) Convert(ctx context.Context, conf *confmap.Conf) error {
+	missing := missingComponents(conf)
 	var svc serviceConfig
 	sub, err := conf.Sub("service")
 	if err != nil || sub.Unmarshal(&svc, confmap.WithIgnoreUnused()) != nil {
-		return nil
+		return errors.Join(missing...)
 	}
-	k := &check{c: c, ctx: ctx, conf: conf, enabled: map[component.ID]bool{}, kinds: map[component.Type]kinds{}}
+	k := &check{c: c, ctx: ctx, conf: conf, enabled: map[component.ID]bool{}, kinds: map[component.Type]kinds{}, problems: missing}
 	k.configured = ids(conf, "extensions")
 	for _, id := range svc.Extensions {
 		k.enabled[id] = true

@@ -193,3 +193,27 @@ func TestFactoriesMatchBuilderConfig(t *testing.T) {
 	assert.Equal(t, "metrics_transform", alias.Type().String())
 	assert.Equal(t, "phoenix_control", c.extensions[component.MustNewType("phoenix_control")].Type().String())
 }
+
+// TestComponentsNotInTheBuildAreNamedWithAdvice: a contrib config learns at once every component it must
+// change, and with what; components of the build are not listed.
+func TestComponentsNotInTheBuildAreNamedWithAdvice(t *testing.T) {
+	conf := confmap.NewFromStringMap(map[string]any{
+		"receivers":  map[string]any{"jaeger": map[string]any{}, "zipkin/legacy": map[string]any{}, "otlp": map[string]any{}},
+		"connectors": map[string]any{"routing": map[string]any{}},
+		"extensions": map[string]any{"basicauth/server": map[string]any{}},
+		"service":    map[string]any{"pipelines": map[string]any{}},
+	})
+	err := newConverter(nil, nil).Convert(context.Background(), conf)
+	require.Error(t, err)
+	msg := err.Error()
+	for _, want := range []string{
+		"receivers::jaeger: jaeger is in otelcol-contrib but not in otelcol-phoenix",
+		"receivers::zipkin/legacy: zipkin is in otelcol-contrib",
+		"connectors::routing: routing is in otelcol-contrib",
+		"extensions::basicauth/server: basicauth is in otelcol-contrib",
+		"use instead: send OTLP",
+	} {
+		assert.Contains(t, msg, want)
+	}
+	assert.NotContains(t, msg, "otlp:")
+}

@@ -218,6 +218,8 @@ func TestImageTree(t *testing.T) {
 	want := map[string]entry{
 		".":                                 dir,
 		"otelcol-phoenix":                   {mode: 0o755},
+		"otelcol-contrib":                   {mode: fs.ModeSymlink | 0o777, link: "otelcol-phoenix"},
+		"otelcol-k8s":                       {mode: fs.ModeSymlink | 0o777, link: "otelcol-phoenix"},
 		"etc":                               dir,
 		"etc/ssl":                           dir,
 		"etc/ssl/certs":                     dir,
