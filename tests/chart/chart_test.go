@@ -394,8 +394,10 @@ func checkPod(t *testing.T, r rendered, v values) {
 		assert.Equal(t, int64(10001), *spec.SecurityContext.RunAsUser)
 	}
 
-	assert.NotEmpty(t, spec.Tolerations, "runs on tainted nodes too")
-	assert.NotEmpty(t, spec.PriorityClassName)
+	if v.Mode == "daemonset" {
+		assert.NotEmpty(t, spec.Tolerations, "runs on tainted nodes too")
+		assert.NotEmpty(t, spec.PriorityClassName)
+	}
 	if r.priority != nil {
 		assert.Equal(t, r.priority.Name, spec.PriorityClassName)
 	}
@@ -801,6 +803,16 @@ func TestInvalidCombinationsFailWithEveryReason(t *testing.T) {
 		{[]string{"podMonitor.enabled=true", "podMonitor.metricsEndpoints=null"}, []string{"podMonitor has nothing to scrape"}},
 		{[]string{"prometheusRule.enabled=true", "prometheusRule.fleetRules.enabled=false"}, []string{"prometheusRule has no rules"}},
 		{[]string{"presets.logsCollection.enabled=true", "config.service.pipelines.logs=null"}, []string{"config.service.pipelines.logs is missing"}},
+		{[]string{"ports.otlp-http-secondary.enabled=true", "ports.otlp-http-secondary.containerPort=4319",
+			"presets.control.enabled=true", "presets.control.token.value=x", "ports.control.enabled=true", "ports.control.containerPort=9000",
+			"ports.health.enabled=true", "ports.health.containerPort=9001",
+			"ports.otlp2.enabled=true", "ports.otlp2.containerPort=4327", "ports.otlp2.hostPort=4317",
+			"ports.otlpudp.enabled=true", "ports.otlpudp.containerPort=4328", "ports.otlpudp.hostPort=4317", "ports.otlpudp.protocol=UDP"}, []string{
+			"ports.otlp-http-secondary: a port name is at most 15 characters (19)",
+			"ports.control: the chart's own control port has that name",
+			"ports.health: the chart's own health port has that name",
+			"ports.otlp and ports.otlp2: both hostPort 4317/TCP",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.sets, ","), func(t *testing.T) {

@@ -51,7 +51,7 @@ func TestUpstreamValuesInstallUnchanged(t *testing.T) {
 	assert.Equal(t, "${env:K8S_NODE_IP}:10250", ks["endpoint"])
 	assert.Equal(t, []any{"node", "pod", "container"}, ks["metric_groups"])
 	assert.Contains(t, cfg.Receivers["file_log"]["exclude"], "/var/log/pods/kube-system_*/*/*.log", "config.receivers.filelog tunes logsCollection")
-	assert.Equal(t, map[string]any{"metadata": []any{"k8s.namespace.name", "k8s.pod.name", "k8s.node.name"},
+	assert.Equal(t, map[string]any{"metadata": []any{"k8s.namespace.name", "k8s.pod.name", "k8s.node.name"}, "otel_annotations": true,
 		"labels": []any{map[string]any{"tag_name": "$$1", "key_regex": "(.*)", "from": "pod"}}},
 		cfg.Processors["k8s_attributes"]["extract"], "config.processors.k8sattributes tunes kubernetesAttributes; extractAllPodLabels adds the labels rule")
 	for name, p := range cfg.Service.Pipelines {

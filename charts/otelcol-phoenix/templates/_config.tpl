@@ -67,7 +67,9 @@ upstream chart) and the preset's components added to the pipelines.
 {{- $s := $config.service }}
 {{- $_ := set $s "extensions" (concat (default list $s.extensions) (list "bearertokenauth/phoenix" "file_storage/phoenix" "phoenix_control") | uniq) }}
 {{- end }}
-{{- toYaml $config }}
+{{- /* Templates in the values ({{ .Release.Name }}, {{ .Values.global.x }}) render, as upstream's
+tpl (toYaml $config) does; the collector's ${env:X} is not template syntax and passes through. */}}
+{{- tpl (toYaml $config) . }}
 {{- end }}
 
 {{/*
@@ -237,7 +239,35 @@ processors:
       node_from_env_var: K8S_NODE_NAME
     {{- end }}
     extract:
-      metadata: [k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.pod.start_time, k8s.deployment.name, k8s.node.name]
+      # The resource.opentelemetry.io/<attribute> pod annotations (service.name, …) as resource attributes.
+      otel_annotations: true
+      # Upstream's set: the pod, its owners (names and uids from the owner references; the CronJob's name
+      # from its Job's), container name and image, the cluster (kube-system's uid) and the service.*
+      # attributes (from the app.kubernetes.io labels and the annotations above).
+      metadata:
+        - k8s.namespace.name
+        - k8s.pod.name
+        - k8s.pod.uid
+        - k8s.node.name
+        - k8s.pod.start_time
+        - k8s.deployment.name
+        - k8s.replicaset.name
+        - k8s.replicaset.uid
+        - k8s.daemonset.name
+        - k8s.daemonset.uid
+        - k8s.job.name
+        - k8s.job.uid
+        - k8s.container.name
+        - k8s.cronjob.name
+        - k8s.statefulset.name
+        - k8s.statefulset.uid
+        - container.image.tag
+        - container.image.name
+        - k8s.cluster.uid
+        - service.namespace
+        - service.name
+        - service.version
+        - service.instance.id
       {{- if .Values.presets.kubernetesAttributes.extractAllPodLabels }}
       labels: [{tag_name: $$1, key_regex: (.*), from: pod}]
       {{- end }}

@@ -109,10 +109,25 @@ per node) and the pod's name on a Deployment, which is what the fleet dashboard 
 {{- end }}
 {{- end }}
 
+{{/* priorityClassCreate: priorityClass.create when set, else true for a DaemonSet only (the node agents). */}}
+{{- define "otelcol-phoenix.priorityClassCreate" -}}
+{{- if kindIs "bool" .Values.priorityClass.create }}{{ if .Values.priorityClass.create }}true{{ end }}
+{{- else if eq .Values.mode "daemonset" }}true{{ end }}
+{{- end }}
+
+{{/* tolerations: the values' when set (also []), else every taint for a DaemonSet and none for a Deployment. */}}
+{{- define "otelcol-phoenix.tolerations" -}}
+{{- if hasKey .Values "tolerations" }}
+{{- with .Values.tolerations }}{{ toYaml . }}{{ end }}
+{{- else if eq .Values.mode "daemonset" }}
+- operator: Exists
+{{- end }}
+{{- end }}
+
 {{- define "otelcol-phoenix.priorityClassName" -}}
 {{- if .Values.priorityClassName }}
 {{- .Values.priorityClassName }}
-{{- else if .Values.priorityClass.create }}
+{{- else if include "otelcol-phoenix.priorityClassCreate" . }}
 {{- include "otelcol-phoenix.fullname" . }}
 {{- end }}
 {{- end }}
@@ -210,6 +225,41 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal
 {{- $errs = append $errs (printf "ports.%s.nodePort needs service.type NodePort or LoadBalancer, not %s" $name $.Values.service.type) }}
 {{- end }}
 {{- end }}
+{{- if include "otelcol-phoenix.runAsRoot" . }}
+{{- $why := ternary "presets.hostMetrics.readAllProcesses" "presets.logsCollection.runAsRoot" (and $p.hostMetrics.enabled $p.hostMetrics.readAllProcesses) }}
+{{- range $section := list "podSecurityContext" "securityContext" }}
+{{- $sc := default dict (index $.Values $section) }}
+{{- if eq (toString $sc.runAsNonRoot) "true" }}
+{{- $errs = append $errs (printf "%s.runAsNonRoot: true conflicts with %s, which runs the container as UID 0 (set it to false, or the preset option to false)" $section $why) }}
+{{- end }}
+{{- if and (hasKey $sc "runAsUser") (ne (toString $sc.runAsUser) "0") }}
+{{- $errs = append $errs (printf "%s.runAsUser %v conflicts with %s, which needs UID 0 (unset it, or set the preset option to false)" $section $sc.runAsUser $why) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- /* The container's port names (IANA_SVC_NAME: at most 15 characters) and node ports, which Kubernetes
+would refuse only at apply time or, for duplicates, not at all. */}}
+{{- $portNames := list "health" }}
+{{- if $p.control.enabled }}{{ $portNames = append $portNames "control" }}{{ end }}
+{{- $hostPorts := dict }}
+{{- range $name, $port := .Values.ports }}
+{{- if $port.enabled }}
+{{- if gt (len $name) 15 }}
+{{- $errs = append $errs (printf "ports.%s: a port name is at most 15 characters (%d)" $name (len $name)) }}
+{{- end }}
+{{- if has $name $portNames }}
+{{- $errs = append $errs (printf "ports.%s: the chart's own %s port has that name" $name $name) }}
+{{- end }}
+{{- if and $port.hostPort $daemonset }}
+{{- $pair := printf "%v/%s" $port.hostPort ($port.protocol | default "TCP") }}
+{{- if hasKey $hostPorts $pair }}
+{{- $errs = append $errs (printf "ports.%s and ports.%s: both hostPort %s" (get $hostPorts $pair) $name $pair) }}
+{{- else }}
+{{- $_ := set $hostPorts $pair $name }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- with .Values.podDisruptionBudget }}
 {{- if and .enabled $daemonset }}
 {{- $errs = append $errs "podDisruptionBudget is for mode: deployment (the gateway); node drains do not evict DaemonSet pods" }}
@@ -238,12 +288,33 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal
 {{- $errs = append $errs "serviceMonitor has nothing to scrape: it needs the Service (service.enabled, with metricsEndpoints) or presets.control (not already scraped by podMonitor); for DaemonSet agents without a Service use podMonitor" }}
 {{- end }}
 {{- with .Values.prometheusRule }}
-{{- if and .enabled (not (or .groups .defaultRules.enabled .fleetRules.enabled)) }}
-{{- $errs = append $errs "prometheusRule has no rules: give groups or enable defaultRules or fleetRules" }}
+{{- if and .enabled (not (or .groups .defaultRules.enabled (and .fleetRules.enabled $p.control.enabled))) }}
+{{- $errs = append $errs "prometheusRule has no rules: give groups or enable defaultRules, or fleetRules with presets.control (their series come from the control API)" }}
 {{- end }}
 {{- end }}
 {{- if and .Values.podMonitor.enabled (not (or .Values.podMonitor.metricsEndpoints (and $p.control.enabled .Values.podMonitor.controlEndpoint.enabled))) }}
 {{- $errs = append $errs "podMonitor has nothing to scrape: give metricsEndpoints or enable presets.control" }}
+{{- end }}
+{{- /* The upstream chart's keys accepted only when off (a values file from its `helm show values`). */}}
+{{- $unsupported := dict
+  "presets.clusterMetrics.enabled" (list ($p.clusterMetrics).enabled "its k8s_cluster receiver is not in this build; run an upstream otelcol-k8s Deployment for cluster-level data")
+  "presets.kubernetesEvents.enabled" (list ($p.kubernetesEvents).enabled "its k8sobjects / k8s_events receiver is not in this build; run an upstream otelcol-k8s Deployment for cluster-level data")
+  "presets.kubernetesObjects.enabled" (list ($p.kubernetesObjects).enabled "its k8sobjects receiver is not in this build; run an upstream otelcol-k8s Deployment for cluster-level data")
+  "presets.annotationDiscovery.{logs,metrics}.enabled" (list (or (($p.annotationDiscovery).logs).enabled (($p.annotationDiscovery).metrics).enabled) "not written yet (it needs receiver_creator and k8s_observer)")
+  "presets.resourceDetection.enabled" (list ($p.resourceDetection).enabled "not written yet; resource_detection is in the build: set it in config")
+  "presets.profiling.enabled" (list ($p.profiling).enabled "no profiling receiver in this build")
+  "autoscaling.enabled" (list (.Values.autoscaling).enabled "no HorizontalPodAutoscaler yet: set replicaCount")
+  "ingress.enabled / ingress.additionalIngresses" (list (or (.Values.ingress).enabled (.Values.ingress).additionalIngresses) "no Ingress yet: expose the Service (service.type LoadBalancer or NodePort) or write one in extraManifests")
+  "httproute.enabled" (list (.Values.httproute).enabled "no HTTPRoute yet: write one in extraManifests")
+  "networkPolicy.enabled" (list (.Values.networkPolicy).enabled "no NetworkPolicy yet: write one in extraManifests")
+  "internalTelemetryViaOTLP.{traces,metrics,logs}.enabled" (list (or ((.Values.internalTelemetryViaOTLP).traces).enabled ((.Values.internalTelemetryViaOTLP).metrics).enabled ((.Values.internalTelemetryViaOTLP).logs).enabled) "set config.service.telemetry instead")
+  "configMap.create: false / configMap.existingName" (list (or (eq (toString (.Values.configMap).create) "false") (.Values.configMap).existingName) "the chart must render the config: the presets (experiment, control, rules) are merged into it")
+}}
+{{- range $key := keys $unsupported | sortAlpha }}
+{{- $u := get $unsupported $key }}
+{{- if first $u }}
+{{- $errs = append $errs (printf "%s: not supported by this chart: %s" $key (last $u)) }}
+{{- end }}
 {{- end }}
 {{- if $errs }}
 {{- fail (printf "\n\ninvalid values:\n  - %s\n" (join "\n  - " $errs)) }}

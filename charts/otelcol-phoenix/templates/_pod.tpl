@@ -12,12 +12,12 @@ metadata:
     checksum/config: {{ include "otelcol-phoenix.config" . | sha256sum }}
     {{- end }}
     {{- with .Values.podAnnotations }}
-    {{- toYaml . | nindent 4 }}
+    {{- tpl (toYaml .) $ | nindent 4 }}
     {{- end }}
   labels:
     {{- include "otelcol-phoenix.selectorLabels" . | nindent 4 }}
     {{- with .Values.podLabels }}
-    {{- toYaml . | nindent 4 }}
+    {{- tpl (toYaml .) $ | nindent 4 }}
     {{- end }}
 spec:
   serviceAccountName: {{ include "otelcol-phoenix.serviceAccountName" . }}
@@ -58,10 +58,14 @@ spec:
   terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
   securityContext:
     {{- $podSC := deepCopy .Values.podSecurityContext }}
+    {{- /* A non-root user given while a preset needs root fails in validate. */}}
+    {{- $uid := ternary 0 10001 (eq $root "true") }}
     {{- if $root }}
     {{- $_ := set $podSC "runAsNonRoot" false }}
     {{- $_ := set $podSC "runAsUser" 0 }}
-    {{- $_ := set $podSC "runAsGroup" 0 }}
+    {{- end }}
+    {{- range $key, $default := dict "runAsNonRoot" (ne $uid 0) "runAsUser" $uid "runAsGroup" $uid }}
+    {{- if not (hasKey $podSC $key) }}{{ $_ := set $podSC $key $default }}{{ end }}
     {{- end }}
     {{- toYaml $podSC | nindent 4 }}
   {{- with .Values.initContainers }}
@@ -292,9 +296,9 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.tolerations }}
+  {{- with include "otelcol-phoenix.tolerations" . | trim }}
   tolerations:
-    {{- toYaml . | nindent 4 }}
+    {{- . | nindent 4 }}
   {{- end }}
   {{- with .Values.topologySpreadConstraints }}
   topologySpreadConstraints:
