@@ -41,19 +41,9 @@ var gauges = []struct {
 			return *v.Fidelity
 		}},
 	{prometheus.NewDesc("phoenix_experiment_rule_fidelity_ratio", "Share of the experiment's rules that evaluate the same on the variant as on the baseline.", variantLabels, nil),
-		func(v control.VariantStats) float64 {
-			if v.Rules == nil || v.Rules.Fidelity == nil {
-				return math.NaN() // no rules, or none evaluated yet: not exported
-			}
-			return *v.Rules.Fidelity
-		}},
+		ruleFigure(func(r *control.RuleStats) float64 { return *r.Fidelity })},
 	{prometheus.NewDesc("phoenix_experiment_rules_broken", "Rules with no result, an error or another set of alerts on the variant where the baseline has them.", variantLabels, nil),
-		func(v control.VariantStats) float64 {
-			if v.Rules == nil || v.Rules.Fidelity == nil {
-				return math.NaN()
-			}
-			return float64(v.Rules.Broken)
-		}},
+		ruleFigure(func(r *control.RuleStats) float64 { return float64(r.Broken) })},
 	{prometheus.NewDesc("phoenix_experiment_critical_visible_ratio", "Share of the baseline's critical processes the variant shows on their own.", variantLabels, nil),
 		func(v control.VariantStats) float64 { return v.CriticalVisible }},
 	{prometheus.NewDesc("phoenix_experiment_cost_monthly", "Projected monthly cost of the variant's output on this node under the experiment's billing model (in its currency: phoenix_experiment_cost_info).", variantLabels, nil),
@@ -139,5 +129,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			last := hist[len(hist)-1]
 			ch <- prometheus.MustNewConstMetric(runPhase, prometheus.GaugeValue, 1, name, last.ID, last.Spec.Candidate, string(last.Phase))
 		}
+	}
+}
+
+// ruleFigure reads a figure of the variant's rule evaluation; NaN (not exported) without rules or before
+// the first evaluation.
+func ruleFigure(f func(*control.RuleStats) float64) func(control.VariantStats) float64 {
+	return func(v control.VariantStats) float64 {
+		if v.Rules == nil || v.Rules.Fidelity == nil {
+			return math.NaN()
+		}
+		return f(v.Rules)
 	}
 }

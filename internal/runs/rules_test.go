@@ -28,6 +28,20 @@ func evaluatedWindow(e *scripted, end time.Time) {
 	}
 }
 
+// running starts a run of spec s on an experiment with rules and steps it into Running after one window.
+func running(t *testing.T, s Spec) (*scripted, *Run) {
+	t.Helper()
+	e := newScripted()
+	withRules(e)
+	r, err := New("r", e, s, t0)
+	require.NoError(t, err)
+	r.Step(e, e.SetActive, t0)
+	evaluatedWindow(e, t0.Add(time.Minute))
+	r.Step(e, e.SetActive, t0.Add(time.Minute))
+	require.Equal(t, Running, r.Phase)
+	return e, r
+}
+
 func withRules(e *scripted) {
 	held := []control.RuleResult{{Name: "NodeCPU", Verdict: control.RuleSame}, {Name: "KubeletMemory", Verdict: control.RuleSame}}
 	e.snap.Variants[0].Rules = ruleStats(1, held...)
@@ -51,17 +65,10 @@ func TestRuleCriteriaNeedRulesAndKnownNames(t *testing.T) {
 }
 
 func TestBrokenMustHoldRuleFallsBack(t *testing.T) {
-	e := newScripted()
-	withRules(e)
 	s := spec()
 	s.Activate = true
 	s.Criteria.RulesMustHold = []string{"KubeletMemory"}
-	r, err := New("r", e, s, t0)
-	require.NoError(t, err)
-	r.Step(e, e.SetActive, t0)
-	evaluatedWindow(e, t0.Add(time.Minute))
-	r.Step(e, e.SetActive, t0.Add(time.Minute))
-	require.Equal(t, Running, r.Phase)
+	e, r := running(t, s)
 
 	// a changed value is no breach of a must-hold rule; broken is
 	e.snap.Variants[1].Rules = ruleStats(0.5, control.RuleResult{Name: "NodeCPU", Verdict: control.RuleSame},
@@ -81,16 +88,9 @@ func TestBrokenMustHoldRuleFallsBack(t *testing.T) {
 }
 
 func TestRuleFidelityFailsClosed(t *testing.T) {
-	e := newScripted()
-	withRules(e)
 	s := spec()
 	s.Criteria.MinRuleFidelity = 0.9
-	r, err := New("r", e, s, t0)
-	require.NoError(t, err)
-	r.Step(e, e.SetActive, t0)
-	evaluatedWindow(e, t0.Add(time.Minute))
-	r.Step(e, e.SetActive, t0.Add(time.Minute))
-	require.Equal(t, Running, r.Phase)
+	e, r := running(t, s)
 
 	e.snap.Variants[1].Rules = &control.RuleStats{} // no evaluation yet: Fidelity nil
 	evaluatedWindow(e, t0.Add(2*time.Minute))
@@ -132,16 +132,9 @@ func TestStaleRuleEvaluationFailsClosed(t *testing.T) {
 		"broken": {func(r *control.RuleStats, _ time.Time) { r.Error = "rule files changed and no longer load" }, "rule fidelity: rule files changed and no longer load"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			e := newScripted()
-			withRules(e)
 			s := spec()
 			s.Criteria.MinRuleFidelity = 0.5
-			r, err := New("r", e, s, t0)
-			require.NoError(t, err)
-			r.Step(e, e.SetActive, t0)
-			evaluatedWindow(e, t0.Add(time.Minute))
-			r.Step(e, e.SetActive, t0.Add(time.Minute))
-			require.Equal(t, Running, r.Phase)
+			e, r := running(t, s)
 			evaluatedWindow(e, t0.Add(2*time.Minute))
 			c.mutate(e.snap.Variants[1].Rules, e.snap.WindowStart)
 			require.True(t, r.Step(e, e.SetActive, t0.Add(2*time.Minute)))

@@ -33,6 +33,7 @@ type ruleEvaluation struct {
 	names    []string              // the variants, as p.variants
 	baseline int                   // index of the baseline
 	stores   []*rulefidelity.Store // per variant: the pass-through variants share one, the input's
+	appends  []bool                // per variant: it fills its store (the first of those sharing one)
 
 	mu          sync.Mutex // guards what follows
 	rules       *rulefidelity.RuleSet
@@ -65,12 +66,12 @@ func newRuleEvaluation(cfg *Config, variants []*variant, baseline int, logger *z
 		r.names = append(r.names, v.name)
 		switch {
 		case len(v.steps) > 0:
-			r.stores = append(r.stores, rulefidelity.NewStore(storeOpts))
+			r.stores, r.appends = append(r.stores, rulefidelity.NewStore(storeOpts)), append(r.appends, true)
 		case input == nil:
 			input = rulefidelity.NewStore(storeOpts)
-			fallthrough
+			r.stores, r.appends = append(r.stores, input), append(r.appends, true)
 		default:
-			r.stores = append(r.stores, input)
+			r.stores, r.appends = append(r.stores, input), append(r.appends, false)
 		}
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -80,15 +81,9 @@ func newRuleEvaluation(cfg *Config, variants []*variant, baseline int, logger *z
 // appendOutput stores a variant's output. Pass-through variants share the input's store: only the first
 // of them appends.
 func (r *ruleEvaluation) appendOutput(i int, md pmetric.Metrics) {
-	if i > 0 && r.stores[i] == r.stores[i-1] {
-		return
+	if r.appends[i] {
+		r.stores[i].Append(md)
 	}
-	for j := 0; j < i; j++ {
-		if r.stores[j] == r.stores[i] {
-			return
-		}
-	}
-	r.stores[i].Append(md)
 }
 
 // windowEnded starts the evaluation at `at` in the background, unless the previous one is still running
@@ -141,10 +136,8 @@ func (r *ruleEvaluation) reloadIfChanged() {
 	old := r.eval
 	r.rules, r.eval, r.loadErr = rs, rulefidelity.NewEvaluator(rs, r.evalOpts), ""
 	_ = old.Close()
-	seen := map[*rulefidelity.Store]bool{}
-	for _, s := range r.stores {
-		if !seen[s] {
-			seen[s] = true
+	for i, s := range r.stores {
+		if r.appends[i] {
 			s.SetMaxRange(rs.MaxRange())
 		}
 	}
