@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/components"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 	"github.com/phoenix-platform/otelcol-phoenix/processor/experimentprocessor"
 	"github.com/phoenix-platform/otelcol-phoenix/receiver/simulatedprocessreceiver"
@@ -39,7 +40,7 @@ type converter struct {
 }
 
 func newConverter(processors, extensions []any) *converter {
-	return &converter{processors: factoryMap[processor.Factory](processors), extensions: factoryMap[extension.Factory](extensions)}
+	return &converter{processors: components.FactoryMap[processor.Factory](processors), extensions: components.FactoryMap[extension.Factory](extensions)}
 }
 
 var (

@@ -96,7 +96,7 @@ func TestConvert(t *testing.T) {
 			want: []string{`receivers::simulated_process: control: extension "phoenix_control" is not in service::extensions`,
 				`processors::experiment/process: control: extension "phoenix_control" is not in service::extensions`}},
 		{name: "child type missing", doc: `{processors: {experiment/process: {variants: {top20: {processors: [{topkk: {k: 20}}]}}}}}`,
-			want: []string{`processors::experiment/process: variant "top20" processor 1: no processor of type "topkk" in this build`}},
+			want: []string{`processors::experiment/process: variant "top20" processor 1 (topkk): no processor of type "topkk" in this build`}},
 		{name: "child configs invalid, every one", doc: `{processors: {experiment/process: {variants: {
 			top20: {processors: [{topk: {k: -1}}, {memory_limiter: {limit_mib: 0}}]},
 			kay: {processors: [{filter: {nope: 1}}]}}}}}`,

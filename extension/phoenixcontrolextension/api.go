@@ -16,12 +16,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/processor"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	nooptrace "go.opentelemetry.io/otel/trace/noop"
+	"go.uber.org/zap"
 
+	"github.com/phoenix-platform/otelcol-phoenix/internal/components"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/procsim"
 )
@@ -45,6 +52,11 @@ type api struct {
 	keepalive time.Duration
 	// streams counts open event streams against maxStreams.
 	streams, maxStreams atomic.Int64
+	// factories are the build's processors, for the catalogue and for chains validated without an
+	// experiment (checkSettings names their telemetry).
+	factories     map[component.Type]processor.Factory
+	catalogue     []catalogueEntry
+	checkSettings processor.Settings
 }
 
 // apiInfo says which collector answers: the dashboard shows it, fleets need it.
@@ -54,7 +66,11 @@ type apiInfo struct {
 }
 
 func newAPI(reg *registry, info apiInfo, maxBody int64) *api {
-	a := &api{reg: reg, info: info, maxBody: maxBody, keepalive: 15 * time.Second}
+	build := buildProcessors()
+	a := &api{reg: reg, info: info, maxBody: maxBody, keepalive: 15 * time.Second, factories: build.factories, catalogue: build.catalogue,
+		checkSettings: processor.Settings{ID: component.MustNewIDWithName("experiment", "validate"),
+			TelemetrySettings: component.TelemetrySettings{Logger: zap.NewNop(), MeterProvider: noopmetric.NewMeterProvider(),
+				TracerProvider: nooptrace.NewTracerProvider()}}}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(&collector{reg: reg})
 	a.routes = []route{
@@ -62,11 +78,18 @@ func newAPI(reg *registry, info apiInfo, maxBody int64) *api {
 		{"/api/v1/experiments", map[string]http.HandlerFunc{http.MethodGet: a.listExperiments}},
 		{"/api/v1/experiments/{name}", map[string]http.HandlerFunc{http.MethodGet: a.getExperiment}},
 		{"/api/v1/experiments/{name}/active", map[string]http.HandlerFunc{http.MethodPut: a.setActive}},
+		{"/api/v1/experiments/{name}/variants", map[string]http.HandlerFunc{http.MethodPost: a.addVariant}},
+		{"/api/v1/experiments/{name}/variants/{variant}", map[string]http.HandlerFunc{http.MethodDelete: a.removeVariant}},
 		{"/api/v1/experiments/{name}/variants/{variant}/export", map[string]http.HandlerFunc{http.MethodGet: a.exportVariant}},
 		{"/api/v1/experiments/{name}/variants/{variant}/rules", map[string]http.HandlerFunc{http.MethodGet: a.variantRules}},
 		{"/api/v1/experiments/{name}/runs", map[string]http.HandlerFunc{http.MethodGet: a.listRuns, http.MethodPost: a.startRun}},
 		{"/api/v1/experiments/{name}/runs/{id}", map[string]http.HandlerFunc{http.MethodGet: a.getRun}},
 		{"/api/v1/experiments/{name}/runs/{id}/cancel", map[string]http.HandlerFunc{http.MethodPost: a.cancelRun}},
+		{"/api/v1/processors", map[string]http.HandlerFunc{http.MethodGet: a.listProcessors}},
+		{"/api/v1/templates", map[string]http.HandlerFunc{http.MethodGet: a.listTemplates}},
+		{"/api/v1/templates/{name}", map[string]http.HandlerFunc{http.MethodGet: a.renderTemplate}},
+		{"/api/v1/validate", map[string]http.HandlerFunc{http.MethodPost: a.validateChain}},
+		{"/api/v1/import", map[string]http.HandlerFunc{http.MethodPost: a.importChain}},
 		{"/api/v1/simulators", map[string]http.HandlerFunc{http.MethodGet: a.listSimulators}},
 		{"/api/v1/simulators/{name}", map[string]http.HandlerFunc{http.MethodGet: a.getSimulator, http.MethodPatch: a.patchSimulator}},
 		{"/api/v1/simulators/{name}/chaos", map[string]http.HandlerFunc{http.MethodPost: a.injectChaos}},
@@ -77,6 +100,16 @@ func newAPI(reg *registry, info apiInfo, maxBody int64) *api {
 	}
 	return a
 }
+
+// buildProcessors are the build's processor factories and their catalogue, made once per process.
+var buildProcessors = sync.OnceValue(func() (b struct {
+	factories map[component.Type]processor.Factory
+	catalogue []catalogueEntry
+}) {
+	b.factories = components.ProcessorFactories()
+	b.catalogue = catalogue(b.factories)
+	return b
+})
 
 // handler routes requests; wrong methods and unknown paths get JSON errors too.
 func (a *api) handler() http.Handler {
@@ -111,6 +144,8 @@ type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		// Problems are every problem of a variant definition, at its step.
+		Problems []control.StepProblem `json:"problems,omitempty"`
 	} `json:"error"`
 }
 
@@ -126,7 +161,14 @@ func writeFailure(w http.ResponseWriter, err error) {
 	case errors.Is(err, errNotFound):
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, errInvalid):
-		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+		var b errorBody
+		b.Error.Code, b.Error.Message = "invalid", err.Error()
+		if invalid := (*control.InvalidChainError)(nil); errors.As(err, &invalid) {
+			b.Error.Problems = invalid.Problems
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, b)
+	case errors.Is(err, errConflict):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
 	default:
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 	}
@@ -200,7 +242,7 @@ func (a *api) listExperiments(w http.ResponseWriter, _ *http.Request) {
 	out := []control.ExperimentSnapshot{}
 	for _, n := range a.reg.experimentNames() {
 		if e, err := a.reg.experiment(n); err == nil {
-			out = append(out, e.Snapshot())
+			out = append(out, a.reg.snapshot(e))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"experiments": out})
@@ -212,7 +254,7 @@ func (a *api) getExperiment(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e.Snapshot())
+	writeJSON(w, http.StatusOK, a.reg.snapshot(e))
 }
 
 type activeRequest struct {
@@ -277,7 +319,14 @@ func (a *api) exportVariant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	out, err := exportYAML(e.Name(), r.PathValue("variant"), steps, opts)
+	v, _ := e.Snapshot().Variant(r.PathValue("variant"))
+	var out []byte
+	switch opts.Format {
+	case formatDesiredState, formatHelm:
+		out, err = exportDesired(e.Name(), r.PathValue("variant"), v.Source, steps, opts.Format)
+	default:
+		out, err = exportYAML(e.Name(), r.PathValue("variant"), steps, opts)
+	}
 	if err != nil {
 		writeFailure(w, err)
 		return

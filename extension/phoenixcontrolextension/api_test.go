@@ -24,12 +24,74 @@ import (
 	"github.com/phoenix-platform/otelcol-phoenix/internal/procsim"
 )
 
-// fakeExperiment is a control.Experiment with fixed variants.
+// fakeExperiment is a control.Experiment with three configured variants; runtime ones are added with
+// their definitions (a step of type "bad" is invalid).
 type fakeExperiment struct {
 	name     string
 	mu       sync.Mutex
 	active   string
 	variants []string
+	runtime  map[string]fakeRuntime
+}
+
+type fakeRuntime struct {
+	def    control.VariantDefinition
+	source string
+}
+
+func (f *fakeExperiment) check(def control.VariantDefinition) error {
+	var problems []control.StepProblem
+	for i, s := range def.Processors {
+		if _, bad := s["bad"]; bad {
+			problems = append(problems, control.StepProblem{Step: i + 1, ID: "bad", Message: "bad step"})
+		}
+	}
+	if len(def.Processors) == 0 {
+		problems = append(problems, control.StepProblem{Message: "processors: at least one is required"})
+	}
+	if len(problems) > 0 {
+		return &control.InvalidChainError{Variant: def.Name, Problems: problems}
+	}
+	return nil
+}
+
+func (f *fakeExperiment) CheckVariant(_ context.Context, def control.VariantDefinition) error {
+	return f.check(def)
+}
+
+func (f *fakeExperiment) AddVariant(_ context.Context, def control.VariantDefinition, source string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if slices.Contains(f.variants, def.Name) {
+		return fmt.Errorf("%w: %q", control.ErrVariantExists, def.Name)
+	}
+	if len(f.variants) >= 8 {
+		return fmt.Errorf("%w: 8", control.ErrVariantLimit)
+	}
+	if err := f.check(def); err != nil {
+		return err
+	}
+	if f.runtime == nil {
+		f.runtime = map[string]fakeRuntime{}
+	}
+	f.variants = append(f.variants, def.Name)
+	f.runtime[def.Name] = fakeRuntime{def: def, source: source}
+	return nil
+}
+
+func (f *fakeExperiment) RemoveVariant(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, runtime := f.runtime[name]
+	switch {
+	case !slices.Contains(f.variants, name):
+		return fmt.Errorf("%w %q", control.ErrUnknownVariant, name)
+	case !runtime || name == f.active:
+		return fmt.Errorf("%w: %q", control.ErrVariantProtected, name)
+	}
+	delete(f.runtime, name)
+	f.variants = slices.DeleteFunc(f.variants, func(v string) bool { return v == name })
+	return nil
 }
 
 func (f *fakeExperiment) Name() string { return f.name }
@@ -45,6 +107,18 @@ func (f *fakeExperiment) SetActive(v string) error {
 }
 
 func (f *fakeExperiment) VariantSteps(v string) ([]control.ProcessorStep, error) {
+	f.mu.Lock()
+	rt, ok := f.runtime[v]
+	f.mu.Unlock()
+	if ok {
+		var steps []control.ProcessorStep
+		for _, s := range rt.def.Processors {
+			for id, cfg := range s {
+				steps = append(steps, control.ProcessorStep{ID: id, Config: cfg})
+			}
+		}
+		return steps, nil
+	}
 	switch v {
 	case "full":
 		return nil, nil
@@ -63,7 +137,11 @@ func (f *fakeExperiment) Snapshot() control.ExperimentSnapshot {
 	s := control.ExperimentSnapshot{Name: f.name, Mode: "shadow", Baseline: f.variants[0], Active: f.active}
 	for i, v := range f.variants {
 		one := 1.0
-		s.Variants = append(s.Variants, control.VariantStats{Name: v, Active: v == f.active, Baseline: i == 0, Series: uint64(1000 / (i + 1)), Fidelity: &one})
+		source := control.SourceConfig
+		if rt, ok := f.runtime[v]; ok {
+			source = rt.source
+		}
+		s.Variants = append(s.Variants, control.VariantStats{Name: v, Active: v == f.active, Baseline: i == 0, Series: uint64(1000 / (i + 1)), Fidelity: &one, Source: source})
 	}
 	return s
 }

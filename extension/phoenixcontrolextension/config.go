@@ -34,6 +34,8 @@ type Config struct {
 	// MaxEventStreams bounds open /api/v1/events streams, below MaxConnections so that streams, which live
 	// long, can never take every connection (the API and its /metrics stay reachable); beyond it: 429.
 	MaxEventStreams int `mapstructure:"max_event_streams"`
+	// OpAMP connects to an OpAMP server (a fleet manager) as an agent (optional).
+	OpAMP *OpAMPConfig `mapstructure:"opamp"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -75,6 +77,7 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxRequestBodySize < 0 {
 		errs = append(errs, errors.New("max_request_body_size must be >= 0"))
 	}
+	errs = append(errs, cfg.OpAMP.validate()...)
 	return errors.Join(errs...)
 }
 

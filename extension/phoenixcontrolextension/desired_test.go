@@ -34,7 +34,7 @@ func TestParseDesiredListsEveryProblem(t *testing.T) {
   novariant: {rollout: {percent: 5}}
   toomuch: {rollout: {variant: b, percent: 150}}
 `))
-	for _, want := range []string{"both: set active or rollout, not both", "neither: set active or rollout", "novariant: rollout.variant is required", "toomuch: rollout.percent 150"} {
+	for _, want := range []string{"both: set active or rollout, not both", "neither: set active, rollout or variants", "novariant: rollout.variant is required", "toomuch: rollout.percent 150"} {
 		assert.ErrorContains(t, err, want)
 	}
 	_, err = parseDesired([]byte("experiments:\n  e: {activ: x}\n"))

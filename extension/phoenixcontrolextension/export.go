@@ -25,12 +25,33 @@ type exportOptions struct {
 	// Processors are that pipeline's processors. The variant's go in place of the experiment if it is listed,
 	// else before the first batch, else last.
 	Processors []string
+	// Format: collector (plain collector YAML, the default), desired_state (an entry of the fleet's
+	// desired-state file) or helm (the chart's presets.desiredState values).
+	Format string
 }
 
-// parseExportOptions reads ?pipeline=metrics/host&processors=memory_limiter,batch.
+// Export formats.
+const (
+	formatCollector    = "collector"
+	formatDesiredState = "desired_state"
+	formatHelm         = "helm"
+)
+
+// parseExportOptions reads ?pipeline=metrics/host&processors=memory_limiter,batch&format=collector.
 func parseExportOptions(q url.Values) (exportOptions, error) {
-	opts := exportOptions{Pipeline: "metrics"}
+	opts := exportOptions{Pipeline: "metrics", Format: formatCollector}
 	var errs []error
+	switch f := q["format"]; {
+	case len(f) > 1:
+		errs = append(errs, errors.New("format: give it once"))
+	case len(f) == 1 && !slices.Contains([]string{formatCollector, formatDesiredState, formatHelm}, f[0]):
+		errs = append(errs, fmt.Errorf("format %q: want collector, desired_state or helm", f[0]))
+	case len(f) == 1:
+		opts.Format = f[0]
+	}
+	if opts.Format != formatCollector && (q.Has("pipeline") || q.Has("processors")) {
+		errs = append(errs, fmt.Errorf("pipeline, processors: only for format=collector (a %s export names no pipeline)", opts.Format))
+	}
 	if p := q["pipeline"]; len(p) > 1 {
 		errs = append(errs, errors.New("pipeline: give it once"))
 	} else if len(p) == 1 {
@@ -141,4 +162,47 @@ func placeInPipeline(pipeline []string, experiment string, variant []string) []s
 func typeOf(id string) string {
 	typ, _, _ := strings.Cut(id, "/")
 	return typ
+}
+
+// exportDesired renders a variant for the fleet: as an entry of the desired-state file (format
+// desired_state) or as the chart's presets.desiredState values (helm) that render that file. A runtime
+// variant carries its definition, so every node builds it; a configured one is only made active.
+func exportDesired(experiment, variant, source string, steps []control.ProcessorStep, format string) ([]byte, error) {
+	entry := map[string]any{"active": variant}
+	if source != control.SourceConfig && source != "" {
+		processors := make([]map[string]any, 0, len(steps))
+		for _, s := range steps {
+			cfg := s.Config
+			if cfg == nil {
+				cfg = map[string]any{}
+			}
+			processors = append(processors, map[string]any{s.ID: cfg})
+		}
+		entry["variants"] = map[string]any{variant: map[string]any{"processors": processors}}
+	}
+	doc := map[string]any{"experiments": map[string]any{experiment: entry}}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "# Variant %q of %s, exported by otelcol-phoenix", variant, experiment)
+	if format == formatHelm {
+		// --reuse-values keeps a rollout set before for this experiment: null unsets it (the chart drops it).
+		entry["rollout"] = nil
+		buf.WriteString(" as Helm values: every node of the release runs it.\n")
+		buf.WriteString("#   helm upgrade <release> <chart> --reuse-values -f this.yaml\n")
+		doc = map[string]any{"presets": map[string]any{"desiredState": map[string]any{"enabled": true,
+			"experiments": doc["experiments"]}}}
+	} else {
+		buf.WriteString(" as a desired-state entry: every node reading the file runs it.\n")
+		buf.WriteString("# Merge it into the file under experiments: (the ConfigMap the desired_state path mounts).\n")
+	}
+	if format == formatHelm {
+		buf.WriteString("# To stage it instead: active: null, rollout: {variant: " + variant + ", percent: 10}.\n")
+	} else {
+		buf.WriteString("# To stage it instead, replace active with rollout: {variant: " + variant + ", percent: 10}.\n")
+	}
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

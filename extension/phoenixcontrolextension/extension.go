@@ -35,6 +35,7 @@ type phoenixControl struct {
 	done   chan struct{}
 	stop   chan struct{} // ends the snapshot publisher
 	state  *stateStore
+	agent  *opampAgent // nil without opamp:
 }
 
 var _ control.Registry = (*phoenixControl)(nil)
@@ -65,7 +66,7 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		c.setStore(c.state)
 	}
 	var desired *desiredState
-	if c.cfg.DesiredState.Path != "" {
+	if c.cfg.DesiredState.Path != "" || c.cfg.OpAMP != nil { // an OpAMP server sends the same desired state
 		desired = newDesiredState(c.cfg.DesiredState.Path, nodeName(c.cfg.NodeName), c.registry, c.set.Logger)
 		desired.poll(time.Now()) // applied before components start sending
 		c.registry.mu.Lock()
@@ -92,15 +93,23 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 	c.server, c.addr, c.done, c.stop = srv, ln.Addr(), make(chan struct{}), make(chan struct{})
 	go every(c.cfg.EventsInterval, c.stop, c.publishSnapshots)
 	go every(time.Second, c.stop, c.registry.runs.tick)
-	if desired != nil {
+	if c.cfg.DesiredState.Path != "" {
 		go every(c.cfg.DesiredState.PollInterval, c.stop, desired.poll)
 	}
+
 	go func() {
 		defer close(c.done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.set.Logger.Error("control API stopped", zap.Error(err))
 		}
 	}()
+	if c.cfg.OpAMP != nil { // a failure leaves the server to Shutdown, which the collector calls
+		agent := newOpAMPAgent(c.cfg.OpAMP, c.registry, desired, info, c.set.Logger)
+		if err := agent.Start(ctx); err != nil {
+			return err
+		}
+		c.agent = agent
+	}
 	scheme := "http"
 	if c.cfg.TLS.HasValue() {
 		scheme = "https"
@@ -115,6 +124,10 @@ func (c *phoenixControl) Shutdown(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var errs []error
+	if c.agent != nil {
+		errs = append(errs, c.agent.Shutdown(ctx))
+		c.agent = nil
+	}
 	if c.server != nil {
 		close(c.stop)
 		c.events.close() // open event streams end now, not at the shutdown deadline
@@ -136,10 +149,13 @@ func (c *phoenixControl) Shutdown(ctx context.Context) error {
 // flows. It never fails: state damage must not stop the collector.
 func (c *phoenixControl) NotifyConfig(ctx context.Context, conf *confmap.Conf) error {
 	c.mu.Lock()
-	state := c.state
+	state, agent := c.state, c.agent
 	c.mu.Unlock()
 	if state != nil {
 		state.configured(ctx, conf)
+	}
+	if agent != nil { // after the file, before the experiments register
+		agent.restoreRemote(ctx)
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ var fuzzPaths = []string{
 	"/api/v1/experiments", "/api/v1/experiments/experiment%2Fprocess", "/api/v1/experiments/experiment%2Fprocess/active",
 	"/api/v1/experiments/nope/active", "/api/v1/simulators", "/api/v1/simulators/simulated_process",
 	"/api/v1/simulators/simulated_process/chaos", "/api/v1/openapi.yaml", "/metrics", "/", "/api/v1/experiments/%2F%2F/active",
+	"/api/v1/experiments/experiment%2Fprocess/variants", "/api/v1/experiments/experiment%2Fprocess/variants/top20",
+	"/api/v1/validate", "/api/v1/import", "/api/v1/templates/top_k?k=30", "/api/v1/processors",
 }
 
 var fuzzMethods = []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodPost, http.MethodDelete, http.MethodHead}
@@ -39,6 +41,12 @@ func FuzzAPI(f *testing.F) {
 		{3, 6, `[]`, "application/json; charset=utf-8"},
 		{4, 0, ``, ""},
 		{0, 10, ``, ""},
+		{3, 11, `{"name":"top30","processors":[{"topk":{"k":30}}]}`, "application/json"},
+		{3, 11, `{"name":"x","processors":[{"bad":{}}]}`, "application/json"},
+		{4, 12, ``, ""},
+		{3, 13, `{"processors":[{"topk":{"k":-1}},{"batch":{}}]}`, "application/json"},
+		{3, 14, `{"yaml":"processors: {topk: {}}"}`, "application/json"},
+		{0, 15, ``, ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.body, s.ct)
@@ -49,7 +57,7 @@ func FuzzAPI(f *testing.F) {
 		reg.RegisterExperiment(exp)
 		sim := newSimulator(t)
 		reg.RegisterSimulator("simulated_process", sim)
-		before, beforeSim := exp.Snapshot().Active, sim.Status()
+		before, beforeSim, beforeVariants := exp.Snapshot().Active, sim.Status(), len(exp.Snapshot().Variants)
 
 		req := httptest.NewRequest(fuzzMethods[int(m)%len(fuzzMethods)], "http://x"+fuzzPaths[int(p)%len(fuzzPaths)], strings.NewReader(body))
 		if ct != "" {
@@ -70,6 +78,9 @@ func FuzzAPI(f *testing.F) {
 			}
 			if exp.Snapshot().Active != before {
 				t.Fatalf("a rejected request switched the variant")
+			}
+			if n := len(exp.Snapshot().Variants); n != beforeVariants {
+				t.Fatalf("a rejected request added or removed a variant: %d -> %d", beforeVariants, n)
 			}
 			if after := sim.Status(); after.Profile != beforeSim.Profile || after.Processes != beforeSim.Processes || after.Live != beforeSim.Live {
 				t.Fatalf("a rejected request changed the simulator: %+v -> %+v", beforeSim, after)

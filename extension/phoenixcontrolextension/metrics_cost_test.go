@@ -4,6 +4,8 @@
 package phoenixcontrolextension
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -23,6 +25,15 @@ func (s *snapshotExperiment) Name() string                                      
 func (s *snapshotExperiment) Snapshot() control.ExperimentSnapshot                 { return s.snap }
 func (s *snapshotExperiment) SetActive(string) error                               { return nil }
 func (s *snapshotExperiment) VariantSteps(string) ([]control.ProcessorStep, error) { return nil, nil }
+func (s *snapshotExperiment) AddVariant(context.Context, control.VariantDefinition, string) error {
+	return errors.ErrUnsupported
+}
+func (s *snapshotExperiment) RemoveVariant(context.Context, string) error {
+	return errors.ErrUnsupported
+}
+func (s *snapshotExperiment) CheckVariant(context.Context, control.VariantDefinition) error {
+	return errors.ErrUnsupported
+}
 
 func costedExperiment() *snapshotExperiment {
 	return &snapshotExperiment{snap: control.ExperimentSnapshot{Name: "experiment/costed", Mode: "shadow", Baseline: "full", Active: "full",

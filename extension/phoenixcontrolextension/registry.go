@@ -37,13 +37,14 @@ type registry struct {
 	events      *broker
 	desired     *desiredState // nil: no desired-state file
 	runs        *runManager
+	rejected    map[string][]control.RejectedVariant // by experiment: runtime variants that did not build
 }
 
 var _ control.Registry = (*registry)(nil)
 
 func newRegistry(logger *zap.Logger) *registry {
 	r := &registry{logger: logger, experiments: map[string]control.Experiment{}, simulators: map[string]control.Simulator{},
-		events: newBroker()}
+		events: newBroker(), rejected: map[string][]control.RejectedVariant{}}
 	r.runs = newRunManager(r)
 	return r
 }
@@ -67,6 +68,7 @@ func (r *registry) setStore(s store) {
 	}
 	r.mu.Unlock()
 	for _, e := range exps {
+		r.restoreVariants(e)
 		r.restore(e)
 		r.runs.loaded(e)
 	}
@@ -90,6 +92,10 @@ func (r *registry) RegisterExperiment(e control.Experiment) func() {
 	r.experiments[e.Name()] = e
 	desired := r.desired
 	r.mu.Unlock()
+	r.restoreVariants(e) // before the switch: the persisted active variant may be one of them
+	if desired != nil {
+		desired.buildVariants(e) // so may it be one of the file's
+	}
 	r.restore(e)
 	r.runs.loaded(e) // an interrupted canary gives its variant back
 	if desired != nil {
@@ -100,6 +106,7 @@ func (r *registry) RegisterExperiment(e control.Experiment) func() {
 		defer r.mu.Unlock()
 		if r.experiments[e.Name()] == e {
 			delete(r.experiments, e.Name())
+			delete(r.rejected, e.Name())
 		}
 	}
 }

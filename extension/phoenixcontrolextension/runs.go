@@ -93,6 +93,18 @@ func (m *runManager) switcher(experiment string) runs.Switcher {
 	}
 }
 
+// judging is the run in progress whose candidate is variant ("" when none).
+func (m *runManager) judging(experiment, variant string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.history[experiment] {
+		if !r.Phase.Terminal() && r.Spec.Candidate == variant {
+			return r.ID
+		}
+	}
+	return ""
+}
+
 // start creates a run; one at a time per experiment.
 func (m *runManager) start(experiment string, spec runs.Spec) (*runs.Run, error) {
 	e, err := m.reg.experiment(experiment)
@@ -209,6 +221,8 @@ func (m *runManager) cancel(experiment, id string) (runs.Run, error) {
 	return *r, nil
 }
 
+// errConflict: the request contradicts the state (a run already running, a variant name taken, a limit
+// reached, a variant that cannot be removed).
 var errConflict = errors.New("conflict")
 
 // HTTP handlers.

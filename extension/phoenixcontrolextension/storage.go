@@ -557,6 +557,9 @@ func (r *registry) applyStored(setHere func(key string) bool) {
 		if err != nil {
 			continue
 		}
+		if !setHere(variantsKey(name)) {
+			r.restoreVariants(e)
+		}
 		if !setHere(activeKey(name)) {
 			r.restore(e)
 		}

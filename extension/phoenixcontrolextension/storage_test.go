@@ -228,6 +228,10 @@ func TestStateDamageBboltReadsIsKept(t *testing.T) {
 			dir := t.TempDir()
 			c, _, stop := startOnFileStorage(t, dir)
 			putActive(t, c, "top20")
+			// Every access is a bbolt write transaction, alternating meta pages: one more after the switch,
+			// and both meta pages hold it, whichever is damaged.
+			_, err := c.state.Get(context.Background(), "probe")
+			require.NoError(t, err)
 			stop()
 			damage(t, filepath.Join(dir, stateFile))
 			c, e, stop := startOnFileStorage(t, dir)

@@ -4,9 +4,11 @@
 package control // import "github.com/phoenix-platform/otelcol-phoenix/internal/control"
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -18,6 +20,12 @@ type VariantStats struct {
 	Active      bool   `json:"active"`
 	Baseline    bool   `json:"baseline"`
 	PassThrough bool   `json:"pass_through"`
+	// Source says where the variant is defined: config (the collector config), api or desired_state (added
+	// at runtime).
+	Source string `json:"source"`
+	// Pending: added at runtime, measured from the first whole window after it was added; until that
+	// window completes its figures are empty (zero, fidelity null) and no guardrail passes on it.
+	Pending bool `json:"pending"`
 
 	Series      uint64 `json:"series"`     // distinct series (metric name + resource and point attributes)
 	NewSeries   uint64 `json:"new_series"` // of which not in the previous window (churn)
@@ -128,6 +136,16 @@ type ExperimentSnapshot struct {
 	WindowEnd   time.Time      `json:"window_end"`
 	Complete    bool           `json:"complete"` // false while the first window is still running
 	Variants    []VariantStats `json:"variants"`
+	// Rejected are runtime variants that could not be rebuilt (persisted or in the desired-state file), with
+	// why: reported, never fatal.
+	Rejected []RejectedVariant `json:"rejected_variants,omitempty"`
+}
+
+// RejectedVariant is a runtime variant definition that does not build here.
+type RejectedVariant struct {
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	Error  string `json:"error"`
 }
 
 // MarshalJSON writes the window as a duration ("1m0s"), the form runs take theirs in.
@@ -183,6 +201,60 @@ func (s ExperimentSnapshot) Variant(name string) (VariantStats, bool) {
 // ErrUnknownVariant is returned when a variant name is not one of the experiment's.
 var ErrUnknownVariant = errors.New("unknown variant")
 
+// Errors of runtime variant changes; InvalidChainError says what is wrong with a definition.
+var (
+	ErrVariantExists    = errors.New("variant exists")
+	ErrVariantProtected = errors.New("variant cannot be removed")
+	ErrVariantLimit     = errors.New("variant limit reached")
+)
+
+// Where a variant is defined.
+const (
+	SourceConfig       = "config"
+	SourceAPI          = "api"
+	SourceDesiredState = "desired_state"
+)
+
+// VariantDefinition is a variant added at runtime: a name and its processors in order, each a one-key map
+// {type[/name]: config}, as in the experiment processor's variants config.
+type VariantDefinition struct {
+	Name       string                      `json:"name" yaml:"name"`
+	Processors []map[string]map[string]any `json:"processors" yaml:"processors"`
+}
+
+// StepProblem is one problem of a chain of processors, at its step (1-based; 0 when it is about the whole
+// definition: its name, its length).
+type StepProblem struct {
+	Step    int    `json:"step"`
+	ID      string `json:"id,omitempty"` // the step's type[/name], when it has one
+	Message string `json:"message"`
+}
+
+// InvalidChainError lists every problem of a variant definition.
+type InvalidChainError struct {
+	Variant  string
+	Problems []StepProblem
+}
+
+func (e *InvalidChainError) Error() string {
+	msgs := make([]string, 0, len(e.Problems))
+	for _, p := range e.Problems {
+		msgs = append(msgs, p.String())
+	}
+	return fmt.Sprintf("variant %q: %s", e.Variant, strings.Join(msgs, "; "))
+}
+
+// String says where the problem is and what it is: "processor 2 (filter/x): …".
+func (p StepProblem) String() string {
+	switch {
+	case p.Step == 0:
+		return p.Message
+	case p.ID == "":
+		return fmt.Sprintf("processor %d: %s", p.Step, p.Message)
+	}
+	return fmt.Sprintf("processor %d (%s): %s", p.Step, p.ID, p.Message)
+}
+
 // Experiment is what an experiment processor offers to the control extension. All methods are safe for
 // concurrent use.
 type Experiment interface {
@@ -194,6 +266,16 @@ type Experiment interface {
 	SetActive(variant string) error
 	// VariantSteps returns a variant's processors, in order, as configured (none for a pass-through).
 	VariantSteps(variant string) ([]ProcessorStep, error)
+	// AddVariant builds, starts and adds a variant (source: api or desired_state), measured from the next
+	// whole window: an *InvalidChainError lists every problem of the definition, ErrVariantExists and
+	// ErrVariantLimit say why it cannot be added. Every batch is run by the variants there were when it came.
+	AddVariant(ctx context.Context, def VariantDefinition, source string) error
+	// RemoveVariant stops and removes a runtime variant, once the batches running through it are done;
+	// ErrVariantProtected for the baseline, the active variant or one defined in the config.
+	RemoveVariant(ctx context.Context, name string) error
+	// CheckVariant reports what AddVariant would find wrong with a definition, building its chain without
+	// starting it (nil: it would be added).
+	CheckVariant(ctx context.Context, def VariantDefinition) error
 }
 
 // ProcessorStep is one processor of a variant: its component ID (type[/name]) and its configuration.

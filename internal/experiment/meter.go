@@ -88,6 +88,10 @@ type Meter struct {
 	// cost follows the distinct series over the span the cost model bills, from each window's series set
 	// at rotation (nil without a cost model that bills series).
 	cost *cost.Tracker
+	// pending: the meter of a variant added mid-window reports nothing until a whole window of its own is
+	// complete; dropPartial: the window it joined in is not one (its rotation is not reported).
+	pending, dropPartial bool
+	like                 *Meter // NewJoiningMeter's, until its partial window ends
 }
 
 // window holds one window's figures.
@@ -123,12 +127,29 @@ func NewMeter(opts *Options, now time.Time) *Meter {
 	return m
 }
 
+// NewJoiningMeter starts measuring, at now, a variant added while a window runs: it follows the output at
+// once (so its series continue into the next window as a backend's do) but reports nothing until that
+// next window, its first whole one, is complete. like is a meter of the same input (the baseline's): the
+// usual gap between samples is taken from it, so that a gauge's first sample is counted ahead as it
+// would have been had the variant always run.
+func NewJoiningMeter(opts *Options, now time.Time, like *Meter) *Meter {
+	m := NewMeter(opts, now)
+	m.pending, m.dropPartial, m.like = true, true, like
+	return m
+}
+
+// Pending says the meter has no whole window to report yet (NewJoiningMeter).
+func (m *Meter) Pending() bool { return m.pending }
+
 func (m *Meter) newWindow(now time.Time) window {
 	return window{start: now, critical: map[string]struct{}{}}
 }
 
 // Add adds one scanned batch of the variant's output, arrived at now.
 func (m *Meter) Add(s *Scan, now time.Time) {
+	if m.like != nil && m.gap == 0 {
+		m.gap = m.like.gap
+	}
 	w := &m.win
 	w.batches++
 	w.bytes += s.bytes
@@ -275,7 +296,11 @@ func (m *Meter) Rotate(now time.Time) {
 	}
 	m.win.stats = m.series.Rotate()
 	m.win.end, m.win.complete = now, true
-	m.done = m.win
+	if m.dropPartial {
+		m.dropPartial, m.like = false, nil
+	} else {
+		m.done, m.pending = m.win, false
+	}
 	m.win = m.newWindow(now)
 	m.counted = m.counted[:0]
 }
@@ -311,6 +336,10 @@ func Stats(names []string, meters []*Meter, baseline int, now time.Time) []contr
 	base := bm.report(now)
 	out := make([]control.VariantStats, len(meters))
 	for i, m := range meters {
+		if m.pending {
+			out[i] = control.VariantStats{Name: names[i], Pending: true, MetricFidelity: map[string]float64{}}
+			continue
+		}
 		w := m.report(now)
 		secs := math.Max(w.end.Sub(w.start).Seconds(), 1e-9)
 		st := control.VariantStats{
@@ -362,6 +391,9 @@ func Stats(names []string, meters []*Meter, baseline int, now time.Time) []contr
 	}
 	if base := out[baseline].Cost; base != nil {
 		for i := range out {
+			if out[i].Cost == nil { // pending
+				continue
+			}
 			cost.Compare(out[i].Cost, *base)
 		}
 	}

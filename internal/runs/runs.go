@@ -130,7 +130,7 @@ func (s Spec) Validate(snap control.ExperimentSnapshot) error {
 }
 
 // New makes a pending run.
-func New(id string, e control.Experiment, spec Spec, now time.Time) (*Run, error) {
+func New(id string, e Experiment, spec Spec, now time.Time) (*Run, error) {
 	snap := e.Snapshot()
 	if err := spec.Validate(snap); err != nil {
 		return nil, err
@@ -140,11 +140,17 @@ func New(id string, e control.Experiment, spec Spec, now time.Time) (*Run, error
 	return r, nil
 }
 
+// Experiment is what a run reads: the experiment's figures (a control.Experiment has them).
+type Experiment interface {
+	Name() string
+	Snapshot() control.ExperimentSnapshot
+}
+
 // Switcher changes the active variant (the control extension's persisted switch).
 type Switcher func(variant string) error
 
 // Step advances a run at now; it returns true when the run changed.
-func (r *Run) Step(e control.Experiment, switchTo Switcher, now time.Time) bool {
+func (r *Run) Step(e Experiment, switchTo Switcher, now time.Time) bool {
 	if r.Phase.Terminal() {
 		return false
 	}
@@ -160,8 +166,9 @@ func (r *Run) Step(e control.Experiment, switchTo Switcher, now time.Time) bool 
 		r.enter(Initializing, now)
 		return true
 	case Initializing:
-		// Warm-up, and a window that started after the run did, so figures are the candidate's own.
-		if now.Sub(r.PhaseSince) >= r.Spec.WarmUp.D && snap.Complete && !snap.WindowStart.Before(r.CreatedAt) {
+		// Warm-up, and a window that started after the run did, so figures are the candidate's own (a
+		// candidate added at runtime has its first whole window by then, no longer pending).
+		if now.Sub(r.PhaseSince) >= r.Spec.WarmUp.D && snap.Complete && !snap.WindowStart.Before(r.CreatedAt) && !pending(snap, r.Spec.Candidate) {
 			r.enter(Running, now)
 			r.lastWindow = snap.WindowEnd
 			return true
@@ -178,16 +185,19 @@ func (r *Run) Step(e control.Experiment, switchTo Switcher, now time.Time) bool 
 			r.lastWindow = snap.WindowEnd
 			r.Windows++
 			changed = true
-			if v, ok := snap.Variant(r.Spec.Candidate); ok {
-				if reasons := r.guardrails(v, snap.WindowStart); len(reasons) > 0 {
-					fellBack := r.fallback(e, switchTo)
-					msg := "guardrail broken: " + reasons[0]
-					if fellBack {
-						msg += "; fell back to the baseline"
-					}
-					r.end(Failed, msg, now)
-					return true
+			v, ok := snap.Variant(r.Spec.Candidate)
+			reasons := []string{"the candidate variant was removed"}
+			if ok {
+				reasons = r.guardrails(v, snap.WindowStart)
+			}
+			if len(reasons) > 0 {
+				fellBack := r.fallback(e, switchTo)
+				msg := "guardrail broken: " + reasons[0]
+				if fellBack {
+					msg += "; fell back to the baseline"
 				}
+				r.end(Failed, msg, now)
+				return true
 			}
 		}
 		if now.Sub(r.PhaseSince) >= r.Spec.Duration.D {
@@ -210,6 +220,12 @@ func (r *Run) Step(e control.Experiment, switchTo Switcher, now time.Time) bool 
 		return true
 	}
 	return false
+}
+
+// pending says the variant has no whole window of figures yet (added at runtime).
+func pending(snap control.ExperimentSnapshot, variant string) bool {
+	v, ok := snap.Variant(variant)
+	return ok && v.Pending
 }
 
 // guardrails checks the candidate's figures of the window that started at windowStart.
@@ -333,7 +349,7 @@ func (c Criteria) costReasons(cs *control.CostStats) []string {
 }
 
 // fallback switches to the baseline when the candidate is the active variant; it reports whether it did.
-func (r *Run) fallback(e control.Experiment, switchTo Switcher) bool {
+func (r *Run) fallback(e Experiment, switchTo Switcher) bool {
 	snap := e.Snapshot()
 	if snap.Active != r.Spec.Candidate {
 		return false
@@ -342,7 +358,7 @@ func (r *Run) fallback(e control.Experiment, switchTo Switcher) bool {
 }
 
 // Cancel ends a run that is in progress, restoring the previous variant if the run activated the candidate.
-func (r *Run) Cancel(e control.Experiment, switchTo Switcher, now time.Time) error {
+func (r *Run) Cancel(e Experiment, switchTo Switcher, now time.Time) error {
 	if r.Phase.Terminal() {
 		return fmt.Errorf("run %s already %s", r.ID, r.Phase)
 	}
@@ -356,7 +372,7 @@ func (r *Run) Cancel(e control.Experiment, switchTo Switcher, now time.Time) err
 // Interrupt fails a run that was in progress when the collector stopped: its measurements are gone. A canary
 // that had activated its candidate gives the active variant back, as a cancel would: nobody is watching the
 // candidate's guardrails any more. It reports whether the run changed.
-func (r *Run) Interrupt(e control.Experiment, switchTo Switcher, now time.Time) bool {
+func (r *Run) Interrupt(e Experiment, switchTo Switcher, now time.Time) bool {
 	if r.Phase.Terminal() {
 		return false
 	}

@@ -32,7 +32,7 @@ func TestCheckVariantsReportsWhatStartReports(t *testing.T) {
 	lookup := func(t component.Type) processor.Factory { return h.factories[t] }
 	checked := CheckVariants(context.Background(), set, cfg, lookup)
 	require.Error(t, checked)
-	for _, want := range []string{`variant "typo" processor 1: no processor of type "topkk" in this build`,
+	for _, want := range []string{`variant "typo" processor 1 (topkk): no processor of type "topkk" in this build`,
 		`variant "badk" processor 2 (topk/2): k -1`, `variant "field" processor 1 (topk): decoding failed`, "kay"} {
 		assert.ErrorContains(t, checked, want)
 	}

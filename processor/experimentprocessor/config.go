@@ -42,6 +42,11 @@ type Config struct {
 	Fidelity FidelityConfig `mapstructure:"fidelity"`
 	// Variants are the pipelines run side by side, by name.
 	Variants map[string]VariantConfig `mapstructure:"variants"`
+	// MaxVariants bounds the variants run side by side, the configured and the runtime ones (default 8):
+	// each costs a copy of every batch.
+	MaxVariants int `mapstructure:"max_variants"`
+	// MaxChainLength bounds the processors of one variant (default 16).
+	MaxChainLength int `mapstructure:"max_chain_length"`
 	// Cost projects each variant's monthly bill under one billing model (optional).
 	Cost *CostConfig `mapstructure:"cost"`
 	// Rules are the user's own alerting and recording rules, dashboards and queries, evaluated with the
@@ -195,9 +200,23 @@ const (
 
 var variantName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]*$`)
 
+// maxVariantName keeps a name usable as a label value, a storage key and a component ID part.
+const maxVariantName = 63
+
 // asyncProcessors hand data on later, from another goroutine: a variant needs every step's output within the
 // call to measure and route it.
-var asyncProcessors = map[string]bool{"batch": true}
+var asyncProcessors = map[string]bool{"batch": true, "interval": true}
+
+// runtimeProcessors are the processors a variant added at runtime (API, dashboard, desired-state file) may
+// use: those that only transform the data they are given. The others reach out of the collector — the
+// Kubernetes API (k8s_attributes), cloud metadata, Consul or Docker (resource_detection) — and whoever may
+// add a variant must not be able to make the collector call anything. Variants in the config, written by
+// whoever deploys it, may use any synchronous processor.
+var runtimeProcessors = map[string]bool{
+	"attributes": true, "cumulative_to_delta": true, "delta_to_cumulative": true, "delta_to_rate": true,
+	"filter": true, "groupbyattrs": true, "memory_limiter": true, "metrics_transform": true,
+	"metricsgeneration": true, "redaction": true, "resource": true, "topk": true, "transform": true,
+}
 
 // Validate reports every problem at once. Child processor types and configs need the processors compiled
 // into the collector: CheckVariants checks them, from the crosscheck converter for `validate` and a start
@@ -207,9 +226,20 @@ func (cfg *Config) Validate() error {
 	if len(cfg.Variants) == 0 {
 		errs = append(errs, errors.New("variants: at least one is required"))
 	}
+	if cfg.MaxVariants < 1 || cfg.MaxVariants > 64 {
+		errs = append(errs, fmt.Errorf("max_variants %d: want 1..64", cfg.MaxVariants))
+	} else if len(cfg.Variants) > cfg.MaxVariants {
+		errs = append(errs, fmt.Errorf("variants: %d configured, more than max_variants (%d)", len(cfg.Variants), cfg.MaxVariants))
+	}
+	if cfg.MaxChainLength < 1 || cfg.MaxChainLength > 256 {
+		errs = append(errs, fmt.Errorf("max_chain_length %d: want 1..256", cfg.MaxChainLength))
+	}
 	for _, name := range cfg.variantNames() {
-		if !variantName.MatchString(name) {
+		if !ValidVariantName(name) {
 			errs = append(errs, fmt.Errorf("variant name %q: must start with a letter and use only letters, digits, '_', '.', '-'", name))
+		}
+		if n := len(cfg.Variants[name].Processors); cfg.MaxChainLength > 0 && n > cfg.MaxChainLength {
+			errs = append(errs, fmt.Errorf("variant %q: %d processors, more than max_chain_length (%d)", name, n, cfg.MaxChainLength))
 		}
 		for i, step := range cfg.Variants[name].Processors {
 			if len(step) != 1 {

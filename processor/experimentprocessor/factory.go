@@ -30,6 +30,8 @@ func createDefaultConfig() component.Config {
 		VariantAttribute: "phoenix.variant",
 		Window:           time.Minute,
 		SeriesCap:        200_000,
+		MaxVariants:      8,
+		MaxChainLength:   16,
 		Critical:         CriticalConfig{Attribute: "process.executable.name"},
 		Rules:            RulesConfig{Tolerance: 0.01, MaxRange: time.Hour, MaxSeries: 200_000, ResourceToTelemetryConversion: true},
 	}

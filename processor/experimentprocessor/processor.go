@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/experiment"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/rulefidelity"
 	"github.com/phoenix-platform/otelcol-phoenix/processor/experimentprocessor/internal/metadata"
 )
 
@@ -31,16 +33,58 @@ import (
 // (pass-through).
 type variant struct {
 	name     string
+	source   string                   // control.SourceConfig, SourceAPI or SourceDesiredState
 	attr     metric.MeasurementOption // variant=<name>, for telemetry
 	first    consumer.Metrics         // nil: pass-through
 	children []component.Component    // in pipeline order
 	steps    []step
 	lastLog  atomic.Int64 // unix nanos of the last error logged
+
+	meter *experiment.Meter // under experimentProcessor.mu
+	// store holds the variant's output for the rules (nil without rules); the pass-through variants share
+	// the input's, which the first of them fills.
+	store      *rulefidelity.Store
+	fillsStore bool
 }
 
 type step struct {
 	id  component.ID
 	cfg map[string]any
+}
+
+// variantSet is what one batch runs: the variants, the baseline and the active one, swapped whole (one
+// atomic pointer) by a switch or a variant added or removed, so a batch never sees half a change.
+type variantSet struct {
+	variants    []*variant // sorted by name
+	baseline    *variant
+	active      *variant
+	passThrough bool // some variant has no processors
+}
+
+// with is a copy of the set with the variants and active changed (baseline stays).
+func (vs *variantSet) with(variants []*variant, active *variant) *variantSet {
+	n := &variantSet{variants: variants, baseline: vs.baseline, active: active}
+	for _, v := range variants {
+		n.passThrough = n.passThrough || v.first == nil
+	}
+	return n
+}
+
+func (vs *variantSet) find(name string) *variant {
+	for _, v := range vs.variants {
+		if v.name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+func (vs *variantSet) names() []string {
+	names := make([]string, len(vs.variants))
+	for i, v := range vs.variants {
+		names[i] = v.name
+	}
+	return names
 }
 
 type experimentProcessor struct {
@@ -50,15 +94,19 @@ type experimentProcessor struct {
 	telemetry *metadata.TelemetryBuilder
 	now       func() time.Time
 
-	variants    []*variant // sorted by name
-	passThrough bool       // some variant has no processors
-	baseline    int
-	active      atomic.Pointer[variant]
+	state atomic.Pointer[variantSet]
+	// inflight is held for reading by every batch: a removed variant's chain is shut down once the
+	// batches that may still run it are done.
+	inflight sync.RWMutex
+	// changeMu orders switches and variants added or removed.
+	changeMu sync.Mutex
+	host     component.Host // from Start: runtime variants are built from its factories
+	started  bool
 
 	mu      sync.Mutex // guards the meters and window
-	meters  []*experiment.Meter
 	opts    experiment.Options
 	winEnds time.Time
+	metered bool // a batch was measured: a variant added from now on joins mid-window
 
 	// Scans kept between batches (not a sync.Pool, which every GC empties): their arrays and name caches
 	// stay grown to the batch size, so reading a batch allocates nothing.
@@ -86,35 +134,52 @@ func newExperimentProcessor(cfg *Config, set processor.Settings) (*experimentPro
 		opts: experiment.Options{SeriesCap: cfg.SeriesCap, Counters: cfg.Fidelity.Counters, Gauges: cfg.Fidelity.Gauges,
 			CriticalAttr: cfg.Critical.Attribute, CriticalPatterns: patterns, VolatileAttrs: cfg.Fidelity.VolatileAttributes,
 			Cost: cfg.costOptions()}}
-	for i, name := range cfg.variantNames() {
-		v := &variant{name: name, attr: metric.WithAttributeSet(attribute.NewSet(attribute.String("variant", name)))}
-		steps, ok := parseSteps(cfg.Variants[name])
+	vs := &variantSet{}
+	for _, name := range cfg.variantNames() {
+		steps, ok := parseSteps(cfg.Variants[name].Processors)
 		if !ok {
 			return nil, fmt.Errorf("variant %q: malformed processors", name) // Validate has reported it
 		}
-		v.steps = steps
-		p.variants = append(p.variants, v)
-		p.passThrough = p.passThrough || len(v.steps) == 0
+		v := newVariant(name, control.SourceConfig, steps)
+		vs.variants = append(vs.variants, v)
+		vs.passThrough = vs.passThrough || len(v.steps) == 0
 		if name == cfg.Baseline {
-			p.baseline = i
+			vs.baseline = v
 		}
 		if name == cfg.Active {
-			p.active.Store(v)
+			vs.active = v
 		}
 	}
 	if cfg.Rules.enabled() {
-		if p.rules, err = newRuleEvaluation(cfg, p.variants, p.baseline, set.Logger); err != nil {
+		if p.rules, err = newRuleEvaluation(cfg, set.Logger); err != nil {
 			return nil, err
 		}
+		var input *rulefidelity.Store
+		for _, v := range vs.variants {
+			switch {
+			case len(v.steps) > 0:
+				v.store, v.fillsStore = p.rules.newStore(), true
+			case input == nil:
+				input = p.rules.newStore()
+				v.store, v.fillsStore = input, true
+			default:
+				v.store = input
+			}
+		}
 	}
+	p.state.Store(vs)
 	p.resetMeters(p.now())
 	return p, nil
 }
 
+func newVariant(name, source string, steps []step) *variant {
+	return &variant{name: name, source: source, steps: steps,
+		attr: metric.WithAttributeSet(attribute.NewSet(attribute.String("variant", name)))}
+}
+
 func (p *experimentProcessor) resetMeters(now time.Time) {
-	p.meters = make([]*experiment.Meter, len(p.variants))
-	for i := range p.variants {
-		p.meters[i] = experiment.NewMeter(&p.opts, now)
+	for _, v := range p.state.Load().variants {
+		v.meter = experiment.NewMeter(&p.opts, now)
 	}
 	p.winEnds = now.Add(p.cfg.Window)
 }
@@ -124,19 +189,20 @@ type factoryGetter interface {
 }
 
 // start builds every variant's chain from the host's processor factories, reporting every problem at once,
-// starts the children, and registers with the control extension.
+// starts the children, and registers with the control extension (which adds the runtime variants).
 func (p *experimentProcessor) start(ctx context.Context, host component.Host) error {
 	if err := p.buildChains(host); err != nil {
 		return err
 	}
-	for _, v := range p.variants {
-		for i := len(v.children) - 1; i >= 0; i-- { // downstream first
-			if err := v.children[i].Start(ctx, host); err != nil {
-				_ = p.shutdown(ctx)
-				return fmt.Errorf("variant %q: start %s: %w", v.name, v.steps[i].id, err)
-			}
+	for _, v := range p.state.Load().variants {
+		if err := startChain(ctx, host, v); err != nil {
+			_ = p.shutdown(ctx)
+			return err
 		}
 	}
+	p.changeMu.Lock()
+	p.host, p.started = host, true
+	p.changeMu.Unlock()
 	p.recordActive(ctx)
 	if p.cfg.Control == (component.ID{}) {
 		return nil
@@ -150,22 +216,59 @@ func (p *experimentProcessor) start(ctx context.Context, host component.Host) er
 	return nil
 }
 
+// startChain starts a variant's children, downstream first; on a failure the started ones are shut down.
+// A host that keeps status reports (variantHost) fails the start on a fatal error reported during it.
+func startChain(ctx context.Context, host component.Host, v *variant) error {
+	failure := func() error { return nil }
+	if vh, ok := host.(*variantHost); ok {
+		failure = vh.startFailure
+	}
+	for i := len(v.children) - 1; i >= 0; i-- {
+		err := v.children[i].Start(ctx, host)
+		if err == nil {
+			err = failure()
+		}
+		if err != nil {
+			for _, c := range v.children[i:] {
+				_ = c.Shutdown(ctx)
+			}
+			return &startError{variant: v.name, step: i + 1, id: v.steps[i].id.String(), err: err}
+		}
+	}
+	return nil
+}
+
+// startError is a step that failed to start.
+type startError struct {
+	variant, id string
+	step        int
+	err         error
+}
+
+func (e *startError) Error() string {
+	return fmt.Sprintf("variant %q: start %s: %v", e.variant, e.id, e.err)
+}
+
+func (e *startError) Unwrap() error { return e.err }
+
 func (p *experimentProcessor) buildChains(host component.Host) error {
 	fg, _ := host.(factoryGetter)
 	var errs []error
-	for _, v := range p.variants {
+	for _, v := range p.state.Load().variants {
 		if len(v.steps) == 0 {
 			continue
 		}
 		if fg == nil {
-			return errors.New("the collector host does not expose processor factories: variants with processors cannot be built")
+			return errNoFactories
 		}
-		first, children, err := buildChain(p.set, v.name, v.steps, hostFactories(fg))
-		errs = append(errs, err)
+		first, children, problems := buildChain(p.set, v.name, v.steps, hostFactories(fg))
+		errs = append(errs, chainErrors(v.name, problems)...)
 		v.first, v.children = first, children
 	}
 	return errors.Join(errs...)
 }
+
+var errNoFactories = errors.New("the collector host does not expose processor factories: variants with processors cannot be built")
 
 // FactoryLookup finds the processor factory of a type, nil when the collector has none: the host's
 // GetFactory at Start, a table of the build's factories in `validate`.
@@ -184,23 +287,37 @@ func hostFactories(fg factoryGetter) FactoryLookup {
 func CheckVariants(ctx context.Context, set processor.Settings, cfg *Config, lookup FactoryLookup) error {
 	var errs []error
 	for _, name := range cfg.variantNames() {
-		steps, ok := parseSteps(cfg.Variants[name])
+		steps, ok := parseSteps(cfg.Variants[name].Processors)
 		if !ok || len(steps) == 0 {
 			continue // Validate reports a malformed step
 		}
-		_, children, err := buildChain(set, name, steps, lookup)
-		errs = append(errs, err)
-		for _, c := range children {
-			_ = c.Shutdown(ctx) // never started: some processors report that, nothing to clean up
-		}
+		errs = append(errs, chainErrors(name, checkChain(ctx, set, name, steps, lookup))...)
 	}
 	return errors.Join(errs...)
 }
 
+// checkChain builds a chain and shuts it down unstarted, returning its problems.
+func checkChain(ctx context.Context, set processor.Settings, name string, steps []step, lookup FactoryLookup) []control.StepProblem {
+	_, children, problems := buildChain(set, name, steps, lookup)
+	for _, c := range children {
+		_ = c.Shutdown(ctx) // never started: some processors report that, nothing to clean up
+	}
+	return problems
+}
+
+// chainErrors are a chain's problems as config errors.
+func chainErrors(variant string, problems []control.StepProblem) []error {
+	errs := make([]error, 0, len(problems))
+	for _, pr := range problems {
+		errs = append(errs, fmt.Errorf("variant %q %s", variant, pr))
+	}
+	return errs
+}
+
 // parseSteps reads a variant's steps; false when one is not a single {type[/name]: config} entry.
-func parseSteps(v VariantConfig) ([]step, bool) {
-	steps := make([]step, 0, len(v.Processors))
-	for _, s := range v.Processors {
+func parseSteps(processors []map[string]map[string]any) ([]step, bool) {
+	steps := make([]step, 0, len(processors))
+	for _, s := range processors {
 		if len(s) != 1 {
 			return nil, false
 		}
@@ -218,24 +335,27 @@ func parseSteps(v VariantConfig) ([]step, bool) {
 // buildChain creates a variant's processors from the last to the first, each feeding the next and the last
 // feeding capture, and returns the first consumer and the processors in pipeline order. It reports every step
 // that cannot be built, in step order.
-func buildChain(parent processor.Settings, variant string, steps []step, lookup FactoryLookup) (consumer.Metrics, []component.Component, error) {
-	errs := make([]error, len(steps)) // in step order
+func buildChain(parent processor.Settings, variant string, steps []step, lookup FactoryLookup) (consumer.Metrics, []component.Component, []control.StepProblem) {
+	problems := make([]*control.StepProblem, len(steps)) // in step order
 	chain := make([]processor.Metrics, len(steps))
 	var next consumer.Metrics = capture{}
 	for i := len(steps) - 1; i >= 0; i-- {
 		s := steps[i]
+		fail := func(err error) {
+			problems[i] = &control.StepProblem{Step: i + 1, ID: s.id.String(), Message: oneLine(err.Error())}
+		}
 		f := lookup(s.id.Type())
 		if f == nil {
-			errs[i] = fmt.Errorf("variant %q processor %d: no processor of type %q in this build", variant, i+1, s.id.Type())
+			problems[i] = &control.StepProblem{Step: i + 1, ID: s.id.String(), Message: fmt.Sprintf("no processor of type %q in this build", s.id.Type())}
 			continue
 		}
 		cfg := f.CreateDefaultConfig()
 		if err := confmap.NewFromStringMap(s.cfg).Unmarshal(cfg); err != nil {
-			errs[i] = fmt.Errorf("variant %q processor %d (%s): %w", variant, i+1, s.id, err)
+			fail(err)
 			continue
 		}
 		if err := confmap.Validate(cfg); err != nil {
-			errs[i] = fmt.Errorf("variant %q processor %d (%s): %w", variant, i+1, s.id, err)
+			fail(err)
 			continue
 		}
 		set := parent
@@ -244,7 +364,7 @@ func buildChain(parent processor.Settings, variant string, steps []step, lookup 
 		set.Logger = parent.Logger.With(zap.String("experiment.variant", variant), zap.String("child", set.ID.String()))
 		pr, err := f.CreateMetrics(context.Background(), set, cfg, next)
 		if err != nil {
-			errs[i] = fmt.Errorf("variant %q processor %d (%s): %w", variant, i+1, s.id, err)
+			fail(err)
 			continue
 		}
 		chain[i], next = pr, pr
@@ -255,7 +375,23 @@ func buildChain(parent processor.Settings, variant string, steps []step, lookup 
 			children = append(children, c)
 		}
 	}
-	return next, children, errors.Join(errs...)
+	var out []control.StepProblem
+	for _, pr := range problems {
+		if pr != nil {
+			out = append(out, *pr)
+		}
+	}
+	return next, children, out
+}
+
+// oneLine joins a multi-line error (confmap's "decoding failed due to the following error(s):\n\n…") into
+// one line, for a log line or a problem shown next to its step.
+func oneLine(msg string) string {
+	lines := strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' })
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(slices.DeleteFunc(lines, func(l string) bool { return l == "" }), " ")
 }
 
 // childID names a child after the experiment, the variant and its position: topk/process.top20.0.
@@ -280,8 +416,11 @@ func (p *experimentProcessor) shutdown(ctx context.Context) error {
 		p.unregister()
 		p.unregister = nil
 	}
+	p.changeMu.Lock() // no variant is added or removed from here on
+	p.started = false
+	p.changeMu.Unlock()
 	var errs []error
-	for _, v := range p.variants {
+	for _, v := range p.state.Load().variants {
 		for _, c := range v.children {
 			errs = append(errs, c.Shutdown(ctx))
 		}
@@ -313,13 +452,16 @@ func (capture) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 // before its chain runs so the chain finds it in cache, except inputOwner's, which gets the input itself;
 // the pass-through variants get none and are scanned while the first copy is made.
 func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
-	active := p.active.Load() // one variant routes the whole batch, whatever switches meanwhile
-	owner := p.inputOwner(md, active)
+	p.inflight.RLock()
+	defer p.inflight.RUnlock()
+	vs := p.state.Load() // one set of variants runs the whole batch, whatever changes meanwhile
+	active := vs.active
+	owner := p.inputOwner(vs, md)
 	in := int64(md.DataPointCount()) // before any chain: the owner reduces the input in place
-	outs := make([]pmetric.Metrics, len(p.variants))
-	scans := make([]*experiment.Scan, len(p.variants))
+	outs := make([]pmetric.Metrics, len(vs.variants))
+	scans := make([]*experiment.Scan, len(vs.variants))
 	var inScan *experiment.Scan
-	if p.passThrough {
+	if vs.passThrough {
 		inScan = p.getScan()
 	}
 	scanned := inScan == nil
@@ -328,19 +470,19 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 		out := pmetric.NewMetrics() // stays empty if the chain drops everything
 		err := v.first.ConsumeMetrics(context.WithValue(ctx, captureKey{}, &out), input)
 		if err != nil && !errors.Is(err, processorhelper.ErrSkipProcessingData) {
-			p.variantError(ctx, i, v, err)
+			p.variantError(ctx, v, err)
 			if v == active {
 				activeErr = err
 			}
 			return
 		}
 		outs[i], scans[i] = out, p.scan(out)
-		if p.rules != nil {
-			p.rules.appendOutput(i, out)
+		if v.fillsStore {
+			v.store.Append(out)
 		}
 	}
 	ownerAt := -1
-	for i, v := range p.variants {
+	for i, v := range vs.variants {
 		switch {
 		case v.first == nil:
 			outs[i], scans[i] = md, inScan
@@ -360,11 +502,9 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 	if !scanned {
 		inScan.Metrics(md)
 	}
-	if p.rules != nil { // the input, before the owner's chain changes it
-		for i, v := range p.variants {
-			if v.first == nil {
-				p.rules.appendOutput(i, md)
-			}
+	for _, v := range vs.variants { // the input, before the owner's chain changes it
+		if v.first == nil && v.fillsStore {
+			v.store.Append(md)
 		}
 	}
 	if ownerAt >= 0 { // last: nothing reads the input after it
@@ -373,17 +513,18 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 
 	p.mu.Lock()
 	now := p.now()
+	p.metered = true
 	if !now.Before(p.winEnds) {
 		p.rotate(ctx, now)
 	}
 	for i, sc := range scans {
 		if sc != nil {
-			p.meters[i].Add(sc, now)
+			vs.variants[i].meter.Add(sc, now) // a variant removed meanwhile: its meter is no longer read
 		}
 	}
 	p.mu.Unlock()
 
-	for i, v := range p.variants {
+	for i, v := range vs.variants {
 		p.telemetry.ProcessorExperimentDatapointsIn.Add(ctx, in, v.attr)
 		if sc := scans[i]; sc != nil {
 			p.telemetry.ProcessorExperimentDatapointsOut.Add(ctx, int64(sc.Datapoints()), v.attr)
@@ -394,9 +535,9 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 		return md, activeErr // retries and backpressure upstream keep working
 	}
 	if p.cfg.Mode == modeTee {
-		return p.tee(outs), nil
+		return p.tee(vs, outs), nil
 	}
-	for i, v := range p.variants {
+	for i, v := range vs.variants {
 		if v == active {
 			if outs[i].ResourceMetrics().Len() == 0 {
 				return outs[i], processorhelper.ErrSkipProcessingData
@@ -429,19 +570,19 @@ func copyScanning(md, dst pmetric.Metrics, scan *experiment.Scan) {
 // last mutating consumer does: the one whose output flows on in shadow mode, or any in tee mode, provided no
 // pass-through variant's output (the input) flows on. The pass-through variants are scanned before any chain
 // runs, and the processor declares MutatesData, so the input is its own.
-func (p *experimentProcessor) inputOwner(md pmetric.Metrics, active *variant) *variant {
+func (p *experimentProcessor) inputOwner(vs *variantSet, md pmetric.Metrics) *variant {
 	switch {
 	case md.IsReadOnly():
 		return nil
 	case p.cfg.Mode == modeTee:
-		if p.passThrough {
+		if vs.passThrough {
 			return nil
 		}
-		return p.variants[len(p.variants)-1]
-	case active.first == nil:
+		return vs.variants[len(vs.variants)-1]
+	case vs.active.first == nil:
 		return nil
 	}
-	return active
+	return vs.active
 }
 
 // scan reads a chain's output for measuring.
@@ -475,15 +616,15 @@ func (p *experimentProcessor) putScans(scans []*experiment.Scan) {
 
 // tee merges every variant's output, each resource tagged with its variant; pass-through outputs share the
 // input, so all but the last such use get a copy.
-func (p *experimentProcessor) tee(outs []pmetric.Metrics) pmetric.Metrics {
+func (p *experimentProcessor) tee(vs *variantSet, outs []pmetric.Metrics) pmetric.Metrics {
 	merged := pmetric.NewMetrics()
 	passThrough := 0
-	for _, v := range p.variants {
+	for _, v := range vs.variants {
 		if v.first == nil {
 			passThrough++
 		}
 	}
-	for i, v := range p.variants {
+	for i, v := range vs.variants {
 		out := outs[i]
 		if out == (pmetric.Metrics{}) {
 			continue
@@ -506,23 +647,44 @@ func (p *experimentProcessor) tee(outs []pmetric.Metrics) pmetric.Metrics {
 
 // rotate closes the window for every variant (under p.mu).
 func (p *experimentProcessor) rotate(ctx context.Context, now time.Time) {
-	for _, m := range p.meters {
-		m.Rotate(now)
+	vs := p.state.Load()
+	for _, v := range vs.variants {
+		v.meter.Rotate(now)
 	}
-	for i, st := range experiment.Stats(p.names(), p.meters, p.baseline, now) {
-		p.telemetry.ProcessorExperimentSeries.Record(ctx, int64(st.Series), p.variants[i].attr)
-		p.telemetry.ProcessorExperimentStateSeries.Record(ctx, int64(p.meters[i].StateSeries()), p.variants[i].attr)
+	for i, st := range p.stats(vs, now) {
+		v := vs.variants[i]
+		if !st.Pending {
+			p.telemetry.ProcessorExperimentSeries.Record(ctx, int64(st.Series), v.attr)
+		}
+		p.telemetry.ProcessorExperimentStateSeries.Record(ctx, int64(v.meter.StateSeries()), v.attr)
 	}
 	p.winEnds = now.Add(p.cfg.Window)
 	if p.rules != nil {
-		p.rules.windowEnded(now)
+		stores := make(map[string]*rulefidelity.Store, len(vs.variants))
+		for _, v := range vs.variants {
+			stores[v.name] = v.store
+		}
+		p.rules.windowEnded(now, vs.baseline.store, stores)
 	}
 }
 
-func (p *experimentProcessor) variantError(ctx context.Context, i int, v *variant, err error) {
+// stats are the variants' figures (under p.mu), in the set's order.
+func (p *experimentProcessor) stats(vs *variantSet, now time.Time) []control.VariantStats {
+	meters := make([]*experiment.Meter, len(vs.variants))
+	baseline := 0
+	for i, v := range vs.variants {
+		meters[i] = v.meter
+		if v == vs.baseline {
+			baseline = i
+		}
+	}
+	return experiment.Stats(vs.names(), meters, baseline, now)
+}
+
+func (p *experimentProcessor) variantError(ctx context.Context, v *variant, err error) {
 	p.telemetry.ProcessorExperimentErrors.Add(ctx, 1, v.attr)
 	p.mu.Lock()
-	p.meters[i].Error()
+	v.meter.Error()
 	p.mu.Unlock()
 	now := p.now().UnixNano()
 	if last := v.lastLog.Load(); now-last >= int64(10*time.Second) && v.lastLog.CompareAndSwap(last, now) {
@@ -532,10 +694,10 @@ func (p *experimentProcessor) variantError(ctx context.Context, i int, v *varian
 }
 
 func (p *experimentProcessor) recordActive(ctx context.Context) {
-	active := p.active.Load()
-	for _, v := range p.variants {
+	vs := p.state.Load()
+	for _, v := range vs.variants {
 		var on int64
-		if v == active {
+		if v == vs.active {
 			on = 1
 		}
 		p.telemetry.ProcessorExperimentActive.Record(ctx, on, v.attr)
@@ -547,29 +709,30 @@ func (p *experimentProcessor) Name() string { return p.id.String() }
 
 // SetActive implements control.Experiment: one atomic pointer swap.
 func (p *experimentProcessor) SetActive(name string) error {
-	for _, v := range p.variants {
-		if v.name == name {
-			p.active.Store(v)
-			p.recordActive(context.Background())
-			return nil
-		}
+	p.changeMu.Lock()
+	defer p.changeMu.Unlock()
+	vs := p.state.Load()
+	v := vs.find(name)
+	if v == nil {
+		return fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, vs.names())
 	}
-	return fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, p.cfg.variantNames())
+	p.state.Store(vs.with(vs.variants, v))
+	p.recordActive(context.Background())
+	return nil
 }
 
 // VariantSteps implements control.Experiment.
 func (p *experimentProcessor) VariantSteps(name string) ([]control.ProcessorStep, error) {
-	for _, v := range p.variants {
-		if v.name != name {
-			continue
-		}
-		steps := make([]control.ProcessorStep, 0, len(v.steps))
-		for _, s := range v.steps {
-			steps = append(steps, control.ProcessorStep{ID: s.id.String(), Config: s.cfg})
-		}
-		return steps, nil
+	vs := p.state.Load()
+	v := vs.find(name)
+	if v == nil {
+		return nil, fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, vs.names())
 	}
-	return nil, fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, p.cfg.variantNames())
+	steps := make([]control.ProcessorStep, 0, len(v.steps))
+	for _, s := range v.steps {
+		steps = append(steps, control.ProcessorStep{ID: s.id.String(), Config: s.cfg})
+	}
+	return steps, nil
 }
 
 // Snapshot implements control.Experiment.
@@ -577,26 +740,19 @@ func (p *experimentProcessor) Snapshot() control.ExperimentSnapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	stats := experiment.Stats(p.names(), p.meters, p.baseline, now)
-	active := p.active.Load()
-	for i, v := range p.variants {
-		stats[i].Active = v == active
+	vs := p.state.Load()
+	stats := p.stats(vs, now)
+	for i, v := range vs.variants {
+		stats[i].Active = v == vs.active
 		stats[i].PassThrough = len(v.steps) == 0
-		if p.rules != nil {
-			stats[i].Rules = p.rules.stats(i)
+		stats[i].Source = v.source
+		if p.rules != nil && !stats[i].Pending {
+			stats[i].Rules = p.rules.stats(v.name)
 		}
 	}
-	start, end, complete := p.meters[p.baseline].Window(now)
+	start, end, complete := vs.baseline.meter.Window(now)
 	return control.ExperimentSnapshot{
-		Name: p.Name(), Mode: p.cfg.Mode, Baseline: p.variants[p.baseline].name, Active: active.name,
+		Name: p.Name(), Mode: p.cfg.Mode, Baseline: vs.baseline.name, Active: vs.active.name,
 		Window: p.cfg.Window, WindowStart: start, WindowEnd: end, Complete: complete, Variants: stats,
 	}
-}
-
-func (p *experimentProcessor) names() []string {
-	names := make([]string, len(p.variants))
-	for i, v := range p.variants {
-		names[i] = v.name
-	}
-	return names
 }

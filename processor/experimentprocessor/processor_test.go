@@ -238,7 +238,7 @@ func TestStartReportsEveryChildProblem(t *testing.T) {
 	require.NoError(t, err)
 	err = p.Start(context.Background(), newHost())
 	require.Error(t, err)
-	for _, want := range []string{`variant "typo" processor 1: no processor of type "topkk"`, `variant "badk" processor 1 (topk): k -1`, `variant "field" processor 1 (topk)`, "kay"} {
+	for _, want := range []string{`variant "typo" processor 1 (topkk): no processor of type "topkk"`, `variant "badk" processor 1 (topk): k -1`, `variant "field" processor 1 (topk)`, "kay"} {
 		assert.ErrorContains(t, err, want)
 	}
 	require.NoError(t, p.Shutdown(context.Background()))

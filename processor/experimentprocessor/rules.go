@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
@@ -27,13 +26,10 @@ func (r *RulesConfig) loadOptions(window time.Duration) rulefidelity.Options {
 // pipeline's goroutine, and keeps the last results for the snapshot. Rule files changed in place (a
 // ConfigMap update) are loaded again; a set that no longer loads is reported and the last good one kept.
 type ruleEvaluation struct {
-	opts     rulefidelity.Options
-	evalOpts rulefidelity.EvaluatorOptions
-	logger   *zap.Logger
-	names    []string              // the variants, as p.variants
-	baseline int                   // index of the baseline
-	stores   []*rulefidelity.Store // per variant: the pass-through variants share one, the input's
-	appends  []bool                // per variant: it fills its store (the first of those sharing one)
+	opts      rulefidelity.Options
+	evalOpts  rulefidelity.EvaluatorOptions
+	storeOpts rulefidelity.StoreOptions
+	logger    *zap.Logger
 
 	mu          sync.Mutex // guards what follows
 	rules       *rulefidelity.RuleSet
@@ -49,46 +45,34 @@ type ruleEvaluation struct {
 	cancel context.CancelFunc
 }
 
-func newRuleEvaluation(cfg *Config, variants []*variant, baseline int, logger *zap.Logger) (*ruleEvaluation, error) {
+func newRuleEvaluation(cfg *Config, logger *zap.Logger) (*ruleEvaluation, error) {
 	opts := cfg.Rules.loadOptions(cfg.Window)
 	fp := rulefidelity.Fingerprint(opts)
 	rs, err := rulefidelity.Load(opts)
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	storeOpts := rulefidelity.StoreOptions{MaxRange: rs.MaxRange(), MaxSeries: cfg.Rules.MaxSeries,
-		ResourceToTelemetry: cfg.Rules.ResourceToTelemetryConversion}
 	r := &ruleEvaluation{opts: opts, evalOpts: rulefidelity.EvaluatorOptions{Tolerance: cfg.Rules.Tolerance}, logger: logger,
-		baseline: baseline, rules: rs, fingerprint: fp}
+		storeOpts: rulefidelity.StoreOptions{MaxRange: rs.MaxRange(), MaxSeries: cfg.Rules.MaxSeries,
+			ResourceToTelemetry: cfg.Rules.ResourceToTelemetryConversion},
+		rules: rs, fingerprint: fp}
 	r.eval = rulefidelity.NewEvaluator(rs, r.evalOpts)
-	var input *rulefidelity.Store
-	for _, v := range variants {
-		r.names = append(r.names, v.name)
-		switch {
-		case len(v.steps) > 0:
-			r.stores, r.appends = append(r.stores, rulefidelity.NewStore(storeOpts)), append(r.appends, true)
-		case input == nil:
-			input = rulefidelity.NewStore(storeOpts)
-			r.stores, r.appends = append(r.stores, input), append(r.appends, true)
-		default:
-			r.stores, r.appends = append(r.stores, input), append(r.appends, false)
-		}
-	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }
 
-// appendOutput stores a variant's output. Pass-through variants share the input's store: only the first
-// of them appends.
-func (r *ruleEvaluation) appendOutput(i int, md pmetric.Metrics) {
-	if r.appends[i] {
-		r.stores[i].Append(md)
-	}
+// newStore is a store for one variant's output, keeping the range the current rules need.
+func (r *ruleEvaluation) newStore() *rulefidelity.Store {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	opts := r.storeOpts
+	opts.MaxRange = r.rules.MaxRange()
+	return rulefidelity.NewStore(opts)
 }
 
-// windowEnded starts the evaluation at `at` in the background, unless the previous one is still running
-// (then this window keeps the previous results, and the skip is counted).
-func (r *ruleEvaluation) windowEnded(at time.Time) {
+// windowEnded starts the evaluation at `at` of every variant's store (by name) in the background, unless
+// the previous one is still running (then this window keeps the previous results, and the skip is counted).
+func (r *ruleEvaluation) windowEnded(at time.Time, baseline *rulefidelity.Store, stores map[string]*rulefidelity.Store) {
 	if !r.busy.CompareAndSwap(false, true) {
 		r.mu.Lock()
 		r.skipped++
@@ -99,15 +83,11 @@ func (r *ruleEvaluation) windowEnded(at time.Time) {
 	go func() {
 		defer r.wg.Done()
 		defer r.busy.Store(false)
-		r.reloadIfChanged()
+		r.reloadIfChanged(stores)
 		r.mu.Lock()
 		eval := r.eval
 		r.mu.Unlock()
-		variants := make(map[string]*rulefidelity.Store, len(r.names))
-		for i, n := range r.names {
-			variants[n] = r.stores[i]
-		}
-		res := eval.Evaluate(r.ctx, at, r.stores[r.baseline], variants)
+		res := eval.Evaluate(r.ctx, at, baseline, stores)
 		r.mu.Lock()
 		r.results = res
 		r.mu.Unlock()
@@ -116,7 +96,7 @@ func (r *ruleEvaluation) windowEnded(at time.Time) {
 
 // reloadIfChanged loads the rule files again when their content changed; on failure the last good set
 // stays (its alert state too) and the error is reported with every variant's figures.
-func (r *ruleEvaluation) reloadIfChanged() {
+func (r *ruleEvaluation) reloadIfChanged(stores map[string]*rulefidelity.Store) {
 	fp := rulefidelity.Fingerprint(r.opts)
 	r.mu.Lock()
 	same := fp == r.fingerprint
@@ -136,20 +116,18 @@ func (r *ruleEvaluation) reloadIfChanged() {
 	old := r.eval
 	r.rules, r.eval, r.loadErr = rs, rulefidelity.NewEvaluator(rs, r.evalOpts), ""
 	_ = old.Close()
-	for i, s := range r.stores {
-		if r.appends[i] {
-			s.SetMaxRange(rs.MaxRange())
-		}
+	for _, s := range stores {
+		s.SetMaxRange(rs.MaxRange()) // a store shared by pass-through variants gets it more than once
 	}
 	r.logger.Info("experiment rules: reloaded (alert state starts afresh)", zap.Int("rules", rs.Len()))
 }
 
 // stats is variant i's figures for the snapshot: before the first evaluation, every rule and no
 // fidelity (guardrails on rules fail closed until there is one).
-func (r *ruleEvaluation) stats(i int) *control.RuleStats {
+func (r *ruleEvaluation) stats(variant string) *control.RuleStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res, ok := r.results[r.names[i]]
+	res, ok := r.results[variant]
 	out := res.Stats
 	if !ok {
 		out = control.RuleStats{}

@@ -753,7 +753,10 @@ func TestSchemaRejectsUnknownKeys(t *testing.T) {
 		"presets.logsCollection.includeCollectorLog=true", "presets.kubeletMetrics.enable=true", "ports.otlp.hostport=4317",
 		"command.extraArg=x", "clusterRole.rule=x", "podMonitor.enable=true", "serviceMonitor.metricEndpoints=x",
 		"service.internalTraficPolicy=Local", "prometheusRule.defaultRules.enable=true", "grafanaDashboard.label=x",
-		"podDisruptionBudget.minAvailble=1", "rollout.rollingUpdate.maxSurg=1", "startupProbe.httpget.port=1", "livenessProbe.initialDelay=1"} {
+		"podDisruptionBudget.minAvailble=1", "rollout.rollingUpdate.maxSurg=1", "startupProbe.httpget.port=1", "livenessProbe.initialDelay=1",
+		// a desired-state variant: a typo, and a name no experiment takes
+		"presets.desiredState.experiments.experiment/process.variants.top30.processor[0].topk.k=30",
+		"presets.desiredState.experiments.experiment/process.variants.9lives.processors[0].topk.k=30"} {
 		out, err := helm(t, "template", "phoenix", chartDir(t), "--set", set)
 		require.Error(t, err, set)
 		assert.Contains(t, out, "additional properties", set)
@@ -769,6 +772,15 @@ func TestSchemaRejectsUnknownKeys(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, out, "containerPort")
 	render(t, "--set", "ports.jaeger-compact.enabled=false")
+	// A variant's step is one {type[/name]: config}.
+	for set, want := range map[string]string{
+		"presets.desiredState.experiments.experiment/process.variants.top30.processors[0].topk=30":          "got number, want null or object",
+		"presets.desiredState.experiments.experiment/process.variants.top30.processors[0].batch.timeout=1s": "maxProperties: got 2, want 1",
+	} {
+		out, err := helm(t, "template", "phoenix", chartDir(t), "-f", filepath.Join(chartDir(t), "ci", "desired-state-variants-values.yaml"), "--set", set)
+		require.Error(t, err, set)
+		assert.Contains(t, out, want, set)
+	}
 }
 
 // TestInvalidCombinationsFailWithEveryReason: bad combinations stop the render and list every problem.
@@ -785,6 +797,15 @@ func TestInvalidCombinationsFailWithEveryReason(t *testing.T) {
 		{[]string{"presets.experiment.enabled=true"}, []string{"presets.experiment needs process metrics"}},
 		{[]string{"presets.simulator.enabled=true", "presets.experiment.enabled=true", "presets.experiment.active=top5"}, []string{`presets.experiment.active "top5": want full, top20 or by_executable`}},
 		{[]string{"presets.control.enabled=true"}, []string{"presets.control needs a bearer token"}},
+		{[]string{"presets.simulator.enabled=true", "presets.experiment.enabled=true", "presets.control.enabled=true", "presets.control.token.value=x",
+			"presets.desiredState.enabled=true", "presets.desiredState.experiments.experiment/process.active=top30",
+			"presets.desiredState.experiments.experiment/process.variants.top20.processors[0].topk.k=5",
+			"presets.desiredState.experiments.experiment/other.active=a", "presets.desiredState.experiments.experiment/other.rollout.variant=a",
+			"presets.desiredState.experiments.experiment/other.rollout.percent=5"}, []string{
+			`presets.desiredState.experiments.experiment/process: no variant "top30" (the experiment has by_executable, full, top20)`,
+			"presets.desiredState.experiments.experiment/process.variants.top20: the collector config defines top20 already",
+			"presets.desiredState.experiments.experiment/other: set active or rollout, not both",
+		}},
 		{[]string{"presets.control.enabled=true", "presets.control.token.value=a", "presets.control.token.existingSecret=b"}, []string{"set existingSecret or value, not both"}},
 		{[]string{"resources.limits.memory=1GB"}, []string{`resources.limits.memory "1GB": use Ki, Mi, Gi, Ti, k, M, G, T or bytes`}},
 		{[]string{"mode=deployment", "presets.kubeletMetrics.enabled=true", "presets.logsCollection.enabled=true", "podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=1", "podDisruptionBudget.maxUnavailable=1"}, []string{
@@ -839,6 +860,8 @@ func TestChecksumRollsOnConfigChangeOnly(t *testing.T) {
 	}
 	first := checksum()
 	assert.Equal(t, first, checksum("--set", "presets.desiredState.experiments.experiment/process.rollout.percent=100"))
+	assert.Equal(t, first, checksum("--set", "presets.desiredState.experiments.experiment/process.variants.top30.processors[0].topk.k=30"),
+		"a variant declared for the fleet is built live")
 	assert.NotEqual(t, first, checksum("--set", "presets.experiment.window=2m"))
 }
 

@@ -401,10 +401,20 @@ extensions:
     {{- end }}
 {{- end }}
 
-{{/* The desired-state file: the configured experiments, else the experiment preset at its active variant. */}}
+{{/* The desired-state file: the configured experiments (their null keys, unset by a later values file,
+left out), else the experiment preset at its active variant. */}}
 {{- define "otelcol-phoenix.desiredState" -}}
 {{- $d := .Values.presets.desiredState }}
-{{- $exps := $d.experiments }}
+{{- $exps := dict }}
+{{- range $name, $e := $d.experiments }}
+{{- $entry := dict }}
+{{- range $k, $v := $e }}
+{{- if not (kindIs "invalid" $v) }}
+{{- $_ := set $entry $k $v }}
+{{- end }}
+{{- end }}
+{{- $_ := set $exps $name $entry }}
+{{- end }}
 {{- if empty $exps }}
 {{- $exps = dict (printf "experiment/%s" .Values.presets.experiment.name) (dict "active" .Values.presets.experiment.active) }}
 {{- end }}

@@ -203,6 +203,42 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal
 {{- if and $p.desiredState.enabled (not $p.experiment.enabled) (empty $p.desiredState.experiments) }}
 {{- $errs = append $errs "presets.desiredState is enabled but names no experiment: set presets.desiredState.experiments or enable presets.experiment" }}
 {{- end }}
+{{- /* The desired state against the experiments the config defines (the preset's, and any in config):
+every node would refuse the file whole for a variant it does not have, and a declared variant that
+redefines a configured one. */}}
+{{- if $p.desiredState.enabled }}
+{{- $cfg := .Values.alternateConfig | default .Values.config }}
+{{- range $name, $want := $p.desiredState.experiments }}
+{{- $at := printf "presets.desiredState.experiments.%s" $name }}
+{{- if and $want.active $want.rollout }}
+{{- $errs = append $errs (printf "%s: set active or rollout, not both (a values file merged over another keeps the other's: set the one you do not want to null)" $at) }}
+{{- else if not (or $want.active $want.rollout $want.variants) }}
+{{- $errs = append $errs (printf "%s: set active, rollout or variants" $at) }}
+{{- end }}
+{{- $procs := default dict (get $cfg "processors") }}
+{{- $inConfig := kindIs "map" (get $procs $name) }}
+{{- $configured := list }}
+{{- with get $procs $name }}{{ if and (kindIs "map" .) (kindIs "map" .variants) }}{{ $configured = keys .variants }}{{ end }}{{ end }}
+{{- if and $p.experiment.enabled (eq $name (printf "experiment/%s" $p.experiment.name)) }}
+{{- $configured = concat $configured (list "full" (printf "top%d" (int $p.experiment.topK)) "by_executable") }}
+{{- $inConfig = true }}
+{{- end }}
+{{- if $inConfig }}
+{{- $declared := keys (default dict $want.variants) }}
+{{- range $v := sortAlpha $declared }}
+{{- if has $v $configured }}
+{{- $errs = append $errs (printf "%s.variants.%s: the collector config defines %s already: give the runtime variant another name" $at $v $v) }}
+{{- end }}
+{{- end }}
+{{- $wanted := $want.active | default "" }}
+{{- if $want.rollout }}{{ $wanted = $want.rollout.variant | default "" }}{{ end }}
+{{- if and $wanted (not (has $wanted (concat $configured $declared))) }}
+{{- $have := concat (sortAlpha (uniq $configured)) (sortAlpha $declared) | uniq | join ", " | default "none" }}
+{{- $errs = append $errs (printf "%s: no variant %q (the experiment has %s): define it under variants" $at $wanted $have) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and .Values.useGOMEMLIMIT (not (and .Values.resources.limits .Values.resources.limits.memory)) }}
 {{- $errs = append $errs "useGOMEMLIMIT needs resources.limits.memory (or set useGOMEMLIMIT: false)" }}
 {{- end }}

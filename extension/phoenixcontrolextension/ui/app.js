@@ -77,7 +77,14 @@ function authHeaders(extra) {
   return headers;
 }
 
-class APIError extends Error {}
+// APIError carries the answer's status and JSON body: a 422 from the builder's routes lists problems per step.
+class APIError extends Error {
+  constructor(message, status, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
 
 // api calls the control API; on 401 it asks for the token and tries again.
 async function api(method, path, body, accept = 'application/json') {
@@ -94,9 +101,9 @@ async function api(method, path, body, accept = 'application/json') {
     }
     const text = await res.text();
     if (!res.ok) {
-      let msg = `${res.status} ${res.statusText}`;
-      try { msg = JSON.parse(text).error.message; } catch (_) { /* not JSON */ }
-      throw new APIError(msg);
+      let msg = `${res.status} ${res.statusText}`, parsed;
+      try { parsed = JSON.parse(text); msg = parsed.error.message; } catch (_) { /* not JSON */ }
+      throw new APIError(msg, res.status, parsed);
     }
     return accept === 'application/json' ? JSON.parse(text) : text;
   }
@@ -149,6 +156,7 @@ function experimentView(snap) {
   v.runsList = h('div', { class: 'runs', 'aria-live': 'polite' });
   v.exportOut = h('div');
   v.rulesOut = h('section', { class: 'rules', 'aria-labelledby': `${id}-rules-h`, hidden: true });
+  v.rejected = h('p', { class: 'bad', hidden: true });
   const table = h('table', {},
     h('caption', { class: 'muted' }, 'Figures of the last complete window; savings and fidelity against the baseline'),
     h('thead', {}, h('tr', {},
@@ -156,8 +164,9 @@ function experimentView(snap) {
         'Fidelity', 'Critical visible', 'Actions'].map((c) => h('th', { scope: 'col', class: c.endsWith('/month') ? 'cost' : null }, c)))),
     v.tbody);
   v.el = h('article', { class: 'card', id, 'aria-labelledby': `${id}-h`, 'data-experiment': snap.name },
-    h('h3', { id: `${id}-h` }, snap.name),
+    h('h3', { id: `${id}-h`, tabindex: -1 }, snap.name), // tabindex: focus lands here when a removed row goes
     v.meta,
+    v.rejected,
     h('div', { class: 'scroll' }, table),
     h('div', { class: 'grid' },
       h('section', { 'aria-labelledby': `${id}-chart-h` },
@@ -165,6 +174,7 @@ function experimentView(snap) {
       h('section', { 'aria-labelledby': `${id}-run-h` },
         h('h3', { id: `${id}-run-h` }, 'Run an experiment'), runForm(v), v.runsList)),
     v.rulesOut,
+    builderView(v).el,
     v.exportOut);
   $('#experiments').append(v.el);
   views.set(snap.name, v);
@@ -227,7 +237,13 @@ function renderExperiment(snap) {
     const selected = v.candidate.value;
     v.candidate.replaceChildren(...snap.variants.filter((x) => !x.baseline).map((x) => h('option', { value: x.name }, x.name)));
     if (selected) v.candidate.value = selected;
+    for (const name of v.history.keys()) { // a removed variant leaves the chart too
+      if (!snap.variants.some((x) => x.name === name)) v.history.delete(name);
+    }
   }
+  const rejected = snap.rejected_variants || [];
+  v.rejected.hidden = rejected.length === 0;
+  v.rejected.textContent = rejected.length === 0 ? '' : `Not running: ${rejected.map((r) => `${r.name} (${r.source}): ${r.error}`).join('; ')}`;
   v.el.classList.toggle('has-cost', snap.variants.some((x) => x.cost));
   for (const x of snap.variants) updateRow(v.rows.get(x.name), x);
   renderRules(v, snap);
@@ -284,17 +300,43 @@ function variantRow(v, name) {
   const td = (k, cls) => (cells[k] = h('td', { class: cls }));
   const switchBtn = h('button', { type: 'button', 'data-action': 'switch', 'aria-label': `Make ${name} the active variant` }, 'Make active');
   switchBtn.addEventListener('click', () => switchTo(v, name));
-  const exportBtn = h('button', { type: 'button', 'data-action': 'export', 'aria-label': `Export ${name} as collector YAML` }, 'Export');
+  const exportBtn = h('button', { type: 'button', 'data-action': 'export', 'aria-label': `Export ${name}` }, 'Export');
   exportBtn.addEventListener('click', () => showExport(v, name));
+  // Only variants added at runtime can be removed: the config's are the config's. updateRow shows it.
+  const removeBtn = h('button', { type: 'button', class: 'danger', 'data-action': 'remove', 'aria-label': `Remove variant ${name}`, hidden: true }, 'Remove');
+  removeBtn.addEventListener('click', () => removeVariant(v, name));
   const nameCell = h('th', { scope: 'row' }, name);
   const tr = h('tr', { 'data-variant': name }, nameCell, td('series'), td('new'), td('dps'), td('bps'), td('ssave'),
-    td('bsave'), td('cost', 'cost'), td('csave', 'cost'), td('fid'), td('crit'), h('td', { class: 'actions' }, switchBtn, exportBtn));
-  v.rows.set(name, { tr, cells, nameCell, switchBtn, name });
+    td('bsave'), td('cost', 'cost'), td('csave', 'cost'), td('fid'), td('crit'), h('td', { class: 'actions' }, switchBtn, exportBtn, removeBtn));
+  v.rows.set(name, { tr, cells, nameCell, switchBtn, removeBtn, name });
   return tr;
 }
 
+// Where a runtime variant comes from, as its badge says it.
+const SOURCES = { api: ['added', 'added at runtime through the API'], desired_state: ['desired state', 'added by the desired-state file'] };
+
 function updateRow(row, x) {
   const c = row.cells;
+  const source = SOURCES[x.source];
+  row.nameCell.replaceChildren(x.name,
+    x.active ? h('span', { class: 'badge on' }, 'active') : '',
+    x.baseline ? h('span', { class: 'badge' }, 'baseline') : '',
+    source ? h('span', { class: 'badge', title: source[1] }, source[0]) : '',
+    x.pending ? h('span', { class: 'badge', 'data-role': 'pending' }, 'pending') : '',
+    x.errors ? h('span', { class: 'badge bad', title: 'batches its chain failed on' }, `${fmtInt(x.errors)} errors`) : '');
+  row.tr.classList.toggle('active', x.active);
+  row.tr.classList.toggle('pending', !!x.pending);
+  row.switchBtn.disabled = x.active;
+  row.removeBtn.hidden = x.source !== 'api'; // the config's and the desired-state file's are theirs to remove
+  row.removeBtn.disabled = x.active || x.baseline;
+  if (x.pending) { // added mid-window: its empty figures are not zeros
+    for (const [k, cell] of Object.entries(c)) {
+      cell.textContent = k === 'series' ? 'measuring from next window' : '';
+      cell.title = '';
+      cell.className = cell.classList.contains('cost') ? 'cost' : '';
+    }
+    return;
+  }
   c.series.textContent = fmtInt(x.series) + (x.series_exact ? '' : ' ≈');
   c.new.textContent = fmtInt(x.new_series);
   c.dps.textContent = fmtRate(x.datapoints_per_second);
@@ -311,12 +353,6 @@ function updateRow(row, x) {
   c.fid.className = x.baseline ? '' : x.fidelity >= 0.99 ? 'good' : x.fidelity >= 0.95 ? 'warn' : 'bad';
   c.crit.textContent = x.baseline ? '—' : pct(x.critical_visible, 0);
   c.crit.className = x.baseline ? '' : x.critical_visible >= 1 ? 'good' : 'bad';
-  row.nameCell.replaceChildren(x.name,
-    x.active ? h('span', { class: 'badge on' }, 'active') : '',
-    x.baseline ? h('span', { class: 'badge' }, 'baseline') : '',
-    x.errors ? h('span', { class: 'badge bad', title: 'batches its chain failed on' }, `${fmtInt(x.errors)} errors`) : '');
-  row.tr.classList.toggle('active', x.active);
-  row.switchBtn.disabled = x.active;
 }
 
 async function switchTo(v, variant) {
@@ -330,11 +366,31 @@ async function switchTo(v, variant) {
   } catch (err) { showError(err); }
 }
 
-async function showExport(v, variant) {
+async function removeVariant(v, variant) {
+  const ok = await confirmAction(`Remove the variant "${variant}" from ${v.name}? It stops running from the next batch on and its figures go.`, `Remove ${variant}`);
+  if (!ok) return;
   try {
-    const yaml = await api('GET', `/api/v1/experiments/${enc(v.name)}/variants/${enc(variant)}/export`, undefined, 'application/yaml');
+    const snap = await api('DELETE', `/api/v1/experiments/${enc(v.name)}/variants/${enc(variant)}`);
     clearError();
-    const pre = h('pre', { class: 'yaml', tabindex: 0, 'aria-label': `${variant} as collector YAML` }, yaml);
+    renderExperiment(snap);
+    v.el.querySelector('h3').focus(); // the button pressed has gone with its row
+    toast(`${v.name}: ${variant} removed`);
+  } catch (err) { showError(err); }
+}
+
+// The export formats: what each is and where it goes.
+const EXPORTS = {
+  collector: ['Collector YAML', 'Paste into any collector with these processors, or merge: otelcol-phoenix validate --config base.yaml --config variant.yaml'],
+  desired_state: ['Desired-state snippet', 'Merge under experiments: in the desired-state file the nodes read: each then runs the variant as its active one, without a restart.'],
+  helm: ['Helm values snippet', 'The chart\'s presets.desiredState values that render that file for every node of the release: helm upgrade --reuse-values -f it.'],
+};
+
+async function showExport(v, variant, format = 'collector') {
+  try {
+    const yaml = await api('GET', `/api/v1/experiments/${enc(v.name)}/variants/${enc(variant)}/export?format=${enc(format)}`, undefined, 'application/yaml');
+    clearError();
+    const [label, hint] = EXPORTS[format];
+    const pre = h('pre', { class: 'yaml', tabindex: 0, 'aria-label': `${variant} as ${label}` }, yaml);
     const copy = h('button', { type: 'button' }, 'Copy');
     copy.addEventListener('click', async () => {
       try {
@@ -350,18 +406,377 @@ async function showExport(v, variant) {
     });
     const close = h('button', { type: 'button' }, 'Close');
     close.addEventListener('click', () => v.exportOut.replaceChildren());
-    v.exportOut.replaceChildren(h('section', { 'aria-label': `Export of ${variant}` },
+    const formatSel = h('select', { id: `${v.id}-export-format`, 'data-role': 'export-format' },
+      Object.entries(EXPORTS).map(([k, [l]]) => h('option', { value: k, selected: k === format }, l)));
+    formatSel.addEventListener('change', async () => {
+      await showExport(v, variant, formatSel.value);
+      $(`#${v.id}-export-format`).focus(); // the panel was rebuilt: keep the keyboard where it was
+    });
+    v.exportOut.replaceChildren(h('section', { 'aria-label': `Export of ${variant}`, 'data-format': format },
       h('h3', {}, `Export: ${variant}`),
-      h('p', { class: 'muted' }, 'Paste into any collector with these processors, or merge: otelcol-phoenix validate --config base.yaml --config variant.yaml'),
+      h('form', { class: 'inline', 'aria-label': `Export format of ${variant}`, onsubmit: (e) => e.preventDefault() },
+        h('label', { for: `${v.id}-export-format` }, 'Format', formatSel)),
+      h('p', { class: 'muted' }, hint),
       pre, h('div', { class: 'buttons' }, copy, close)));
-    copy.focus();
+    if (format === 'collector') copy.focus();
   } catch (err) { showError(err); }
 }
+
+// ---- pipeline builder ----
+// A new variant built in the page: steps from a template, the catalogue or pasted YAML, each step's
+// configuration edited as JSON and checked by the server (the only judge of what a processor accepts).
+
+// The catalogue and the templates are the server's, fetched once, when a builder is first opened.
+let catalogue = null;
+function loadCatalogue() {
+  if (!catalogue) {
+    catalogue = Promise.all([api('GET', '/api/v1/processors'), api('GET', '/api/v1/templates')])
+      .then(([p, t]) => ({ processors: p.processors || [], templates: t.templates || [] }));
+    catalogue.catch(() => { catalogue = null; }); // asked again at the next open
+  }
+  return catalogue;
+}
+
+let stepKeys = 0; // element ids of steps: unique in the page, stable while steps move
+
+function builderView(v) {
+  const id = `${v.id}-b`;
+  const b = { v, id, steps: [], templates: [], processors: [], valid: false, req: 0 };
+  const problems = (role) => h('ul', { class: 'problems', 'data-role': role, 'aria-live': 'polite' });
+
+  b.template = h('select', { id: `${id}-template`, name: 'template' });
+  b.template.addEventListener('change', () => renderParams(b));
+  b.about = h('p', { class: 'muted' });
+  b.params = h('span', { class: 'params' });
+  b.templateErr = problems('template-problems');
+  const templateForm = h('form', { class: 'inline', 'aria-label': `Start a variant of ${v.name} from a template` },
+    h('label', { for: `${id}-template` }, 'Template', b.template), b.params,
+    h('button', { type: 'submit' }, 'Use template'),
+    h('button', { type: 'button', onclick: () => { setSteps(b, []); announce(b, 'Started from scratch: no steps'); } }, 'Start from scratch'));
+  templateForm.addEventListener('submit', (e) => { e.preventDefault(); useTemplate(b); });
+
+  b.catalogue = h('select', { id: `${id}-processor`, name: 'processor' });
+  const addForm = h('form', { class: 'inline', 'aria-label': 'Add a processor step' },
+    h('label', { for: `${id}-processor` }, 'Processor', b.catalogue),
+    h('button', { type: 'submit' }, 'Add step'));
+  addForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const p = b.processors.find((x) => x.type === b.catalogue.value);
+    if (!p) return;
+    const s = makeStep(b, uniqueID(b, p.type), p.default_config);
+    b.steps.push(s);
+    renderSteps(b);
+    s.textarea.focus(); // next: its configuration
+    announce(b, `Added step ${b.steps.length}: ${s.id}`);
+  });
+
+  b.list = h('ol', { class: 'steps', 'aria-label': 'Steps of the new variant, in order' });
+  b.empty = h('p', { class: 'muted' }, 'No steps yet: start from a template, add a processor or import YAML.');
+  b.problems = problems('problems'); // the server's step 0: the definition as a whole
+  b.live = h('p', { class: 'sr-only', role: 'status', 'aria-live': 'polite' });
+
+  b.importText = h('textarea', { id: `${id}-import`, name: 'yaml', rows: 6, spellcheck: 'false' });
+  b.importErr = problems('import-problems');
+  const importForm = h('form', { class: 'import', 'aria-label': 'Import a YAML pipeline' },
+    h('label', { for: `${id}-import` }, 'Paste a collector config (processors: and a metrics pipeline) or a list of {type: config} steps', b.importText),
+    h('div', { class: 'buttons start' }, h('button', { type: 'submit' }, 'Import YAML')), b.importErr);
+  importForm.addEventListener('submit', (e) => { e.preventDefault(); importYAML(b); });
+
+  b.yaml = h('pre', { class: 'builder-yaml', tabindex: 0, 'aria-label': 'The new variant as collector YAML' });
+  b.name = h('input', { id: `${id}-name`, name: 'variant_name', required: true, size: 16, autocomplete: 'off', spellcheck: 'false', pattern: '[a-zA-Z][a-zA-Z0-9_.\\-]*', maxlength: 63 });
+  b.name.addEventListener('input', () => scheduleValidate(b));
+  b.addBtn = h('button', { type: 'submit', class: 'primary', disabled: true }, 'Add as variant');
+  b.status = h('span', { class: 'muted', id: `${id}-validity`, 'data-role': 'validity' });
+  b.addBtn.setAttribute('aria-describedby', `${id}-validity`); // why it is disabled, when it is
+  const variantForm = h('form', { class: 'inline', 'aria-label': `Add the pipeline to ${v.name} as a variant` },
+    h('label', { for: `${id}-name` }, 'Variant name', b.name), b.addBtn, b.status);
+  variantForm.addEventListener('submit', (e) => { e.preventDefault(); addVariant(b); });
+
+  b.el = h('details', { class: 'builder', 'data-role': 'builder' },
+    h('summary', {}, h('h3', { id: `${id}-h` }, 'Pipeline builder'), h('span', { class: 'muted' }, ' a new variant, tried side by side')),
+    h('div', { class: 'builder-body', role: 'group', 'aria-labelledby': `${id}-h` },
+      templateForm, b.about, b.templateErr, addForm, b.problems, b.list, b.empty, b.live,
+      h('details', { class: 'import-box' }, h('summary', {}, 'Import YAML'), importForm),
+      h('h4', {}, 'Generated YAML'), b.yaml, variantForm));
+  b.el.addEventListener('toggle', () => { if (b.el.open) openBuilder(b); });
+  return b;
+}
+
+async function openBuilder(b) {
+  if (!b.loaded) {
+    try {
+      const c = await loadCatalogue();
+      b.loaded = true;
+      b.templates = c.templates;
+      b.processors = c.processors;
+      b.template.replaceChildren(...c.templates.map((t) => h('option', { value: t.name }, t.title || t.name)));
+      b.catalogue.replaceChildren(...c.processors.map((p) => h('option', { value: p.type }, p.stability ? `${p.type} (${p.stability})` : p.type)));
+      renderParams(b);
+    } catch (err) { showError(err); }
+  }
+  renderSteps(b);
+}
+
+// renderParams shows the chosen template's parameters, at their defaults.
+function renderParams(b) {
+  const t = b.templates.find((x) => x.name === b.template.value);
+  b.about.textContent = t ? t.description || '' : '';
+  b.params.replaceChildren(...(t && t.parameters || []).map((p) => {
+    const pid = `${b.id}-p-${p.name}`;
+    const list = p.type === 'list';
+    const input = h('input', {
+      id: pid, name: p.name, 'data-param': p.name, title: p.description, autocomplete: 'off',
+      type: p.type === 'int' ? 'number' : 'text', step: p.type === 'int' ? 1 : null, size: list ? 24 : 10,
+      value: Array.isArray(p.default) ? p.default.join(',') : p.default ?? '',
+    });
+    return h('label', { for: pid }, list ? `${p.name} (comma-separated)` : p.name, input);
+  }));
+}
+
+async function useTemplate(b) {
+  const name = b.template.value;
+  if (!name) return;
+  const q = new URLSearchParams();
+  for (const input of b.params.querySelectorAll('input')) q.set(input.name, input.value.trim());
+  try {
+    const t = await api('GET', `/api/v1/templates/${enc(name)}?${q}`);
+    b.templateErr.replaceChildren();
+    setSteps(b, t.processors || []);
+    if (!b.name.value.trim()) b.name.value = name.replace(/[^a-zA-Z0-9_.-]/g, '_');
+    announce(b, `${t.title || name}: ${b.steps.length} steps`);
+  } catch (err) {
+    b.templateErr.replaceChildren(h('li', { class: 'bad' }, err.message));
+  }
+}
+
+async function importYAML(b) {
+  try {
+    const out = await api('POST', '/api/v1/import', { yaml: b.importText.value });
+    // batch and the like cannot run in a variant: they stay in the pipeline around the experiment.
+    const skipped = out.skipped || [];
+    b.importErr.replaceChildren(...(skipped.length ? [h('li', { class: 'muted' },
+      `Not imported: ${skipped.join(', ')} (cannot run in a variant; keep it in the pipeline around the experiment)`)] : []));
+    setSteps(b, out.processors || []);
+    if (out.name && !b.name.value.trim()) b.name.value = out.name;
+    announce(b, `Imported ${b.steps.length} steps`);
+    if (b.steps.length) b.steps[0].idInput.focus();
+  } catch (err) {
+    b.importErr.replaceChildren(h('li', { class: 'bad' }, err.message));
+  }
+}
+
+async function addVariant(b) {
+  const name = b.name.value.trim();
+  if (!b.valid || !name) return;
+  b.busy = true;
+  updateAdd(b);
+  try {
+    const snap = await api('POST', `/api/v1/experiments/${enc(b.v.name)}/variants`, { name, processors: chain(b) });
+    clearError();
+    renderExperiment(snap);
+    b.name.value = '';
+    toast(`${b.v.name}: ${name} added, measured from the next window`);
+  } catch (err) {
+    const problems = err.body && err.body.error && err.body.error.problems;
+    showProblems(b, problems && problems.length ? problems : [{ step: 0, message: err.message }]);
+    b.valid = false;
+  } finally {
+    b.busy = false;
+    updateAdd(b);
+  }
+}
+
+// setSteps replaces the steps with the API's list of {id: config} (one key each; more are taken in order).
+function setSteps(b, processors) {
+  b.steps = processors.flatMap((p) => Object.entries(p)).map(([id, config]) => makeStep(b, id, config));
+  renderSteps(b);
+}
+
+// uniqueID names a new step after its type, numbered when the type is already in the chain.
+function uniqueID(b, type) {
+  const used = new Set(b.steps.map((s) => s.id));
+  if (!used.has(type)) return type;
+  let n = 2;
+  while (used.has(`${type}/${n}`)) n++;
+  return `${type}/${n}`;
+}
+
+function makeStep(b, id, config) {
+  const sid = `${b.id}-s${++stepKeys}`;
+  const text = JSON.stringify(config ?? {}, null, 2);
+  const s = { id, text };
+  s.num = h('span', { class: 'step-no', 'aria-hidden': 'true' });
+  s.idInput = h('input', { id: `${sid}-id`, name: 'step_id', value: id, size: 14, autocomplete: 'off', spellcheck: 'false', 'data-role': 'step-id' });
+  s.idInput.addEventListener('input', () => { s.id = s.idInput.value.trim(); labelSteps(b); scheduleValidate(b); });
+  s.textarea = h('textarea', { id: `${sid}-config`, name: 'step_config', rows: Math.min(12, text.split('\n').length + 1), spellcheck: 'false', 'data-role': 'step-config', 'aria-describedby': `${sid}-problems` }, text);
+  s.textarea.addEventListener('input', () => { s.text = s.textarea.value; scheduleValidate(b); });
+  s.problems = h('ul', { class: 'problems', id: `${sid}-problems`, 'data-role': 'problems' });
+  s.up = h('button', { type: 'button', 'data-action': 'up' }, '↑');
+  s.down = h('button', { type: 'button', 'data-action': 'down' }, '↓');
+  s.remove = h('button', { type: 'button', class: 'danger', 'data-action': 'remove-step' }, 'Remove');
+  s.up.addEventListener('click', () => moveStep(b, s, -1));
+  s.down.addEventListener('click', () => moveStep(b, s, 1));
+  s.remove.addEventListener('click', () => {
+    const i = b.steps.indexOf(s);
+    b.steps.splice(i, 1);
+    renderSteps(b);
+    const next = b.steps[Math.min(i, b.steps.length - 1)]; // keep the keyboard in the list
+    (next ? next.remove : b.catalogue).focus();
+    announce(b, `Removed ${s.id || 'the step'}`);
+  });
+  // Only the handle starts a drag, so that text in the step can still be selected with the mouse.
+  s.handle = h('span', { class: 'handle', draggable: 'true', title: 'Drag to reorder (or use the arrows)', 'aria-hidden': 'true' }, '⠿');
+  s.el = h('li', { class: 'step' },
+    h('div', { class: 'step-head' }, s.handle, s.num,
+      h('label', { for: `${sid}-id` }, 'Processor id', s.idInput),
+      h('span', { class: 'step-buttons' }, s.up, s.down, s.remove)),
+    h('label', { for: `${sid}-config`, class: 'config' }, 'Configuration (JSON)', s.textarea),
+    s.problems);
+  s.handle.addEventListener('dragstart', (e) => {
+    b.dragging = s;
+    e.dataTransfer.effectAllowed = 'move';
+    e.dataTransfer.setData('text/plain', s.id); // some browsers start no drag without data
+    e.dataTransfer.setDragImage(s.el, 12, 12);
+    s.el.classList.add('dragging');
+  });
+  s.handle.addEventListener('dragend', () => {
+    b.dragging = null;
+    for (const x of b.steps) x.el.classList.remove('dragging', 'drop-target');
+  });
+  s.el.addEventListener('dragover', (e) => {
+    if (!b.dragging || b.dragging === s) return;
+    e.preventDefault(); // a drop target
+    e.dataTransfer.dropEffect = 'move';
+    s.el.classList.add('drop-target');
+  });
+  s.el.addEventListener('dragleave', (e) => { if (!s.el.contains(e.relatedTarget)) s.el.classList.remove('drop-target'); });
+  s.el.addEventListener('drop', (e) => {
+    e.preventDefault(); // not into the textarea under the pointer
+    s.el.classList.remove('drop-target');
+    const d = b.dragging;
+    if (!d || d === s) return;
+    const to = b.steps.indexOf(s);
+    b.steps.splice(b.steps.indexOf(d), 1);
+    b.steps.splice(to, 0, d);
+    renderSteps(b);
+    announce(b, `${d.id} moved to position ${to + 1}`);
+  });
+  return s;
+}
+
+function moveStep(b, s, delta) {
+  const i = b.steps.indexOf(s), j = i + delta;
+  if (j < 0 || j >= b.steps.length) return;
+  b.steps.splice(i, 1);
+  b.steps.splice(j, 0, s);
+  renderSteps(b);
+  const btn = delta < 0 ? s.up : s.down; // Enter again moves it further; at an end, the other way
+  (btn.disabled ? (delta < 0 ? s.down : s.up) : btn).focus();
+  announce(b, `${s.id} moved to position ${j + 1} of ${b.steps.length}`);
+}
+
+// renderSteps puts the step elements in order (moving, not rebuilding, them: what is typed stays) and validates.
+function renderSteps(b) {
+  const els = b.steps.map((s) => s.el);
+  if (els.length !== b.list.children.length || els.some((el, i) => b.list.children[i] !== el)) b.list.replaceChildren(...els);
+  b.empty.hidden = b.steps.length > 0;
+  labelSteps(b);
+  scheduleValidate(b);
+}
+
+function labelSteps(b) {
+  b.steps.forEach((s, i) => {
+    const n = i + 1, what = `step ${n}${s.id ? ` (${s.id})` : ''}`;
+    s.el.dataset.step = n;
+    s.num.textContent = `${n}.`;
+    s.up.disabled = i === 0;
+    s.down.disabled = i === b.steps.length - 1;
+    s.up.setAttribute('aria-label', `Move ${what} up`);
+    s.down.setAttribute('aria-label', `Move ${what} down`);
+    s.remove.setAttribute('aria-label', `Remove ${what}`);
+  });
+}
+
+const chain = (b) => b.steps.map((s) => ({ [s.id]: s.config }));
+
+// stepProblem is what the page can tell without the server: an id, and JSON that is an object.
+function stepProblem(s) {
+  if (!s.id) return 'Give the step a processor id, such as filter or filter/drop_idle.';
+  let config;
+  try { config = s.text.trim() ? JSON.parse(s.text) : {}; } catch (err) { return `Not valid JSON: ${err.message}`; }
+  if (config !== null && (typeof config !== 'object' || Array.isArray(config))) return 'The configuration must be a JSON object ({} for the defaults).';
+  s.config = config || {};
+  return '';
+}
+
+// scheduleValidate checks the chain once typing pauses; answers to older requests are dropped.
+function scheduleValidate(b) {
+  b.valid = false;
+  b.checking = true;
+  updateAdd(b);
+  clearTimeout(b.timer);
+  b.timer = setTimeout(() => validate(b), 300);
+}
+
+async function validate(b) {
+  const req = ++b.req;
+  const done = (problems, yaml) => {
+    b.checking = false;
+    showProblems(b, problems);
+    b.yaml.textContent = yaml;
+    updateAdd(b);
+  };
+  if (b.steps.length === 0) return done([], ''); // nothing to ask about yet (the pass-through is the baseline)
+  const local = b.steps.map((s, i) => ({ step: i + 1, id: s.id, message: stepProblem(s) })).filter((p) => p.message);
+  if (local.length) return done(local, '# fix the steps marked above to see the YAML');
+  const body = { experiment: b.v.name, processors: chain(b) };
+  if (b.name.value.trim()) body.name = b.name.value.trim();
+  try {
+    const out = await api('POST', '/api/v1/validate', body);
+    if (req !== b.req) return; // the chain changed meanwhile: a newer answer is coming
+    b.valid = !!out.valid;
+    done(out.problems || [], out.yaml || '');
+  } catch (err) {
+    if (req === b.req) done([{ step: 0, message: `Not checked: ${err.message}` }], '');
+  }
+}
+
+// showProblems puts each problem at its step (1-based; by id when the number is off), step 0 above the list.
+function showProblems(b, problems) {
+  for (const s of b.steps) {
+    s.problems.replaceChildren();
+    s.el.classList.remove('invalid');
+    s.textarea.removeAttribute('aria-invalid');
+  }
+  const top = [];
+  for (const p of problems) {
+    const s = (p.step >= 1 && b.steps[p.step - 1]) || (p.step >= 1 && b.steps.find((x) => x.id === p.id));
+    if (!s) { top.push(p); continue; }
+    s.problems.append(h('li', { class: 'bad' }, p.message));
+    s.el.classList.add('invalid');
+    s.textarea.setAttribute('aria-invalid', 'true');
+  }
+  b.problems.replaceChildren(...top.map((p) => h('li', { class: 'bad' }, p.id && p.step ? `${p.id}: ` : '', p.message)));
+  b.problemCount = problems.length;
+}
+
+function updateAdd(b) {
+  const named = !!b.name.value.trim();
+  b.addBtn.disabled = !b.valid || !named || !!b.busy;
+  const n = b.problemCount || 0;
+  b.status.textContent = b.busy ? 'adding…' : b.checking ? 'checking…'
+    : b.steps.length === 0 ? 'add a step to check the pipeline'
+      : !b.valid ? (n ? `${n} problem${n === 1 ? '' : 's'} to fix` : 'not valid')
+        : named ? `valid: ${b.steps.length} step${b.steps.length === 1 ? '' : 's'}` : 'valid: name the variant to add it';
+}
+
+function announce(b, msg) { b.live.textContent = msg; }
 
 // ---- chart ----
 function recordPoint(v, snap) {
   const t = Date.parse(snap.window_end);
   for (const x of snap.variants) {
+    if (x.pending) continue; // added mid-window: no figures yet, not zero
     let pts = v.history.get(x.name);
     if (!pts) v.history.set(x.name, (pts = []));
     if (pts.length && pts[pts.length - 1].t === t) continue; // same window again
@@ -539,6 +954,12 @@ function handleEvent(type, data) {
       break;
     }
     case 'run': { const v = views.get(data.experiment); if (v) upsertRun(v, data); break; }
+    case 'variant_added':
+    case 'variant_removed': { // the row appears or goes now, not at the next snapshot
+      if (views.has(data.experiment)) api('GET', `/api/v1/experiments/${enc(data.experiment)}`).then(renderExperiment, showError);
+      if (data.source !== 'api') toast(`${data.experiment}: ${data.variant} ${type === 'variant_added' ? 'added' : 'removed'} (${data.source})`);
+      break;
+    }
     case 'simulator': renderSimulator(data.simulator, data.status); break;
     case 'chaos': toast(`chaos ${data.event.kind} on ${data.simulator}: ${data.affected} processes`); break;
     default: break;
