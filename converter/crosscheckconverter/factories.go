@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/extension/zpagesextension"
 
 	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
+	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/components"
 )
 
@@ -29,5 +30,6 @@ var (
 		bearertokenauthextension.NewFactory,
 		oidcauthextension.NewFactory,
 		phoenixcontrolextension.NewFactory,
+		phoenixfleetextension.NewFactory,
 	}
 )

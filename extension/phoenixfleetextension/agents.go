@@ -1,0 +1,323 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixfleetextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension"
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/open-telemetry/opamp-go/protobufs"
+	servertypes "github.com/open-telemetry/opamp-go/server/types"
+	"go.uber.org/zap"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+)
+
+// agent is what the controller knows of one OpAMP agent.
+type agent struct {
+	mu sync.Mutex // orders sends on the connection (opamp-go: not concurrently)
+
+	uid         string
+	uidBytes    []byte
+	node        string
+	service     string
+	version     string
+	labels      map[string]string // non-identifying attributes
+	phoenix     bool              // declares our capability: it has experiments
+	figures     *fleet.Figures
+	lastFigures time.Time
+	healthy     bool
+	status      string
+	lastError   string
+	connected   bool
+	lastSeen    time.Time
+	remote      *protobufs.RemoteConfigStatus
+	effective   []byte
+	conn        servertypes.Connection
+	polling     bool   // plain HTTP: each poll is a connection of its own, closed when answered
+	desired     []byte // the desired state we want it to run (nil: none from us)
+	desiredHash []byte
+	sentHash    []byte // what was last handed to it
+}
+
+// agentView is an agent as the API shows it.
+type agentView struct {
+	ID          string                      `json:"id"`
+	Node        string                      `json:"node"`
+	Service     string                      `json:"service"`
+	Version     string                      `json:"version"`
+	Labels      map[string]string           `json:"labels"`
+	Phoenix     bool                        `json:"phoenix"`
+	Connected   bool                        `json:"connected"`
+	LastSeen    time.Time                   `json:"last_seen"`
+	Healthy     bool                        `json:"healthy"`
+	Status      string                      `json:"status,omitempty"`
+	LastError   string                      `json:"last_error,omitempty"`
+	Experiments map[string]experimentActive `json:"experiments"`
+	// Desired is how the agent took the desired state the controller sent it: applied, failed (with why),
+	// applying, or "" when none was sent.
+	Desired      string `json:"desired,omitempty"`
+	DesiredError string `json:"desired_error,omitempty"`
+}
+
+type experimentActive struct {
+	Active   string   `json:"active"`
+	Baseline string   `json:"baseline"`
+	Variants []string `json:"variants"`
+}
+
+// stale says the agent has been silent for longer than silence (under a.mu).
+func (a *agent) stale(now time.Time, silence time.Duration) bool {
+	return now.Sub(a.lastSeen) > silence
+}
+
+func (a *agent) view(now time.Time, silence time.Duration) agentView {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	v := agentView{ID: a.uid, Node: a.node, Service: a.service, Version: a.version, Labels: a.labels, Phoenix: a.phoenix,
+		Connected: a.connected && !a.stale(now, silence), LastSeen: a.lastSeen, Healthy: a.healthy, Status: a.status, LastError: a.lastError,
+		Experiments: map[string]experimentActive{}}
+	if a.figures != nil {
+		for _, e := range a.figures.Experiments {
+			ea := experimentActive{Active: e.Active, Baseline: e.Baseline}
+			for _, x := range e.Variants {
+				ea.Variants = append(ea.Variants, x.Name)
+			}
+			v.Experiments[e.Name] = ea
+		}
+	}
+	if a.desired != nil && a.remote != nil && bytes.Equal(a.remote.LastRemoteConfigHash, a.desiredHash) {
+		v.Desired = strings.ToLower(strings.TrimPrefix(a.remote.Status.String(), "RemoteConfigStatuses_"))
+		v.DesiredError = a.remote.ErrorMessage
+	} else if a.desired != nil {
+		v.Desired = "sent"
+	}
+	return v
+}
+
+// agents is the controller's table of agents, by instance UID.
+type agents struct {
+	logger *zap.Logger
+	max    int
+	now    func() time.Time
+
+	mu     sync.RWMutex
+	byUID  map[string]*agent
+	byConn map[servertypes.Connection]*agent
+	// changed is signalled (without blocking) when an agent reports something a rollout may act on.
+	changed chan struct{}
+}
+
+func newAgents(logger *zap.Logger, max int) *agents {
+	return &agents{logger: logger, max: max, now: time.Now, byUID: map[string]*agent{},
+		byConn: map[servertypes.Connection]*agent{}, changed: make(chan struct{}, 1)}
+}
+
+// callbacks are the OpAMP server's.
+func callbacks(t *agents) servertypes.Callbacks {
+	return servertypes.Callbacks{OnConnecting: t.onConnecting}
+}
+
+// closeAll drops every agent's connection (the server's Stop leaves hijacked WebSocket connections open).
+func (t *agents) closeAll() {
+	t.mu.Lock()
+	conns := make([]servertypes.Connection, 0, len(t.byConn))
+	for c := range t.byConn {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Disconnect()
+	}
+}
+
+// onConnecting accepts a connection while there is room for a new agent (an existing one may reconnect).
+func (t *agents) onConnecting(*http.Request) servertypes.ConnectionResponse {
+	t.mu.RLock()
+	full := len(t.byUID) >= t.max
+	t.mu.RUnlock()
+	if full {
+		t.logger.Warn("agent refused: max_agents reached", zap.Int("max_agents", t.max))
+		return servertypes.ConnectionResponse{Accept: false, HTTPStatusCode: http.StatusServiceUnavailable,
+			HTTPResponseHeader: map[string]string{"Retry-After": "60"}}
+	}
+	return servertypes.ConnectionResponse{Accept: true, ConnectionCallbacks: servertypes.ConnectionCallbacks{
+		OnMessage: t.onMessage, OnConnectionClose: t.onClose}}
+}
+
+func (t *agents) onClose(conn servertypes.Connection) {
+	t.mu.Lock()
+	a := t.byConn[conn]
+	delete(t.byConn, conn)
+	t.mu.Unlock()
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	if a.conn == conn {
+		a.conn = nil
+		a.connected = a.polling // a poll answered; a silent poller drops off by time (stale)
+	}
+	a.mu.Unlock()
+	t.signal()
+}
+
+// onMessage records what an agent reports and answers with the desired state it has not had yet.
+func (t *agents) onMessage(_ context.Context, conn servertypes.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
+	uid, err := uuid.FromBytes(msg.InstanceUid)
+	if err != nil {
+		return &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid, ErrorResponse: &protobufs.ServerErrorResponse{
+			Type: protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest, ErrorMessage: "instance_uid: want 16 bytes"}}
+	}
+	a := t.get(uid.String(), conn)
+	if a == nil {
+		return &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid, ErrorResponse: &protobufs.ServerErrorResponse{
+			Type: protobufs.ServerErrorResponseType_ServerErrorResponseType_Unavailable, ErrorMessage: "max_agents reached"}}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.connected, a.lastSeen, a.polling = true, t.now(), isPolling(conn)
+	if d := msg.AgentDescription; d != nil {
+		a.describe(d)
+	}
+	if c := msg.CustomCapabilities; c != nil {
+		a.phoenix = slices.Contains(c.Capabilities, fleet.Capability)
+	}
+	if h := msg.Health; h != nil {
+		a.healthy, a.status, a.lastError = h.Healthy, h.Status, h.LastError
+	}
+	if s := msg.RemoteConfigStatus; s != nil {
+		a.remote = s
+	}
+	if e := msg.EffectiveConfig; e != nil {
+		a.effective = e.GetConfigMap().GetConfigMap()[fleet.DesiredStateFile].GetBody()
+	}
+	if cm := msg.CustomMessage; cm != nil && cm.Capability == fleet.Capability && cm.Type == fleet.FiguresType {
+		if f, err := fleet.Decode(cm.Data); err == nil {
+			a.figures, a.phoenix, a.lastFigures = &f, true, t.now()
+		} else {
+			t.logger.Debug("agent figures refused", zap.String("agent", a.uid), zap.Error(err))
+		}
+	}
+	out := &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid}
+	if a.desired != nil && !bytes.Equal(a.sentHash, a.desiredHash) {
+		out.RemoteConfig, a.sentHash = a.remoteConfig(), a.desiredHash
+	}
+	t.signal()
+	return out
+}
+
+// describe takes the agent's identity from its description (under a.mu).
+func (a *agent) describe(d *protobufs.AgentDescription) {
+	a.labels = map[string]string{}
+	for _, kv := range d.IdentifyingAttributes {
+		switch kv.Key {
+		case "service.name":
+			a.service = kv.Value.GetStringValue()
+		case "service.version":
+			a.version = kv.Value.GetStringValue()
+		}
+	}
+	for _, kv := range d.NonIdentifyingAttributes {
+		if s, ok := kv.Value.GetValue().(*protobufs.AnyValue_StringValue); ok {
+			a.labels[kv.Key] = s.StringValue
+		}
+		if kv.Key == "host.name" {
+			a.node = kv.Value.GetStringValue()
+		}
+	}
+}
+
+func (a *agent) remoteConfig() *protobufs.AgentRemoteConfig {
+	return &protobufs.AgentRemoteConfig{ConfigHash: a.desiredHash, Config: &protobufs.AgentConfigMap{
+		ConfigMap: map[string]*protobufs.AgentConfigFile{fleet.DesiredStateFile: {Body: a.desired, ContentType: fleet.ContentType}}}}
+}
+
+// get finds or adds the agent of uid, now on conn (nil when the table is full).
+func (t *agents) get(uid string, conn servertypes.Connection) *agent {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a, ok := t.byUID[uid]
+	if !ok {
+		if len(t.byUID) >= t.max {
+			return nil
+		}
+		id := uuid.MustParse(uid)
+		a = &agent{uid: uid, uidBytes: id[:], labels: map[string]string{}}
+		t.byUID[uid] = a
+	}
+	if t.byConn[conn] != a {
+		t.byConn[conn] = a
+		a.mu.Lock()
+		a.conn = conn
+		a.mu.Unlock()
+	}
+	return a
+}
+
+// isPolling tells a plain-HTTP connection (one poll) from a WebSocket one: opamp-go exports neither type,
+// and only a WebSocket connection can be sent to.
+func isPolling(conn servertypes.Connection) bool {
+	return strings.HasSuffix(fmt.Sprintf("%T", conn), "httpConnection")
+}
+
+func (t *agents) signal() {
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
+// list is every agent, by node then ID.
+func (t *agents) list() []*agent {
+	t.mu.RLock()
+	type keyed struct {
+		node string
+		a    *agent
+	}
+	all := make([]keyed, 0, len(t.byUID))
+	for _, a := range t.byUID {
+		a.mu.Lock()
+		all = append(all, keyed{a.node, a})
+		a.mu.Unlock()
+	}
+	t.mu.RUnlock()
+	slices.SortFunc(all, func(x, y keyed) int {
+		if c := strings.Compare(x.node, y.node); c != 0 {
+			return c
+		}
+		return strings.Compare(x.a.uid, y.a.uid)
+	})
+	out := make([]*agent, len(all))
+	for i, k := range all {
+		out[i] = k.a
+	}
+	return out
+}
+
+// setDesired makes body the desired state of an agent and hands it over now on a WebSocket connection
+// (a plain-HTTP agent takes it with its next poll). It returns whether it was sent now.
+func (a *agent) setDesired(ctx context.Context, body []byte) bool {
+	sum := sha256.Sum256(body)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.desired, a.desiredHash = body, sum[:]
+	if a.conn == nil || bytes.Equal(a.sentHash, a.desiredHash) {
+		return false
+	}
+	msg := &protobufs.ServerToAgent{InstanceUid: a.uidBytes, RemoteConfig: a.remoteConfig()}
+	if err := a.conn.Send(ctx, msg); err != nil {
+		return false // plain HTTP, or a connection going: the next poll or reconnection takes it
+	}
+	a.sentHash = a.desiredHash
+	return true
+}

@@ -1,0 +1,164 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixfleetextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension"
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+)
+
+// api serves the fleet API over the agents table.
+type api struct {
+	agents   *agents
+	rollouts *rollouts
+	// silence is how long an agent may say nothing before it counts as dropped off.
+	silence time.Duration
+	maxBody int64
+}
+
+func newAPI(t *agents, r *rollouts, silence time.Duration, maxBody int64) *api {
+	return &api{agents: t, rollouts: r, silence: silence, maxBody: maxBody}
+}
+
+var (
+	errNotFound = errors.New("not found")
+)
+
+func (a *api) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/fleet/agents", a.listAgents)
+	mux.HandleFunc("GET /api/v1/fleet/agents/{id}", a.getAgent)
+	mux.HandleFunc("GET /api/v1/fleet/experiments/{name}", a.experimentTotals)
+	mux.HandleFunc("GET /api/v1/fleet/rollouts", a.listRollouts)
+	mux.HandleFunc("POST /api/v1/fleet/rollouts", a.startRollout)
+	mux.HandleFunc("GET /api/v1/fleet/rollouts/{id}", a.getRollout)
+	for _, action := range []string{"pause", "resume", "cancel", "rollback"} {
+		mux.HandleFunc("POST /api/v1/fleet/rollouts/{id}/"+action, func(w http.ResponseWriter, r *http.Request) { a.act(w, r, action) })
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (a *api) listAgents(w http.ResponseWriter, _ *http.Request) {
+	list := a.agents.list()
+	out := make([]agentView, 0, len(list))
+	for _, ag := range list {
+		out = append(out, ag.view(time.Now(), a.silence))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": out})
+}
+
+func (a *api) getAgent(w http.ResponseWriter, r *http.Request) {
+	a.agents.mu.RLock()
+	ag := a.agents.byUID[r.PathValue("id")]
+	a.agents.mu.RUnlock()
+	if ag == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no agent %q", r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, ag.view(time.Now(), a.silence))
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+// writeJSON encodes before it answers: what cannot be encoded is a 500 with why, never a 200 cut short.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		if _, isError := v.(errorBody); !isError {
+			writeError(w, http.StatusInternalServerError, "internal", "encoding the answer: "+err.Error())
+		}
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// experimentTotals sums an experiment's figures over the fleet, per variant (worst node for fidelity).
+func (a *api) experimentTotals(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	view := a.rollouts.view(time.Now())
+	totals := fleet.Aggregate(view, name)
+	if len(totals) == 0 {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no agent reports experiment %q", name))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"experiment": name, "variants": totals})
+}
+
+func (a *api) listRollouts(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"rollouts": a.rollouts.snapshot()})
+}
+
+func (a *api) getRollout(w http.ResponseWriter, r *http.Request) {
+	for _, ro := range a.rollouts.snapshot() {
+		if ro.ID == r.PathValue("id") {
+			writeJSON(w, http.StatusOK, ro)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no rollout %q", r.PathValue("id")))
+}
+
+func (a *api) startRollout(w http.ResponseWriter, r *http.Request) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
+		return
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.maxBody))
+	dec.DisallowUnknownFields()
+	var spec fleet.RolloutSpec
+	if err := dec.Decode(&spec); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_json", err.Error())
+		return
+	}
+	ro, err := a.rollouts.start(spec)
+	switch {
+	case errors.Is(err, fleet.ErrInvalid):
+		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+	case errors.Is(err, errBusy):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+	default:
+		writeJSON(w, http.StatusCreated, ro)
+	}
+}
+
+func (a *api) act(w http.ResponseWriter, r *http.Request, action string) {
+	ro, err := a.rollouts.act(r.PathValue("id"), action)
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, fleet.ErrEnded), errors.Is(err, fleet.ErrNotPaused):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+	default:
+		writeJSON(w, http.StatusOK, ro)
+	}
+}

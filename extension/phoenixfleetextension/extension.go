@@ -1,0 +1,161 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixfleetextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/open-telemetry/opamp-go/server"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+)
+
+// opampPath is where agents connect (opamp-go's default).
+const opampPath = "/v1/opamp"
+
+// phoenixFleet is the fleet controller: an OpAMP server and the fleet API on one confighttp server.
+type phoenixFleet struct {
+	cfg      *Config
+	set      extension.Settings
+	agents   *agents
+	rollouts *rollouts
+	stop     chan struct{}
+
+	mu     sync.Mutex
+	opamp  interface{ Stop(context.Context) error }
+	server *http.Server
+	addr   net.Addr
+	done   chan struct{}
+	client storage.Client // nil without storage
+}
+
+func newFleet(cfg *Config, set extension.Settings) *phoenixFleet {
+	t := newAgents(set.Logger, cfg.MaxAgents)
+	return &phoenixFleet{cfg: cfg, set: set, agents: t, rollouts: newRollouts(t, set.Logger, cfg.ReportInterval)}
+}
+
+// Start binds the listener before returning (a port conflict fails the collector's start), then serves.
+func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.server != nil {
+		return errors.New("already started")
+	}
+	if f.cfg.Storage != (component.ID{}) {
+		ext, ok := host.GetExtensions()[f.cfg.Storage]
+		if !ok {
+			return fmt.Errorf("storage: extension %s is not configured (add it to service.extensions)", f.cfg.Storage)
+		}
+		se, ok := ext.(storage.Extension)
+		if !ok {
+			return fmt.Errorf("storage: extension %s is not a storage extension", f.cfg.Storage)
+		}
+		client, err := se.GetClient(ctx, component.KindExtension, f.set.ID, "")
+		if err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		f.client = client
+		f.rollouts.load(ctx, client)
+	}
+	srvOpAMP := server.New(opampLogger{f.set.Logger})
+	handler, connContext, err := srvOpAMP.Attach(server.Settings{CustomCapabilities: []string{fleet.Capability},
+		Callbacks: callbacks(f.agents)})
+	if err != nil {
+		return fmt.Errorf("opamp: %w", err)
+	}
+	ln, err := f.cfg.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.cfg.NetAddr.Endpoint, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(opampPath, http.HandlerFunc(handler))
+	mux.Handle("/", newAPI(f.agents, f.rollouts, 3*f.cfg.ReportInterval, f.cfg.MaxRequestBodySize).handler())
+	srv, err := f.cfg.ToServer(ctx, host.GetExtensions(), f.set.TelemetrySettings, mux)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	srv.ConnContext = connContext // plain-HTTP agents: the server tells their requests apart by connection
+	f.server, f.addr, f.opamp, f.done, f.stop = srv, ln.Addr(), srvOpAMP, make(chan struct{}), make(chan struct{})
+	go f.loop()
+	go func() {
+		defer close(f.done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			f.set.Logger.Error("fleet API stopped", zap.Error(err))
+		}
+	}()
+	f.set.Logger.Info("fleet controller listening", zap.String("endpoint", ln.Addr().String()), zap.String("opamp", opampPath))
+	return nil
+}
+
+// Shutdown stops the server and drops the agents' connections; safe without Start and when called twice.
+func (f *phoenixFleet) Shutdown(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.server == nil {
+		return nil
+	}
+	// The agents' WebSocket connections first: the OpAMP server's Stop waits for them, and the HTTP
+	// server's Shutdown does not close hijacked connections.
+	close(f.stop)
+	f.agents.closeAll()
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var errs []error
+	if err := f.opamp.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		errs = append(errs, err)
+	}
+	if err := f.server.Shutdown(sctx); err != nil {
+		_ = f.server.Close()
+	}
+	<-f.done
+	f.server = nil
+	if f.client != nil {
+		errs = append(errs, f.client.Close(ctx))
+		f.client = nil
+	}
+	return errors.Join(errs...)
+}
+
+// loop steps the rollouts every second, and as soon as an agent reports.
+func (f *phoenixFleet) loop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-t.C:
+		case <-f.agents.changed:
+		}
+		f.rollouts.tick(time.Now())
+	}
+}
+
+// Addr is the address it listens on (nil before Start).
+func (f *phoenixFleet) Addr() net.Addr {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.addr
+}
+
+// opampLogger routes opamp-go's logs to the collector's logger.
+type opampLogger struct{ l *zap.Logger }
+
+func (o opampLogger) Debugf(_ context.Context, format string, v ...any) {
+	o.l.Debug(fmt.Sprintf(format, v...))
+}
+func (o opampLogger) Errorf(_ context.Context, format string, v ...any) {
+	o.l.Warn(fmt.Sprintf(format, v...))
+}

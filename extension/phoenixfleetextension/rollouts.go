@@ -1,0 +1,245 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixfleetextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension"
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/open-telemetry/opamp-go/protobufs"
+	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+)
+
+// store keeps the rollouts across restarts (a storage extension's client), or nothing.
+type store interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Set(ctx context.Context, key string, value []byte) error
+}
+
+const rolloutsKey = "fleet/rollouts"
+
+// maxRolloutHistory bounds the rollouts kept.
+const maxRolloutHistory = 50
+
+// rollouts runs the fleet rollouts over the agents table: it steps each one as agents report and turns
+// what they decide into each agent's desired state. The last rollout of an experiment owns that
+// experiment's part of every agent's desired state, ended or not (a promotion stays in force).
+type rollouts struct {
+	agents *agents
+	logger *zap.Logger
+	report time.Duration // agents' report interval: silent for three, an agent has dropped off
+	now    func() time.Time
+
+	mu    sync.Mutex
+	list  []*fleet.Rollout // oldest first
+	store store
+}
+
+func newRollouts(t *agents, logger *zap.Logger, report time.Duration) *rollouts {
+	return &rollouts{agents: t, logger: logger, report: report, now: time.Now}
+}
+
+// load reads the persisted rollouts: a rollout in progress resumes at its persisted wave.
+func (m *rollouts) load(ctx context.Context, s store) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.store = s
+	data, err := s.Get(ctx, rolloutsKey)
+	if err != nil || len(data) == 0 {
+		return
+	}
+	var list []*fleet.Rollout
+	if err := json.Unmarshal(data, &list); err != nil {
+		m.logger.Warn("persisted rollouts unreadable; starting without them", zap.Error(err))
+		return
+	}
+	m.list = list
+	for _, r := range list {
+		if !r.Phase.Terminal() {
+			m.logger.Info("rollout resumed", zap.String("rollout", r.ID), zap.Int("wave", r.Wave+1))
+		}
+	}
+}
+
+// persist writes the rollouts (under m.mu).
+func (m *rollouts) persist() {
+	if m.store == nil {
+		return
+	}
+	data, err := json.Marshal(m.list)
+	if err == nil {
+		err = m.store.Set(context.Background(), rolloutsKey, data)
+	}
+	if err != nil {
+		m.logger.Warn("rollouts not persisted", zap.Error(err))
+	}
+}
+
+var errBusy = errors.New("a rollout of this experiment is in progress")
+
+// start creates a rollout; one in progress per experiment.
+func (m *rollouts) start(spec fleet.RolloutSpec) (fleet.Rollout, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.list {
+		if r.Spec.Experiment == spec.Experiment && !r.Phase.Terminal() {
+			return fleet.Rollout{}, fmt.Errorf("%w: %s is %s", errBusy, r.ID, r.Phase)
+		}
+	}
+	now := m.now()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	r, err := fleet.NewRollout(fmt.Sprintf("rollout-%s-%x", now.UTC().Format("20060102T150405"), b), spec, now)
+	if err != nil {
+		return fleet.Rollout{}, err
+	}
+	m.list = append(m.list, r)
+	if len(m.list) > maxRolloutHistory {
+		m.list = m.list[len(m.list)-maxRolloutHistory:]
+	}
+	m.stepLocked(now)
+	return *r, nil
+}
+
+// find is a rollout by ID (under m.mu).
+func (m *rollouts) find(id string) *fleet.Rollout {
+	for _, r := range m.list {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// act applies an operator's action (resume, cancel, rollback, pause) to a rollout.
+func (m *rollouts) act(id, action string) (fleet.Rollout, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.find(id)
+	if r == nil {
+		return fleet.Rollout{}, fmt.Errorf("%w: rollout %q", errNotFound, id)
+	}
+	now := m.now()
+	var err error
+	switch action {
+	case "resume":
+		err = r.Resume(now, m.view(now))
+	case "cancel":
+		err = r.Cancel(now)
+	case "rollback":
+		err = r.Rollback(now, "rolled back by the API")
+	case "pause":
+		if r.Phase.Terminal() {
+			err = fleet.ErrEnded
+		} else if !r.Paused {
+			r.Paused, r.PauseReason = true, "paused by the API"
+		}
+	}
+	if err != nil {
+		return *r, err
+	}
+	m.stepLocked(now)
+	return *r, nil
+}
+
+// snapshot is every rollout, oldest first.
+func (m *rollouts) snapshot() []fleet.Rollout {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]fleet.Rollout, 0, len(m.list))
+	for _, r := range m.list {
+		out = append(out, *r)
+	}
+	return out
+}
+
+// tick steps every rollout and hands each agent its desired state.
+func (m *rollouts) tick(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stepLocked(now)
+}
+
+func (m *rollouts) stepLocked(now time.Time) {
+	view := m.view(now)
+	changed := false
+	for _, r := range m.list {
+		if !r.Phase.Terminal() && r.Step(now, view) {
+			changed = true
+		}
+	}
+	if changed {
+		m.persist()
+	}
+	m.push(view)
+}
+
+// view is the agents as the rollouts see them.
+func (m *rollouts) view(now time.Time) []fleet.Agent {
+	list := m.agents.list()
+	out := make([]fleet.Agent, 0, len(list))
+	for _, a := range list {
+		out = append(out, a.fleetAgent(now, 3*m.report, m.report))
+	}
+	return out
+}
+
+// push hands each phoenix agent the desired state its experiments' rollouts decide (nothing for an agent
+// no rollout targets).
+func (m *rollouts) push(view []fleet.Agent) {
+	owners := map[string]*fleet.Rollout{} // the last rollout of each experiment
+	for _, r := range m.list {
+		owners[r.Spec.Experiment] = r
+	}
+	experiments := make([]string, 0, len(owners))
+	for e := range owners {
+		experiments = append(experiments, e)
+	}
+	sort.Strings(experiments)
+	byID := map[string]*agent{}
+	for _, a := range m.agents.list() {
+		byID[a.uid] = a
+	}
+	for _, fa := range view {
+		desired := map[string]any{}
+		for _, e := range experiments {
+			if v, ok := owners[e].Desired(fa); ok {
+				desired[e] = map[string]any{"active": v}
+			}
+		}
+		if len(desired) == 0 {
+			continue
+		}
+		body, err := yaml.Marshal(map[string]any{"experiments": desired})
+		if err != nil {
+			continue
+		}
+		if a := byID[fa.ID]; a != nil {
+			a.setDesired(context.Background(), body)
+		}
+	}
+}
+
+// fleetAgent is the agent as a rollout sees it.
+func (a *agent) fleetAgent(now time.Time, silence, report time.Duration) fleet.Agent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fa := fleet.Agent{ID: a.uid, Node: a.node, Labels: a.labels, Connected: a.connected && !a.stale(now, silence),
+		LastReport: a.lastFigures, ReportInterval: report, Figures: a.figures}
+	if a.remote != nil && a.desired != nil && bytes.Equal(a.remote.LastRemoteConfigHash, a.desiredHash) &&
+		a.remote.Status == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED {
+		fa.ApplyError = a.remote.ErrorMessage
+	}
+	return fa
+}
