@@ -26,7 +26,7 @@ OWN_SOURCES := $(shell find . -path ./$(BUILD_DIR) -prune -o -path ./tests -prun
                  | grep -v -e '_test.go$$' -e '/testdata/' -e '^./examples/' -e '^./charts/' -e '^./distribution/')
 
 .PHONY: all build run test unit-test fuzz soak e2e-test validate-examples generate check-generated check-versions \
-        lint bench bench-e2e browser-test chart-test chart-examples clean help \
+        lint bench bench-fleet bench-e2e browser-test chart-test chart-examples clean help \
         image image-rootfs package package-test deps test-prerequisites
 
 all: build
@@ -164,6 +164,9 @@ lint: ## gofmt and go vet
 
 bench: ## Go benchmarks of our own packages (BENCH=regex, BENCH_TIME=…)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCH_TIME) -benchmem $(UNIT_PKGS)
+
+bench-fleet: ## the fleet controller with 2,000 OpAMP agents on loopback: heap per agent, CPU per report, a wave to 10% (~1 min)
+	PHOENIX_FLEET_SCALE=1 $(GO) test -count=1 -timeout 10m -run '^TestFleetScale$$' -v ./extension/phoenixfleetextension/ | grep -E '^(BENCH|---|ok|FAIL)|fleet scale'
 
 bench-e2e: $(BINARY) ## end-to-end: the binary with the experiment vs forward-connector fan-out, alternating and side by side (~8 min)
 	OTELCOL_PHOENIX_BIN=$(CURDIR)/$(BINARY) PHOENIX_BENCH_E2E=1 $(GO) test -count=1 -v -timeout 20m \

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -110,6 +111,8 @@ type agents struct {
 	max    int
 	now    func() time.Time
 
+	reports atomic.Int64 // figures messages received, for the scale benchmark's CPU per report
+
 	mu     sync.RWMutex
 	byUID  map[string]*agent
 	byConn map[servertypes.Connection]*agent
@@ -202,6 +205,7 @@ func (t *agents) onMessage(_ context.Context, conn servertypes.Connection, msg *
 		a.effective = e.GetConfigMap().GetConfigMap()[fleet.DesiredStateFile].GetBody()
 	}
 	if cm := msg.CustomMessage; cm != nil && cm.Capability == fleet.Capability && cm.Type == fleet.FiguresType {
+		t.reports.Add(1)
 		if f, err := fleet.Decode(cm.Data); err == nil {
 			a.figures, a.phoenix, a.lastFigures = &f, true, t.now()
 		} else {

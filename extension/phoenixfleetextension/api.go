@@ -5,12 +5,19 @@ package phoenixfleetextension // import "github.com/phoenix-platform/otelcol-pho
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
 )
@@ -32,21 +39,62 @@ var (
 	errNotFound = errors.New("not found")
 )
 
+// route is one path and its handlers by method.
+type route struct {
+	pattern string
+	methods map[string]http.HandlerFunc
+}
+
+func (a *api) routes() []route {
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(&collector{agents: a.agents, rollouts: a.rollouts})
+	rs := []route{
+		{"/api/v1/fleet/agents", map[string]http.HandlerFunc{http.MethodGet: a.listAgents}},
+		{"/api/v1/fleet/agents/{id}", map[string]http.HandlerFunc{http.MethodGet: a.getAgent}},
+		{"/api/v1/fleet/experiments/{name}", map[string]http.HandlerFunc{http.MethodGet: a.experimentTotals}},
+		{"/api/v1/fleet/rollouts", map[string]http.HandlerFunc{http.MethodGet: a.listRollouts, http.MethodPost: a.startRollout}},
+		{"/api/v1/fleet/rollouts/{id}", map[string]http.HandlerFunc{http.MethodGet: a.getRollout}},
+		{"/api/v1/fleet/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}},
+		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}).ServeHTTP}},
+	}
+	for _, action := range []string{"pause", "resume", "cancel", "rollback"} {
+		rs = append(rs, route{"/api/v1/fleet/rollouts/{id}/" + action, map[string]http.HandlerFunc{
+			http.MethodPost: func(w http.ResponseWriter, r *http.Request) { a.act(w, r, action) }}})
+	}
+	return rs
+}
+
+// handler routes requests; wrong methods and unknown paths get JSON errors too.
 func (a *api) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/fleet/agents", a.listAgents)
-	mux.HandleFunc("GET /api/v1/fleet/agents/{id}", a.getAgent)
-	mux.HandleFunc("GET /api/v1/fleet/experiments/{name}", a.experimentTotals)
-	mux.HandleFunc("GET /api/v1/fleet/rollouts", a.listRollouts)
-	mux.HandleFunc("POST /api/v1/fleet/rollouts", a.startRollout)
-	mux.HandleFunc("GET /api/v1/fleet/rollouts/{id}", a.getRollout)
-	for _, action := range []string{"pause", "resume", "cancel", "rollback"} {
-		mux.HandleFunc("POST /api/v1/fleet/rollouts/{id}/"+action, func(w http.ResponseWriter, r *http.Request) { a.act(w, r, action) })
+	for _, rt := range a.routes() {
+		methods := rt.methods
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			h, ok := methods[r.Method]
+			if !ok && r.Method == http.MethodHead {
+				h, ok = methods[http.MethodGet]
+			}
+			if !ok {
+				allowed := slices.Sorted(maps.Keys(methods))
+				w.Header().Set("Allow", strings.Join(allowed, ", "))
+				writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(allowed, ", ")))
+				return
+			}
+			h(w, r)
+		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (see /api/v1/fleet/openapi.yaml)", r.URL.Path))
 	})
 	return mux
+}
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(openAPI)
 }
 
 func (a *api) listAgents(w http.ResponseWriter, _ *http.Request) {

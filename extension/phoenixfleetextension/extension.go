@@ -128,18 +128,28 @@ func (f *phoenixFleet) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// loop steps the rollouts every second, and as soon as an agent reports.
+// loop steps the rollouts every second, and soon after an agent reports — at most every 250 ms: a step
+// reads every agent, so stepping at each report of a large fleet would cost the fleet's size per report.
 func (f *phoenixFleet) loop() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-f.stop:
 			return
 		case <-t.C:
 		case <-f.agents.changed:
+			if wait := 250*time.Millisecond - time.Since(last); wait > 0 {
+				select {
+				case <-f.stop:
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
-		f.rollouts.tick(time.Now())
+		last = time.Now()
+		f.rollouts.tick(last)
 	}
 }
 

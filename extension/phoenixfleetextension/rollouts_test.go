@@ -168,6 +168,17 @@ func TestRolloutOverOpAMP(t *testing.T) {
 			resp.Body.Close()
 			require.Len(t, totals.Variants, 2)
 			assert.Equal(t, uint64(4000), totals.Variants[0].Series, "the baseline's series summed over the fleet")
+			resp, err = http.Get("http://" + f.Addr().String() + "/metrics")
+			require.NoError(t, err)
+			var metrics bytes.Buffer
+			_, _ = metrics.ReadFrom(resp.Body)
+			resp.Body.Close()
+			for _, want := range []string{`phoenix_fleet_agents{connected="true",phoenix="true"} 4`, `phoenix_fleet_agents{connected="true",phoenix="false"} 1`,
+				`phoenix_fleet_variant_series{experiment="experiment/process",variant="full"} 4000`,
+				`phoenix_fleet_variant_series{experiment="experiment/process",variant="top20"} 800`,
+				`phoenix_fleet_rollout_phase{candidate="top20",experiment="experiment/process",phase="` + string(r.Phase) + `",rollout="` + r.ID + `"} 1`} {
+				assert.Contains(t, metrics.String(), want)
+			}
 		})
 	}
 }
