@@ -395,7 +395,7 @@ func (a *api) patchSimulator(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a.reg.events.publish(simulatorEvent(r.PathValue("name"), s))
+	a.reg.events.Publish(simulatorEvent(r.PathValue("name"), s))
 	writeJSON(w, http.StatusOK, s.Status())
 }
 
@@ -418,7 +418,7 @@ func (a *api) injectChaos(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "no_match", err.Error())
 		return
 	}
-	a.reg.events.publish(event{Type: "chaos", Data: map[string]any{"simulator": r.PathValue("name"), "event": ev, "affected": n}})
+	a.reg.events.Publish(event{Type: "chaos", Data: map[string]any{"simulator": r.PathValue("name"), "event": ev, "affected": n}})
 	writeJSON(w, http.StatusOK, map[string]int{"affected": n})
 }
 

@@ -130,7 +130,7 @@ func (c *phoenixControl) Shutdown(ctx context.Context) error {
 	}
 	if c.server != nil {
 		close(c.stop)
-		c.events.close() // open event streams end now, not at the shutdown deadline
+		c.events.Close() // open event streams end now, not at the shutdown deadline
 		errs = append(errs, shutdownWithin(ctx, c.server, shutdownGrace))
 		<-c.done
 		c.server = nil

@@ -118,7 +118,7 @@ func TestEventStreamOutlivesServerTimeouts(t *testing.T) {
 	require.Equal(t, ": connected\n", line)
 	// 1.5 s is five write timeouts: the stream must still deliver what is published now.
 	time.Sleep(1500 * time.Millisecond)
-	c.events.publish(event{Type: "switch", Data: switchEvent{Experiment: "e", Variant: "v", Source: "api"}})
+	c.events.Publish(event{Type: "switch", Data: switchEvent{Experiment: "e", Variant: "v", Source: "api"}})
 	got := make(chan string, 1)
 	go func() {
 		var all strings.Builder

@@ -123,7 +123,7 @@ func (r *registry) restore(e control.Experiment) {
 		return
 	}
 	if err := e.SetActive(string(v)); err == nil {
-		r.events.publish(event{Type: "switch", Data: switchEvent{Experiment: e.Name(), Variant: string(v), Source: "storage"}})
+		r.events.Publish(event{Type: "switch", Data: switchEvent{Experiment: e.Name(), Variant: string(v), Source: "storage"}})
 	} else {
 		r.logger.Warn("persisted active variant no longer exists; keeping the configured one",
 			zap.String("experiment", e.Name()), zap.String("variant", string(v)), zap.Error(err))
@@ -200,7 +200,7 @@ func (r *registry) switchActive(ctx context.Context, name, variant, source strin
 			persistErr = fmt.Errorf("%w: %w", errNotPersisted, err)
 		}
 	}
-	r.events.publish(event{Type: "switch", Data: switchEvent{Experiment: name, Variant: variant, Source: source}})
+	r.events.Publish(event{Type: "switch", Data: switchEvent{Experiment: name, Variant: variant, Source: source}})
 	return e.Snapshot(), persistErr
 }
 

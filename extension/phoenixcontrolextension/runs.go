@@ -136,7 +136,7 @@ func (m *runManager) start(experiment string, spec runs.Spec) (*runs.Run, error)
 	m.persist(experiment)
 	r.Step(e, m.switcher(experiment), now) // pending -> initializing at once
 	m.persist(experiment)
-	m.reg.events.publish(event{Type: "run", Data: *r})
+	m.reg.events.Publish(event{Type: "run", Data: *r})
 	return r, nil
 }
 
@@ -167,7 +167,7 @@ func (m *runManager) tick(now time.Time) {
 		for _, r := range hist {
 			if !r.Phase.Terminal() && r.Step(e, m.switcher(experiment), now) {
 				m.persist(experiment)
-				m.reg.events.publish(event{Type: "run", Data: *r})
+				m.reg.events.Publish(event{Type: "run", Data: *r})
 			}
 		}
 	}
@@ -217,7 +217,7 @@ func (m *runManager) cancel(experiment, id string) (runs.Run, error) {
 		return runs.Run{}, fmt.Errorf("%w: %w", errConflict, err)
 	}
 	m.persist(experiment)
-	m.reg.events.publish(event{Type: "run", Data: *r})
+	m.reg.events.Publish(event{Type: "run", Data: *r})
 	return *r, nil
 }
 

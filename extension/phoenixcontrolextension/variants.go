@@ -43,7 +43,7 @@ func (r *registry) addVariant(ctx context.Context, name string, def control.Vari
 	r.clearRejected(name, def.Name)
 	r.logger.Info("audit: variant added", zap.String("experiment", name), zap.String("variant", def.Name),
 		zap.String("source", source), zap.String("client", who), zap.Int("processors", len(def.Processors)))
-	r.events.publish(event{Type: "variant_added", Data: variantEvent{Experiment: name, Variant: def.Name, Source: source}})
+	r.events.Publish(event{Type: "variant_added", Data: variantEvent{Experiment: name, Variant: def.Name, Source: source}})
 	var persistErr error
 	if source == control.SourceAPI {
 		persistErr = r.persistVariants(ctx, name, func(defs []control.VariantDefinition) []control.VariantDefinition {
@@ -83,7 +83,7 @@ func (r *registry) removeVariant(ctx context.Context, name, variant, who, by str
 	}
 	r.logger.Info("audit: variant removed", zap.String("experiment", name), zap.String("variant", variant),
 		zap.String("source", source), zap.String("client", who))
-	r.events.publish(event{Type: "variant_removed", Data: variantEvent{Experiment: name, Variant: variant, Source: source}})
+	r.events.Publish(event{Type: "variant_removed", Data: variantEvent{Experiment: name, Variant: variant, Source: source}})
 	persistErr := r.persistVariants(ctx, name, func(defs []control.VariantDefinition) []control.VariantDefinition {
 		return deleteDefinition(defs, variant)
 	})
@@ -161,7 +161,7 @@ func (r *registry) restoreVariants(e control.Experiment) {
 			continue
 		}
 		r.clearRejected(e.Name(), def.Name)
-		r.events.publish(event{Type: "variant_added", Data: variantEvent{Experiment: e.Name(), Variant: def.Name, Source: "storage"}})
+		r.events.Publish(event{Type: "variant_added", Data: variantEvent{Experiment: e.Name(), Variant: def.Name, Source: "storage"}})
 	}
 }
 

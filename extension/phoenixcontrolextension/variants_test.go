@@ -31,7 +31,7 @@ func TestRuntimeVariantRoutes(t *testing.T) {
 	store := memStore{}
 	reg.store = store
 	reg.RegisterExperiment(newFakeExperiment())
-	events, unsubscribe := reg.events.subscribe()
+	events, unsubscribe := reg.events.Subscribe()
 	defer unsubscribe()
 	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 4096).handler())
 	defer srv.Close()

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/sse"
 )
 
 // api serves the fleet API over the agents table.
@@ -54,6 +55,7 @@ func (a *api) routes() []route {
 		{"/api/v1/fleet/experiments/{name}", map[string]http.HandlerFunc{http.MethodGet: a.experimentTotals}},
 		{"/api/v1/fleet/rollouts", map[string]http.HandlerFunc{http.MethodGet: a.listRollouts, http.MethodPost: a.startRollout}},
 		{"/api/v1/fleet/rollouts/{id}", map[string]http.HandlerFunc{http.MethodGet: a.getRollout}},
+		{"/api/v1/fleet/events", map[string]http.HandlerFunc{http.MethodGet: a.streamEvents}},
 		{"/api/v1/fleet/openapi.yaml", map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}},
 		{"/metrics", map[string]http.HandlerFunc{http.MethodGet: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}).ServeHTTP}},
 	}
@@ -71,7 +73,7 @@ func (a *api) handler() http.Handler {
 		methods := rt.methods
 		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
 			h, ok := methods[r.Method]
-			if !ok && r.Method == http.MethodHead {
+			if !ok && r.Method == http.MethodHead && rt.pattern != "/api/v1/fleet/events" {
 				h, ok = methods[http.MethodGet]
 			}
 			if !ok {
@@ -208,5 +210,12 @@ func (a *api) act(w http.ResponseWriter, r *http.Request, action string) {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 	default:
 		writeJSON(w, http.StatusOK, ro)
+	}
+}
+
+// streamEvents serves /api/v1/fleet/events: a "rollout" event whenever a rollout changes.
+func (a *api) streamEvents(w http.ResponseWriter, r *http.Request) {
+	if err := sse.Serve(w, r, a.rollouts.events, 15*time.Second, 10*time.Second); err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 	}
 }

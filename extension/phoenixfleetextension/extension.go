@@ -109,6 +109,7 @@ func (f *phoenixFleet) Shutdown(ctx context.Context) error {
 	// The agents' WebSocket connections first: the OpAMP server's Stop waits for them, and the HTTP
 	// server's Shutdown does not close hijacked connections.
 	close(f.stop)
+	f.rollouts.events.Close() // open event streams end now, not at the shutdown deadline
 	f.agents.closeAll()
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

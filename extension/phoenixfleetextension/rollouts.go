@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/sse"
 )
 
 // store keeps the rollouts across restarts (a storage extension's client), or nothing.
@@ -41,13 +42,14 @@ type rollouts struct {
 	report time.Duration // agents' report interval: silent for three, an agent has dropped off
 	now    func() time.Time
 
-	mu    sync.Mutex
-	list  []*fleet.Rollout // oldest first
-	store store
+	mu     sync.Mutex
+	list   []*fleet.Rollout // oldest first
+	store  store
+	events *sse.Broker // a rollout that changed is published as a "rollout" event
 }
 
 func newRollouts(t *agents, logger *zap.Logger, report time.Duration) *rollouts {
-	return &rollouts{agents: t, logger: logger, report: report, now: time.Now}
+	return &rollouts{agents: t, logger: logger, report: report, now: time.Now, events: sse.NewBroker()}
 }
 
 // load reads the persisted rollouts: a rollout in progress resumes at its persisted wave.
@@ -109,7 +111,9 @@ func (m *rollouts) start(spec fleet.RolloutSpec) (fleet.Rollout, error) {
 		m.list = m.list[len(m.list)-maxRolloutHistory:]
 	}
 	m.stepLocked(now)
-	return *r, nil
+	m.persist()
+	m.events.Publish(sse.Event{Type: "rollout", Data: clone(r)})
+	return clone(r), nil
 }
 
 // find is a rollout by ID (under m.mu).
@@ -147,10 +151,12 @@ func (m *rollouts) act(id, action string) (fleet.Rollout, error) {
 		}
 	}
 	if err != nil {
-		return *r, err
+		return clone(r), err
 	}
 	m.stepLocked(now)
-	return *r, nil
+	m.persist()
+	m.events.Publish(sse.Event{Type: "rollout", Data: clone(r)})
+	return clone(r), nil
 }
 
 // snapshot is every rollout, oldest first.
@@ -159,9 +165,20 @@ func (m *rollouts) snapshot() []fleet.Rollout {
 	defer m.mu.Unlock()
 	out := make([]fleet.Rollout, 0, len(m.list))
 	for _, r := range m.list {
-		out = append(out, *r)
+		out = append(out, clone(r))
 	}
 	return out
+}
+
+// clone is a deep copy of a rollout (under m.mu), for readers outside the lock: its slices and maps are
+// the rollout's own, which steps change.
+func clone(r *fleet.Rollout) fleet.Rollout {
+	data, err := json.Marshal(r)
+	var c fleet.Rollout
+	if err == nil && json.Unmarshal(data, &c) == nil {
+		return c
+	}
+	return fleet.Rollout{ID: r.ID, Spec: r.Spec, Phase: r.Phase, Reason: r.Reason} // a rollout always encodes
 }
 
 // tick steps every rollout and hands each agent its desired state.
@@ -173,14 +190,17 @@ func (m *rollouts) tick(now time.Time) {
 
 func (m *rollouts) stepLocked(now time.Time) {
 	view := m.view(now)
-	changed := false
+	var changed []fleet.Rollout
 	for _, r := range m.list {
 		if !r.Phase.Terminal() && r.Step(now, view) {
-			changed = true
+			changed = append(changed, clone(r))
 		}
 	}
-	if changed {
+	if len(changed) > 0 {
 		m.persist()
+	}
+	for _, r := range changed {
+		m.events.Publish(sse.Event{Type: "rollout", Data: r})
 	}
 	m.push(view)
 }

@@ -117,6 +117,8 @@ func TestRolloutOverOpAMP(t *testing.T) {
 				return n == 4
 			}, 15*time.Second, 20*time.Millisecond)
 
+			events, unsubscribe := f.rollouts.events.Subscribe()
+			defer unsubscribe()
 			status, body := postJSON(t, "http://"+f.Addr().String()+"/api/v1/fleet/rollouts", `{"experiment":"experiment/process",
 				"candidate":"top20","waves":[{"count":1},{"percent":50},{"percent":100}],"soak":"300ms","apply_timeout":"10s",
 				"criteria":{"min_series_reduction":0.5,"min_fidelity":0.9,"critical_visible":true}}`)
@@ -125,6 +127,14 @@ func TestRolloutOverOpAMP(t *testing.T) {
 			require.NoError(t, json.Unmarshal(body, &r))
 			require.Eventually(t, func() bool { return getRollout(t, f, r.ID).Phase.Terminal() }, 30*time.Second, 50*time.Millisecond)
 			r = getRollout(t, f, r.ID)
+			var phases []string // as the event stream told them
+			for len(events) > 0 {
+				if e := <-events; e.Type == "rollout" && e.Data.(fleet.Rollout).ID == r.ID {
+					phases = append(phases, string(e.Data.(fleet.Rollout).Phase))
+				}
+			}
+			require.NotEmpty(t, phases)
+			assert.Equal(t, string(r.Phase), phases[len(phases)-1], "the last event is the end")
 			actives := func() map[string]string {
 				out := map[string]string{}
 				for _, s := range sims {
