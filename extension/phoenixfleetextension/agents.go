@@ -213,6 +213,11 @@ func (t *agents) onMessage(_ context.Context, conn servertypes.Connection, msg *
 		}
 	}
 	out := &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid}
+	if a.service == "" && msg.AgentDescription == nil {
+		// Known by its UID only (this controller restarted; a reconnecting agent sends no description unless
+		// asked): ask for everything, or it stays nameless and unlabelled.
+		out.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
+	}
 	if a.desired != nil && !bytes.Equal(a.sentHash, a.desiredHash) {
 		out.RemoteConfig, a.sentHash = a.remoteConfig(), a.desiredHash
 	}

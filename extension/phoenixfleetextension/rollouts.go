@@ -42,10 +42,13 @@ type rollouts struct {
 	report time.Duration // agents' report interval: silent for three, an agent has dropped off
 	now    func() time.Time
 
-	mu     sync.Mutex
-	list   []*fleet.Rollout // oldest first
-	store  store
-	events *sse.Broker // a rollout that changed is published as a "rollout" event
+	mu    sync.Mutex
+	list  []*fleet.Rollout // oldest first
+	store store
+	// graceUntil: after a restart, the agents have until then to reconnect and report before the rollouts
+	// judge them (they would all look gone).
+	graceUntil time.Time
+	events     *sse.Broker // a rollout that changed is published as a "rollout" event
 }
 
 func newRollouts(t *agents, logger *zap.Logger, report time.Duration) *rollouts {
@@ -67,6 +70,7 @@ func (m *rollouts) load(ctx context.Context, s store) {
 		return
 	}
 	m.list = list
+	m.graceUntil = m.now().Add(3 * m.report)
 	for _, r := range list {
 		if !r.Phase.Terminal() {
 			m.logger.Info("rollout resumed", zap.String("rollout", r.ID), zap.Int("wave", r.Wave+1))
@@ -192,6 +196,9 @@ func (m *rollouts) stepLocked(now time.Time) {
 	view := m.view(now)
 	var changed []fleet.Rollout
 	for _, r := range m.list {
+		if now.Before(m.graceUntil) {
+			break // the desired states still go out: agents keep what the rollouts decided
+		}
 		if !r.Phase.Terminal() && r.Step(now, view) {
 			changed = append(changed, clone(r))
 		}

@@ -175,7 +175,13 @@ type Member struct {
 	// LastWindow is the end of its newest complete window whose guardrails were checked.
 	LastWindow time.Time `json:"last_window,omitzero"`
 	Windows    int       `json:"windows_checked"`
+	// Unjudged counts its windows without a fidelity yet (a node just started: a rate needs two samples),
+	// waited for up to unjudgedWindows before fidelity fails closed.
+	Unjudged int `json:"windows_unjudged,omitempty"`
 }
+
+// unjudgedWindows is how many windows without a fidelity a node gets before that fails its guardrail.
+const unjudgedWindows = 3
 
 // WaveRun is one wave's record.
 type WaveRun struct {
@@ -334,6 +340,10 @@ func (r *Rollout) checkWindows(now time.Time, byID map[string]Agent) bool {
 			continue
 		}
 		m.LastWindow, changed = e.WindowEnd, true
+		if found && v.Fidelity == nil && r.Spec.Criteria.MinFidelity > 0 && m.Unjudged < unjudgedWindows {
+			m.Unjudged++ // not yet a fidelity to judge: the next window will tell
+			continue
+		}
 		m.Windows++
 		broken := []string{"no figures of " + r.Spec.Candidate + " in a complete window"}
 		if found {

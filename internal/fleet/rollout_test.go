@@ -657,3 +657,17 @@ func TestAggregate(t *testing.T) {
 	assert.NotContains(t, string(data), "NaN")
 	assert.Empty(t, Aggregate(agents, "experiment/none"))
 }
+
+// TestFirstWindowsWithoutFidelityAreWaitedFor: a node just started has no fidelity for a window or two (a
+// rate needs two samples); the rollout waits up to unjudgedWindows for one before it fails closed.
+func TestFirstWindowsWithoutFidelityAreWaitedFor(t *testing.T) {
+	f := newFleet(20)
+	r := newRollout(t, f, goodSpec())
+	canary := f.agent(f.order(r.Spec)[0])
+	f.tweak[canary.ID] = func(v *Variant) { v.Fidelity = nil }
+	f.until(t, r, "two windows unjudged", func() bool { return len(r.Assigned) > 0 && r.Assigned[0].Unjudged == unjudgedWindows-1 })
+	delete(f.tweak, canary.ID)
+	f.until(t, r, "ended", ended(r))
+	require.Equal(t, runs.Completed, r.Phase, r.Reason)
+	assert.True(t, r.Verdict.Pass, r.Verdict.Reasons)
+}

@@ -56,7 +56,14 @@ func helm(t *testing.T, args ...string) (string, error) {
 
 func render(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := helm(t, append([]string{"template", "phoenix", chartDir(t), "--namespace", namespace}, args...)...)
+	return renderAs(t, "phoenix", args...)
+}
+
+// renderAs renders the chart as the release named release (another release beside "phoenix": the fleet
+// controller's).
+func renderAs(t *testing.T, release string, args ...string) string {
+	t.Helper()
+	out, err := helm(t, append([]string{"template", release, chartDir(t), "--namespace", namespace}, args...)...)
 	require.NoError(t, err)
 	return out
 }
@@ -68,6 +75,7 @@ type rendered struct {
 	configMaps      map[string]*corev1.ConfigMap
 	services        map[string]*corev1.Service
 	secrets         map[string]*corev1.Secret
+	claims          map[string]*corev1.PersistentVolumeClaim
 	clusterRoles    []*rbacv1.ClusterRole
 	bindings        []*rbacv1.ClusterRoleBinding
 	priority        *schedulingv1.PriorityClass
@@ -81,7 +89,8 @@ type rendered struct {
 // decode splits a render into documents and decodes each strictly: an unknown or mistyped field fails.
 func decode(t *testing.T, out string) rendered {
 	t.Helper()
-	r := rendered{configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{}, secrets: map[string]*corev1.Secret{}}
+	r := rendered{configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{}, secrets: map[string]*corev1.Secret{},
+		claims: map[string]*corev1.PersistentVolumeClaim{}}
 	for _, doc := range strings.Split(out, "\n---\n") {
 		doc = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(doc), "---"))
 		if doc == "" || strings.Trim(doc, "# \n") == "" || !strings.Contains(doc, "kind:") {
@@ -113,6 +122,10 @@ func decode(t *testing.T, out string) rendered {
 			s := &corev1.Secret{}
 			strict(s)
 			r.secrets[s.Name] = s
+		case "PersistentVolumeClaim":
+			c := &corev1.PersistentVolumeClaim{}
+			strict(c)
+			r.claims[c.Name] = c
 		case "ServiceAccount":
 			sa := &corev1.ServiceAccount{}
 			strict(sa)
@@ -229,12 +242,28 @@ type values struct {
 		Simulator  struct{ Enabled bool } `json:"simulator"`
 		Experiment struct{ Enabled bool } `json:"experiment"`
 		Control    struct {
-			Enabled bool `json:"enabled"`
-			Token   struct {
-				ExistingSecret string `json:"existingSecret"`
-				Key            string `json:"key"`
-			} `json:"token"`
+			Enabled bool        `json:"enabled"`
+			Token   tokenValues `json:"token"`
+			OpAMP   struct {
+				Enabled        bool        `json:"enabled"`
+				Endpoint       string      `json:"endpoint"`
+				Token          tokenValues `json:"token"`
+				ReportInterval string      `json:"reportInterval"`
+			} `json:"opamp"`
 		} `json:"control"`
+		Fleet struct {
+			Enabled        bool        `json:"enabled"`
+			Port           int32       `json:"port"`
+			Token          tokenValues `json:"token"`
+			ReportInterval string      `json:"reportInterval"`
+			MaxAgents      int         `json:"maxAgents"`
+			Persistence    struct {
+				Enabled       bool   `json:"enabled"`
+				Size          string `json:"size"`
+				StorageClass  string `json:"storageClass"`
+				ExistingClaim string `json:"existingClaim"`
+			} `json:"persistence"`
+		} `json:"fleet"`
 		DesiredState struct{ Enabled bool } `json:"desiredState"`
 	} `json:"presets"`
 	Command struct {
@@ -270,6 +299,13 @@ type values struct {
 		Enabled bool              `json:"enabled"`
 		Labels  map[string]string `json:"labels"`
 	} `json:"grafanaDashboard"`
+}
+
+// tokenValues is a preset's bearer token: a Secret of the user's, or a value the chart makes one of.
+type tokenValues struct {
+	ExistingSecret string `json:"existingSecret"`
+	Key            string `json:"key"`
+	Value          string `json:"value"`
 }
 
 func (v values) serviceEnabled() bool {
@@ -549,6 +585,8 @@ func checkPresets(t *testing.T, r rendered, v values) {
 		assert.Contains(t, config, "path: /etc/otelcol-phoenix/desired-state/desired-state.yaml")
 	}
 
+	checkFleet(t, r, v, cfg)
+
 	svc := r.services["phoenix-otelcol-phoenix"]
 	assert.Equal(t, v.serviceEnabled(), svc != nil, "the collector Service: on for a gateway, off for agents unless enabled")
 	if svc != nil {
@@ -672,9 +710,17 @@ func servicePortNames(s *corev1.Service) []string {
 	return names
 }
 
+// collectorConfig is the relay.yaml of the ConfigMap the pod mounts as its config (whatever the release).
 func collectorConfig(t *testing.T, r rendered) string {
-	cm := r.configMaps["phoenix-otelcol-phoenix"]
-	require.NotNil(t, cm)
+	t.Helper()
+	tmpl, _ := r.pod(t)
+	var cm *corev1.ConfigMap
+	for _, v := range tmpl.Spec.Volumes {
+		if v.Name == "config" && v.ConfigMap != nil {
+			cm = r.configMaps[v.ConfigMap.Name]
+		}
+	}
+	require.NotNil(t, cm, "the pod's config ConfigMap")
 	require.NotEmpty(t, cm.Data["relay"])
 	return cm.Data["relay"]
 }
@@ -702,7 +748,8 @@ func validateConfig(t *testing.T, r rendered, v values) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "MY_POD_IP=127.0.0.1", "K8S_NODE_NAME=node-1", "K8S_NODE_IP=127.0.0.1",
 		"OTEL_K8S_NODE_NAME=node-1", "OTEL_K8S_NODE_IP=127.0.0.1", "OTEL_K8S_NAMESPACE="+namespace,
-		"OTEL_K8S_POD_NAME=phoenix-otelcol-phoenix-abcde", "OTEL_K8S_POD_IP=127.0.0.1", "PHOENIX_CONTROL_TOKEN=token")
+		"OTEL_K8S_POD_NAME=phoenix-otelcol-phoenix-abcde", "OTEL_K8S_POD_IP=127.0.0.1", "PHOENIX_CONTROL_TOKEN=token",
+		"PHOENIX_FLEET_TOKEN=token")
 	for _, e := range collector(t, tmpl.Spec).Env {
 		if e.ValueFrom == nil {
 			cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
@@ -756,12 +803,16 @@ func TestSchemaRejectsUnknownKeys(t *testing.T) {
 		"podDisruptionBudget.minAvailble=1", "rollout.rollingUpdate.maxSurg=1", "startupProbe.httpget.port=1", "livenessProbe.initialDelay=1",
 		// a desired-state variant: a typo, and a name no experiment takes
 		"presets.desiredState.experiments.experiment/process.variants.top30.processor[0].topk.k=30",
-		"presets.desiredState.experiments.experiment/process.variants.9lives.processors[0].topk.k=30"} {
+		"presets.desiredState.experiments.experiment/process.variants.9lives.processors[0].topk.k=30",
+		// the fleet's
+		"presets.fleet.persistance.enabled=true", "presets.fleet.token.secret=x", "presets.control.opamp.endpont=x",
+		"presets.control.opamp.reportinterval=1s"} {
 		out, err := helm(t, "template", "phoenix", chartDir(t), "--set", set)
 		require.Error(t, err, set)
 		assert.Contains(t, out, "additional properties", set)
 	}
-	for _, set := range []string{"mode=statefulset", "service.internalTrafficPolicy=Nearby", "rollout.strategy=Blue", "ports.otlp.enabled=maybe"} {
+	for _, set := range []string{"mode=statefulset", "service.internalTrafficPolicy=Nearby", "rollout.strategy=Blue", "ports.otlp.enabled=maybe",
+		"presets.control.opamp.endpoint=tcp://fleet:4320", "presets.fleet.persistence.size=lots", "presets.fleet.reportInterval=30"} {
 		out, err := helm(t, "template", "phoenix", chartDir(t), "--set", set)
 		require.Error(t, err, set)
 		assert.Contains(t, out, strings.Split(strings.Split(set, "=")[0], ".")[0], set)
@@ -824,6 +875,29 @@ func TestInvalidCombinationsFailWithEveryReason(t *testing.T) {
 		{[]string{"podMonitor.enabled=true", "podMonitor.metricsEndpoints=null"}, []string{"podMonitor has nothing to scrape"}},
 		{[]string{"prometheusRule.enabled=true", "prometheusRule.fleetRules.enabled=false"}, []string{"prometheusRule has no rules"}},
 		{[]string{"presets.logsCollection.enabled=true", "config.service.pipelines.logs=null"}, []string{"config.service.pipelines.logs is missing"}},
+		{[]string{"presets.fleet.enabled=true", "presets.fleet.token.value=x"}, []string{"presets.fleet needs mode: deployment"}},
+		{[]string{"mode=deployment", "replicaCount=3", "presets.fleet.enabled=true"}, []string{
+			"presets.fleet runs one controller, not replicaCount 3: it keeps the agents' connections and the rollouts' state in its process",
+			"presets.fleet needs a bearer token",
+		}},
+		{[]string{"mode=deployment", "presets.fleet.enabled=true", "presets.fleet.token.value=x", "presets.fleet.token.existingSecret=y",
+			"service.enabled=false", "rollout.rollingUpdate.maxSurge=1", "presets.fleet.persistence.enabled=false",
+			"presets.fleet.persistence.existingClaim=c", "ports.opamp.enabled=true", "ports.opamp.containerPort=4320"}, []string{
+			"presets.fleet.token: set existingSecret or value, not both",
+			"presets.fleet needs the Service (service.enabled)",
+			"rollout.rollingUpdate with presets.fleet: the controller is replaced with Recreate",
+			"presets.fleet.persistence.existingClaim needs presets.fleet.persistence.enabled",
+			"ports.opamp: the chart's own opamp port has that name",
+		}},
+		{[]string{"presets.control.opamp.enabled=true"}, []string{
+			"presets.control.opamp needs presets.control",
+			"presets.control.opamp needs the controller's bearer token",
+		}},
+		{[]string{"mode=deployment", "presets.control.enabled=true", "presets.control.token.value=x", "presets.control.opamp.enabled=true",
+			"presets.control.opamp.token.value=a", "presets.control.opamp.token.existingSecret=b"}, []string{
+			"presets.control.opamp is for the node agents (mode: daemonset)",
+			"presets.control.opamp.token: set existingSecret or value, not both",
+		}},
 		{[]string{"ports.otlp-http-secondary.enabled=true", "ports.otlp-http-secondary.containerPort=4319",
 			"presets.control.enabled=true", "presets.control.token.value=x", "ports.control.enabled=true", "ports.control.containerPort=9000",
 			"ports.health.enabled=true", "ports.health.containerPort=9001",

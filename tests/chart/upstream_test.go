@@ -425,21 +425,27 @@ service:
 
 // TestNotes: NOTES.txt tells agents' applications where to send, and lists renamed component names.
 func TestNotes(t *testing.T) {
-	// helm template does not render NOTES.txt: render a copy of the chart where it is an ordinary template.
-	dir := filepath.Join(t.TempDir(), "otelcol-phoenix")
-	require.NoError(t, os.CopyFS(dir, os.DirFS(chartDir(t))))
-	notes, err := os.ReadFile(filepath.Join(dir, "templates", "NOTES.txt"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "templates", "_zz-notes.tpl"), []byte(`{{- define "zz.notes" -}}`+string(notes)+`{{- end }}`), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "templates", "zz-notes.yaml"), []byte(`notes: {{ include "zz.notes" . | toJson }}`), 0o600))
-	out, err := helm(t, "template", "phoenix", dir, "--namespace", namespace, "--show-only", "templates/zz-notes.yaml", "-f", ciFile(t, "upstream"))
-	require.NoError(t, err, out)
-	var doc struct{ Notes string }
-	require.NoError(t, yaml.Unmarshal([]byte(out), &doc))
-	out = doc.Notes
+	out := notes(t, "phoenix", "-f", ciFile(t, "upstream"))
 	assert.Contains(t, out, "otlp 4317, otlp-http 4318")
 	assert.Contains(t, out, `OTEL_EXPORTER_OTLP_ENDPOINT, value: "http://$(HOST_IP):4317"`)
 	assert.Contains(t, out, "processors.k8sattributes → k8s_attributes, receivers.filelog → file_log, receivers.hostmetrics → host_metrics, receivers.kubeletstats → kubelet_stats")
+}
+
+// notes renders NOTES.txt for a release. helm template does not render it: a copy of the chart has it as an
+// ordinary template.
+func notes(t *testing.T, release string, args ...string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "otelcol-phoenix")
+	require.NoError(t, os.CopyFS(dir, os.DirFS(chartDir(t))))
+	text, err := os.ReadFile(filepath.Join(dir, "templates", "NOTES.txt"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "templates", "_zz-notes.tpl"), []byte(`{{- define "zz.notes" -}}`+string(text)+`{{- end }}`), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "templates", "zz-notes.yaml"), []byte(`notes: {{ include "zz.notes" . | toJson }}`), 0o600))
+	out, err := helm(t, append([]string{"template", release, dir, "--namespace", namespace, "--show-only", "templates/zz-notes.yaml"}, args...)...)
+	require.NoError(t, err, out)
+	var doc struct{ Notes string }
+	require.NoError(t, yaml.Unmarshal([]byte(out), &doc))
+	return doc.Notes
 }
 
 func countOf(list []string, s string) int {

@@ -67,6 +67,11 @@ upstream chart) and the preset's components added to the pipelines.
 {{- $s := $config.service }}
 {{- $_ := set $s "extensions" (concat (default list $s.extensions) (list "bearertokenauth/phoenix" "file_storage/phoenix" "phoenix_control") | uniq) }}
 {{- end }}
+{{- if $p.fleet.enabled }}
+{{- $config = mustMergeOverwrite (include "otelcol-phoenix.preset.fleet" . | fromYaml) $config }}
+{{- $s := $config.service }}
+{{- $_ := set $s "extensions" (concat (default list $s.extensions) (list "bearertokenauth/fleet" "file_storage/fleet" "phoenix_fleet") | uniq) }}
+{{- end }}
 {{- /* Templates in the values ({{ .Release.Name }}, {{ .Values.global.x }}) render, as upstream's
 tpl (toYaml $config) does; the collector's ${env:X} is not template syntax and passes through. */}}
 {{- tpl (toYaml $config) . }}
@@ -399,6 +404,32 @@ extensions:
       path: /etc/otelcol-phoenix/desired-state/desired-state.yaml
       poll_interval: {{ .Values.presets.desiredState.pollInterval }}
     {{- end }}
+    {{- if $c.opamp.enabled }}
+    # An OpAMP agent of the fleet controller (presets.fleet): its instance UID derives from node_name.
+    opamp:
+      endpoint: {{ include "otelcol-phoenix.opampEndpoint" . | quote }}
+      headers:
+        Authorization: "Bearer ${env:PHOENIX_FLEET_TOKEN}"
+      report_interval: {{ $c.opamp.reportInterval }}
+    {{- end }}
+{{- end }}
+
+{{- define "otelcol-phoenix.preset.fleet" -}}
+{{- $f := .Values.presets.fleet }}
+extensions:
+  bearertokenauth/fleet:
+    token: ${env:PHOENIX_FLEET_TOKEN}
+  file_storage/fleet:
+    directory: /var/lib/otelcol-phoenix-fleet   # the pod's fleet volume (PersistentVolumeClaim or emptyDir)
+    create_directory: true
+  phoenix_fleet:
+    # All of the pod's interfaces, so kubectl port-forward reaches it too; the agents come through the Service.
+    endpoint: 0.0.0.0:{{ $f.port }}
+    auth:
+      authenticator: bearertokenauth/fleet
+    storage: file_storage/fleet
+    report_interval: {{ $f.reportInterval }}
+    max_agents: {{ int $f.maxAgents }}
 {{- end }}
 
 {{/* The desired-state file: the configured experiments (their null keys, unset by a later values file,

@@ -26,7 +26,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{ include "otelcol-phoenix.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/component: {{ ternary "agent-collector" "gateway-collector" (eq .Values.mode "daemonset") }}
+app.kubernetes.io/component: {{ if .Values.presets.fleet.enabled }}fleet-controller{{ else }}{{ ternary "agent-collector" "gateway-collector" (eq .Values.mode "daemonset") }}{{ end }}
 {{- with .Values.additionalLabels }}
 {{ tpl (toYaml .) $ }}
 {{- end }}
@@ -137,6 +137,46 @@ per node) and the pod's name on a Deployment, which is what the fleet dashboard 
 {{- end }}
 
 {{/*
+The fleet token: the controller's (presets.fleet.token) in a fleet release, the agents' (presets.control.opamp.token)
+otherwise. fleetTokenEnabled: a pod of this release carries it (PHOENIX_FLEET_TOKEN).
+*/}}
+{{- define "otelcol-phoenix.fleetTokenEnabled" -}}
+{{- $p := .Values.presets }}
+{{- if or $p.fleet.enabled (and $p.control.enabled $p.control.opamp.enabled) }}true{{ end }}
+{{- end }}
+
+{{- define "otelcol-phoenix.fleetToken" -}}
+{{- $p := .Values.presets }}
+{{- toYaml (ternary $p.fleet.token $p.control.opamp.token (eq (toString $p.fleet.enabled) "true")) }}
+{{- end }}
+
+{{- define "otelcol-phoenix.fleetTokenSecretName" -}}
+{{- $t := include "otelcol-phoenix.fleetToken" . | fromYaml }}
+{{- default (printf "%s-fleet-token" (include "otelcol-phoenix.fullname" .)) $t.existingSecret }}
+{{- end }}
+
+{{/*
+opampEndpoint: the agents' presets.control.opamp.endpoint, else the Service a controller release named
+<release>-fleet in this namespace gets (its fullname, as otelcol-phoenix.fullname makes it without
+fullnameOverride) on port 4320.
+*/}}
+{{- define "otelcol-phoenix.opampEndpoint" -}}
+{{- with .Values.presets.control.opamp.endpoint }}
+{{- . }}
+{{- else }}
+{{- $release := printf "%s-fleet" .Release.Name }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- $service := ternary $release (printf "%s-%s" $release $name) (contains $name $release) | trunc 63 | trimSuffix "-" }}
+{{- printf "ws://%s.%s.svc:4320/v1/opamp" $service (include "otelcol-phoenix.namespace" .) }}
+{{- end }}
+{{- end }}
+
+{{/* fleetClaimName: the PersistentVolumeClaim holding the fleet controller's rollouts. */}}
+{{- define "otelcol-phoenix.fleetClaimName" -}}
+{{- default (printf "%s-fleet" (include "otelcol-phoenix.fullname" .)) .Values.presets.fleet.persistence.existingClaim }}
+{{- end }}
+
+{{/*
 GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal k, M, G, T and plain bytes.
 */}}
 {{- define "otelcol-phoenix.gomemlimit" -}}
@@ -196,6 +236,46 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal
 {{- end }}
 {{- if and $p.control.token.existingSecret $p.control.token.value }}
 {{- $errs = append $errs "presets.control.token: set existingSecret or value, not both" }}
+{{- end }}
+{{- with $p.control.opamp }}
+{{- if .enabled }}
+{{- if not $p.control.enabled }}
+{{- $errs = append $errs "presets.control.opamp needs presets.control (it is phoenix_control's opamp: block)" }}
+{{- end }}
+{{- if ne $.Values.mode "daemonset" }}
+{{- $errs = append $errs "presets.control.opamp is for the node agents (mode: daemonset): an agent's OpAMP instance UID comes from its node's name, which gateway replicas would share" }}
+{{- end }}
+{{- if not (or .token.existingSecret .token.value) }}
+{{- $errs = append $errs "presets.control.opamp needs the controller's bearer token: set presets.control.opamp.token.existingSecret (the Secret the controller release reads, the token under token.key) or presets.control.opamp.token.value" }}
+{{- end }}
+{{- end }}
+{{- if and .token.existingSecret .token.value }}
+{{- $errs = append $errs "presets.control.opamp.token: set existingSecret or value, not both" }}
+{{- end }}
+{{- end }}
+{{- with $p.fleet }}
+{{- if .enabled }}
+{{- if ne $.Values.mode "deployment" }}
+{{- $errs = append $errs "presets.fleet needs mode: deployment (the controller is one pod the agents connect to; install it as its own release)" }}
+{{- else if gt (int $.Values.replicaCount) 1 }}
+{{- $errs = append $errs (printf "presets.fleet runs one controller, not replicaCount %d: it keeps the agents' connections and the rollouts' state in its process (each replica would see some agents and run its own copy of the rollouts); set replicaCount: 1" (int $.Values.replicaCount)) }}
+{{- end }}
+{{- if not (or .token.existingSecret .token.value) }}
+{{- $errs = append $errs "presets.fleet needs a bearer token for the agents and the API: set presets.fleet.token.existingSecret (a Secret with the token under presets.fleet.token.key) or presets.fleet.token.value" }}
+{{- end }}
+{{- if eq (include "otelcol-phoenix.serviceEnabled" $) "false" }}
+{{- $errs = append $errs "presets.fleet needs the Service (service.enabled): the agents connect to its opamp port" }}
+{{- end }}
+{{- if $.Values.rollout.rollingUpdate }}
+{{- $errs = append $errs "rollout.rollingUpdate with presets.fleet: the controller is replaced with Recreate (two at once would both resume the persisted rollouts, and a ReadWriteOnce volume cannot move to a new pod while the old one holds it); unset it" }}
+{{- end }}
+{{- if and .persistence.existingClaim (not .persistence.enabled) }}
+{{- $errs = append $errs "presets.fleet.persistence.existingClaim needs presets.fleet.persistence.enabled (off, the rollouts are kept in an emptyDir)" }}
+{{- end }}
+{{- end }}
+{{- if and .token.existingSecret .token.value }}
+{{- $errs = append $errs "presets.fleet.token: set existingSecret or value, not both" }}
+{{- end }}
 {{- end }}
 {{- if and $p.desiredState.enabled (not $p.control.enabled) }}
 {{- $errs = append $errs "presets.desiredState needs presets.control (the control extension reads the file)" }}
@@ -277,6 +357,7 @@ redefines a configured one. */}}
 would refuse only at apply time or, for duplicates, not at all. */}}
 {{- $portNames := list "health" }}
 {{- if $p.control.enabled }}{{ $portNames = append $portNames "control" }}{{ end }}
+{{- if $p.fleet.enabled }}{{ $portNames = append $portNames "opamp" }}{{ end }}
 {{- $hostPorts := dict }}
 {{- range $name, $port := .Values.ports }}
 {{- if $port.enabled }}

@@ -136,6 +136,14 @@ spec:
               name: {{ include "otelcol-phoenix.tokenSecretName" . }}
               key: {{ $p.control.token.key }}
         {{- end }}
+        {{- if include "otelcol-phoenix.fleetTokenEnabled" . }}
+        # The fleet token: the controller's bearer token, or the one the agents send it.
+        - name: PHOENIX_FLEET_TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "otelcol-phoenix.fleetTokenSecretName" . }}
+              key: {{ (include "otelcol-phoenix.fleetToken" . | fromYaml).key }}
+        {{- end }}
         {{- with .Values.extraEnvs }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -157,6 +165,11 @@ spec:
         {{- if $p.control.enabled }}
         - name: control
           containerPort: {{ $p.control.port }}
+          protocol: TCP
+        {{- end }}
+        {{- if $p.fleet.enabled }}
+        - name: opamp
+          containerPort: {{ $p.fleet.port }}
           protocol: TCP
         {{- end }}
         - name: health
@@ -206,6 +219,10 @@ spec:
         {{- if $p.control.enabled }}
         - name: state
           mountPath: /var/lib/otelcol-phoenix
+        {{- end }}
+        {{- if $p.fleet.enabled }}
+        - name: fleet
+          mountPath: /var/lib/otelcol-phoenix-fleet
         {{- end }}
         {{- if $p.desiredState.enabled }}
         # The whole directory, not a subPath: kubelet updates it in place when the ConfigMap changes.
@@ -264,6 +281,16 @@ spec:
       hostPath:
         path: {{ $p.control.storage.hostPath }}
         type: DirectoryOrCreate
+      {{- else }}
+      emptyDir: {}
+      {{- end }}
+    {{- end }}
+    {{- if $p.fleet.enabled }}
+    # The rollouts: a restarted controller resumes them at their wave.
+    - name: fleet
+      {{- if $p.fleet.persistence.enabled }}
+      persistentVolumeClaim:
+        claimName: {{ include "otelcol-phoenix.fleetClaimName" . }}
       {{- else }}
       emptyDir: {}
       {{- end }}
