@@ -86,6 +86,7 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 		_ = ln.Close()
 		return err
 	}
+	srv.Handler = withDashboard(srv.Handler)
 	srv.ConnContext = connContext // plain-HTTP agents: the server tells their requests apart by connection
 	f.server, f.addr, f.opamp, f.done, f.stop = srv, ln.Addr(), srvOpAMP, make(chan struct{}), make(chan struct{})
 	go f.loop()

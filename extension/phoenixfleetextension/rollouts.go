@@ -146,7 +146,7 @@ func (m *rollouts) act(id, action string) (fleet.Rollout, error) {
 	case "cancel":
 		err = r.Cancel(now)
 	case "rollback":
-		err = r.Rollback(now, "rolled back by the API")
+		err = r.Rollback(now, "by the API")
 	case "pause":
 		if r.Phase.Terminal() {
 			err = fleet.ErrEnded

@@ -656,8 +656,17 @@ func (r *Rollout) Cancel(now time.Time) error {
 		return fmt.Errorf("%w: %s is %s", ErrEnded, r.ID, r.Phase)
 	}
 	r.Assigned, r.Paused, r.PauseReason = nil, false, ""
+	r.closeWave(now)
+	r.event(now, "cancelled: every agent on the baseline")
 	r.end(runs.Cancelled, "cancelled: every agent on the baseline", now)
 	return nil
+}
+
+// closeWave marks the wave in progress ended (a cancel or a rollback stops it).
+func (r *Rollout) closeWave(now time.Time) {
+	if n := len(r.Waves); n > 0 && r.Waves[n-1].EndedAt.IsZero() {
+		r.Waves[n-1].EndedAt = now
+	}
 }
 
 // Rollback gives every agent the baseline: a rollout in progress fails; an ended one that left agents on
@@ -675,6 +684,8 @@ func (r *Rollout) Rollback(now time.Time, why string) error {
 		return nil
 	}
 	r.Assigned, r.Paused, r.PauseReason = nil, false, ""
+	r.closeWave(now)
+	r.event(now, "rolled back %s: every agent on the baseline", why)
 	r.end(runs.Failed, "rolled back "+why+": every agent on the baseline", now)
 	return nil
 }
