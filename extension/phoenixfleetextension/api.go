@@ -30,6 +30,8 @@ type api struct {
 	// silence is how long an agent may say nothing before it counts as dropped off.
 	silence time.Duration
 	maxBody int64
+	// storageConfigured: the controller was given a storage extension.
+	storageConfigured bool
 }
 
 func newAPI(t *agents, r *rollouts, silence time.Duration, maxBody int64) *api {
@@ -50,6 +52,7 @@ func (a *api) routes() []route {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(&collector{agents: a.agents, rollouts: a.rollouts})
 	rs := []route{
+		{"/api/v1/fleet/info", map[string]http.HandlerFunc{http.MethodGet: a.info}},
 		{"/api/v1/fleet/agents", map[string]http.HandlerFunc{http.MethodGet: a.listAgents}},
 		{"/api/v1/fleet/agents/{id}", map[string]http.HandlerFunc{http.MethodGet: a.getAgent}},
 		{"/api/v1/fleet/experiments/{name}", map[string]http.HandlerFunc{http.MethodGet: a.experimentTotals}},
@@ -97,6 +100,21 @@ var openAPI []byte
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	_, _ = w.Write(openAPI)
+}
+
+// info says how the controller is: its agents and its state's persistence.
+func (a *api) info(w http.ResponseWriter, _ *http.Request) {
+	a.rollouts.mu.Lock()
+	storage := a.rollouts.storage(a.storageConfigured)
+	a.rollouts.mu.Unlock()
+	total, connected := 0, 0
+	for _, fa := range a.rollouts.view(time.Now()) {
+		total++
+		if fa.Connected {
+			connected++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": total, "connected": connected, "storage": storage})
 }
 
 func (a *api) listAgents(w http.ResponseWriter, _ *http.Request) {

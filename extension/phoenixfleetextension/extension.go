@@ -61,12 +61,16 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 		if !ok {
 			return fmt.Errorf("storage: extension %s is not a storage extension", f.cfg.Storage)
 		}
+		// Its state must never stop the collector: a file that cannot be opened (damaged, locked, a full
+		// disk) is reported and the controller runs without persistence.
 		client, err := se.GetClient(ctx, component.KindExtension, f.set.ID, "")
 		if err != nil {
-			return fmt.Errorf("storage: %w", err)
+			f.set.Logger.Error("fleet state unavailable: rollouts are not persisted until a restart finds it", zap.Error(err))
+			f.rollouts.storageErr = err.Error()
+		} else {
+			f.client = client
+			f.rollouts.load(ctx, client)
 		}
-		f.client = client
-		f.rollouts.load(ctx, client)
 	}
 	srvOpAMP := server.New(opampLogger{f.set.Logger})
 	handler, connContext, err := srvOpAMP.Attach(server.Settings{CustomCapabilities: []string{fleet.Capability},
@@ -80,7 +84,9 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(opampPath, http.HandlerFunc(handler))
-	mux.Handle("/", newAPI(f.agents, f.rollouts, 3*f.cfg.ReportInterval, f.cfg.MaxRequestBodySize).handler())
+	a := newAPI(f.agents, f.rollouts, 3*f.cfg.ReportInterval, f.cfg.MaxRequestBodySize)
+	a.storageConfigured = f.cfg.Storage != (component.ID{})
+	mux.Handle("/", a.handler())
 	srv, err := f.cfg.ToServer(ctx, host.GetExtensions(), f.set.TelemetrySettings, mux)
 	if err != nil {
 		_ = ln.Close()

@@ -48,7 +48,9 @@ type rollouts struct {
 	// graceUntil: after a restart, the agents have until then to reconnect and report before the rollouts
 	// judge them (they would all look gone).
 	graceUntil time.Time
-	events     *sse.Broker // a rollout that changed is published as a "rollout" event
+	storageErr string // why storage is not in use, when configured
+
+	events *sse.Broker // a rollout that changed is published as a "rollout" event
 }
 
 func newRollouts(t *agents, logger *zap.Logger, report time.Duration) *rollouts {
@@ -61,7 +63,12 @@ func (m *rollouts) load(ctx context.Context, s store) {
 	defer m.mu.Unlock()
 	m.store = s
 	data, err := s.Get(ctx, rolloutsKey)
-	if err != nil || len(data) == 0 {
+	if err != nil {
+		m.logger.Error("persisted rollouts unreadable; starting without them", zap.Error(err))
+		m.storageErr = "reading the rollouts: " + err.Error()
+		return
+	}
+	if len(data) == 0 {
 		return
 	}
 	var list []*fleet.Rollout
@@ -89,7 +96,21 @@ func (m *rollouts) persist() {
 	}
 	if err != nil {
 		m.logger.Warn("rollouts not persisted", zap.Error(err))
+		m.storageErr = "writing the rollouts: " + err.Error()
+		return
 	}
+	m.storageErr = ""
+}
+
+// storage says how persistence is doing: none, ok, or why not (under m.mu).
+func (m *rollouts) storage(configured bool) string {
+	switch {
+	case m.storageErr != "":
+		return "unavailable: " + m.storageErr
+	case m.store == nil && !configured:
+		return "none"
+	}
+	return "ok"
 }
 
 var errBusy = errors.New("a rollout of this experiment is in progress")
