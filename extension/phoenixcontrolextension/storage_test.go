@@ -32,6 +32,7 @@ import (
 
 	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension/internal/metadata"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/runs"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/statefile"
 )
 
 // configWatcher is extensioncapabilities.ConfigWatcher, which the service calls after every extension started
@@ -150,14 +151,9 @@ var damages = []struct {
 	{"truncated inside the first meta page", func(t *testing.T, p string) { require.NoError(t, os.Truncate(p, 100)) }},
 	{"truncated after the first meta page", func(t *testing.T, p string) { require.NoError(t, os.Truncate(p, 5000)) }},
 	{"truncated before the root page", func(t *testing.T, p string) { // bbolt's map freelist picks the root's page at random
-		f, err := os.Open(p)
+		pageSize, root, err := statefile.Meta(p)
 		require.NoError(t, err)
-		defer f.Close()
-		st, err := f.Stat()
-		require.NoError(t, err)
-		meta, err := boltMetaOf(boltFile{r: f, size: st.Size()})
-		require.NoError(t, err)
-		require.NoError(t, os.Truncate(p, int64(meta.root*meta.pageSize)))
+		require.NoError(t, os.Truncate(p, int64(root*pageSize)))
 	}},
 	{"zeroed header", func(t *testing.T, p string) { writeAt(t, p, 0, make([]byte, 2*4096)) }},
 	{"random bytes over the meta pages", func(t *testing.T, p string) { writeAt(t, p, 0, randomBytes(2*4096, 1)) }},

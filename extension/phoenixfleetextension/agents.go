@@ -23,6 +23,12 @@ import (
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
 )
 
+// An agent's labels are bounded: they are kept for every agent and listed at every request.
+const (
+	maxLabels    = 64
+	maxLabelSize = 256
+)
+
 // agent is what the controller knows of one OpAMP agent.
 type agent struct {
 	mu sync.Mutex // orders sends on the connection (opamp-go: not concurrently)
@@ -125,6 +131,13 @@ func newAgents(logger *zap.Logger, max int) *agents {
 		byConn: map[servertypes.Connection]*agent{}, changed: make(chan struct{}, 1)}
 }
 
+func truncate(s string) string {
+	if len(s) > maxLabelSize {
+		return s[:maxLabelSize]
+	}
+	return s
+}
+
 // callbacks are the OpAMP server's.
 func callbacks(t *agents) servertypes.Callbacks {
 	return servertypes.Callbacks{OnConnecting: t.onConnecting}
@@ -145,8 +158,10 @@ func (t *agents) closeAll() {
 
 // onConnecting accepts a connection while there is room for a new agent (an existing one may reconnect).
 func (t *agents) onConnecting(*http.Request) servertypes.ConnectionResponse {
+	// Known agents may always come back: the table is full only of connected ones (a disconnected agent
+	// makes room for a new one, see get); the UID is not known before the first message.
 	t.mu.RLock()
-	full := len(t.byUID) >= t.max
+	full := len(t.byConn) >= t.max
 	t.mu.RUnlock()
 	if full {
 		t.logger.Warn("agent refused: max_agents reached", zap.Int("max_agents", t.max))
@@ -184,7 +199,8 @@ func (t *agents) onMessage(_ context.Context, conn servertypes.Connection, msg *
 	a := t.get(uid.String(), conn)
 	if a == nil {
 		return &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid, ErrorResponse: &protobufs.ServerErrorResponse{
-			Type: protobufs.ServerErrorResponseType_ServerErrorResponseType_Unavailable, ErrorMessage: "max_agents reached"}}
+			Type:         protobufs.ServerErrorResponseType_ServerErrorResponseType_Unavailable,
+			ErrorMessage: "max_agents reached, or this instance_uid is connected already"}}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -229,19 +245,20 @@ func (t *agents) onMessage(_ context.Context, conn servertypes.Connection, msg *
 func (a *agent) describe(d *protobufs.AgentDescription) {
 	a.labels = map[string]string{}
 	for _, kv := range d.IdentifyingAttributes {
-		switch kv.Key {
+		switch v := truncate(kv.Value.GetStringValue()); kv.Key {
 		case "service.name":
-			a.service = kv.Value.GetStringValue()
+			a.service = v
 		case "service.version":
-			a.version = kv.Value.GetStringValue()
+			a.version = v
 		}
 	}
 	for _, kv := range d.NonIdentifyingAttributes {
-		if s, ok := kv.Value.GetValue().(*protobufs.AnyValue_StringValue); ok {
+		if s, ok := kv.Value.GetValue().(*protobufs.AnyValue_StringValue); ok && len(a.labels) < maxLabels &&
+			len(kv.Key) <= maxLabelSize && len(s.StringValue) <= maxLabelSize { // what is kept is bounded
 			a.labels[kv.Key] = s.StringValue
 		}
 		if kv.Key == "host.name" {
-			a.node = kv.Value.GetStringValue()
+			a.node = truncate(kv.Value.GetStringValue())
 		}
 	}
 }
@@ -256,8 +273,11 @@ func (t *agents) get(uid string, conn servertypes.Connection) *agent {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a, ok := t.byUID[uid]
+	if ok && a.conn != nil && a.conn != conn && !a.polling {
+		return nil // a live WebSocket agent has this UID: another connection may not take its identity over
+	}
 	if !ok {
-		if len(t.byUID) >= t.max {
+		if len(t.byUID) >= t.max && !t.evictLocked() {
 			return nil
 		}
 		id := uuid.MustParse(uid)
@@ -277,6 +297,25 @@ func (t *agents) get(uid string, conn servertypes.Connection) *agent {
 // and only a WebSocket connection can be sent to.
 func isPolling(conn servertypes.Connection) bool {
 	return strings.HasSuffix(fmt.Sprintf("%T", conn), "httpConnection")
+}
+
+// evictLocked forgets the disconnected agent seen longest ago, to make room (under t.mu); false when every
+// agent is connected.
+func (t *agents) evictLocked() bool {
+	var oldest *agent
+	for _, a := range t.byUID {
+		a.mu.Lock()
+		gone := a.conn == nil && t.now().Sub(a.lastSeen) > time.Minute // a poller between polls is not gone
+		a.mu.Unlock()
+		if gone && (oldest == nil || a.lastSeen.Before(oldest.lastSeen)) {
+			oldest = a
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	delete(t.byUID, oldest.uid)
+	return true
 }
 
 func (t *agents) signal() {

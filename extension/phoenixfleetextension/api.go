@@ -169,8 +169,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // experimentTotals sums an experiment's figures over the fleet, per variant (worst node for fidelity).
 func (a *api) experimentTotals(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	view := a.rollouts.view(time.Now())
-	totals := fleet.Aggregate(view, name)
+	totals := fleet.Aggregate(connected(a.rollouts.view(time.Now())), name)
 	if len(totals) == 0 {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no agent reports experiment %q", name))
 		return
@@ -236,4 +235,16 @@ func (a *api) streamEvents(w http.ResponseWriter, r *http.Request) {
 	if err := sse.Serve(w, r, a.rollouts.events, 15*time.Second, 10*time.Second); err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 	}
+}
+
+// connected are the agents whose figures count in the fleet's totals now: a disconnected agent's last
+// report is no longer the fleet's.
+func connected(view []fleet.Agent) []fleet.Agent {
+	out := view[:0:0]
+	for _, a := range view {
+		if a.Connected {
+			out = append(out, a)
+		}
+	}
+	return out
 }

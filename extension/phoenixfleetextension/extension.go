@@ -9,16 +9,19 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/open-telemetry/opamp-go/server"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/statefile"
 )
 
 // opampPath is where agents connect (opamp-go's default).
@@ -32,12 +35,53 @@ type phoenixFleet struct {
 	rollouts *rollouts
 	stop     chan struct{}
 
-	mu     sync.Mutex
-	opamp  interface{ Stop(context.Context) error }
-	server *http.Server
-	addr   net.Addr
-	done   chan struct{}
-	client storage.Client // nil without storage
+	mu      sync.Mutex
+	opamp   interface{ Stop(context.Context) error }
+	server  *http.Server
+	addr    net.Addr
+	done    chan struct{}
+	client  storage.Client    // nil without storage
+	storage storage.Extension // until NotifyConfig opens it
+}
+
+// NotifyConfig implements extensioncapabilities.ConfigWatcher: the service calls it with the effective
+// configuration after every extension's Start. The state file is located there and checked before bbolt
+// reads it (bbolt panics on a damaged page, out of any recover's reach): a damaged one is moved aside and
+// reported, and the controller starts afresh. Its state must never stop the collector: a file that cannot
+// be opened (locked, a full disk) is reported and the controller runs without persistence.
+func (f *phoenixFleet) NotifyConfig(ctx context.Context, conf *confmap.Conf) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.storage == nil || f.client != nil {
+		return nil
+	}
+	damage := ""
+	if path, err := statefile.Path(conf, f.cfg.Storage, f.set.ID); err == nil && path != "" {
+		if _, err := statefile.Check(path); err != nil {
+			aside := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405"))
+			if rerr := os.Rename(path, aside); rerr != nil {
+				f.set.Logger.Error("fleet state damaged and not moved aside: running without persistence", zap.Error(err), zap.NamedError("rename", rerr))
+				f.rollouts.storageErr = fmt.Sprintf("damaged (%v), not moved aside (%v)", err, rerr)
+				return nil
+			}
+			damage = fmt.Sprintf("damaged (%v): moved aside to %s; the rollouts started afresh", err, aside)
+			f.set.Logger.Error("fleet state damaged: moved aside, rollouts start afresh", zap.Error(err), zap.String("moved_to", aside))
+		}
+	}
+	client, err := f.storage.GetClient(ctx, component.KindExtension, f.set.ID, "")
+	if err != nil {
+		f.set.Logger.Error("fleet state unavailable: rollouts are not persisted until a restart finds it", zap.Error(err))
+		f.rollouts.storageErr = err.Error()
+		return nil
+	}
+	f.client = client
+	f.rollouts.load(ctx, client)
+	if damage != "" {
+		f.rollouts.mu.Lock()
+		f.rollouts.damage = damage
+		f.rollouts.mu.Unlock()
+	}
+	return nil
 }
 
 func newFleet(cfg *Config, set extension.Settings) *phoenixFleet {
@@ -61,16 +105,7 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 		if !ok {
 			return fmt.Errorf("storage: extension %s is not a storage extension", f.cfg.Storage)
 		}
-		// Its state must never stop the collector: a file that cannot be opened (damaged, locked, a full
-		// disk) is reported and the controller runs without persistence.
-		client, err := se.GetClient(ctx, component.KindExtension, f.set.ID, "")
-		if err != nil {
-			f.set.Logger.Error("fleet state unavailable: rollouts are not persisted until a restart finds it", zap.Error(err))
-			f.rollouts.storageErr = err.Error()
-		} else {
-			f.client = client
-			f.rollouts.load(ctx, client)
-		}
+		f.storage = se // opened in NotifyConfig, where its file is known and can be checked first
 	}
 	srvOpAMP := server.New(opampLogger{f.set.Logger})
 	handler, connContext, err := srvOpAMP.Attach(server.Settings{CustomCapabilities: []string{fleet.Capability},
@@ -83,7 +118,7 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("listen on %s: %w", f.cfg.NetAddr.Endpoint, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc(opampPath, http.HandlerFunc(handler))
+	mux.Handle(opampPath, withReadBudget(http.HandlerFunc(handler), max(16<<20, 16*f.cfg.MaxRequestBodySize)))
 	a := newAPI(f.agents, f.rollouts, 3*f.cfg.ReportInterval, f.cfg.MaxRequestBodySize)
 	a.storageConfigured = f.cfg.Storage != (component.ID{})
 	mux.Handle("/", a.handler())

@@ -69,7 +69,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	sort.Strings(names)
 	for _, e := range names {
-		for _, v := range fleet.Aggregate(view, e) {
+		for _, v := range fleet.Aggregate(connected(view), e) {
 			ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(v.Series), e, v.Name)
 			ch <- prometheus.MustNewConstMetric(dpsDesc, prometheus.GaugeValue, v.DatapointsPerSecond, e, v.Name)
 			ch <- prometheus.MustNewConstMetric(bpsDesc, prometheus.GaugeValue, v.BytesPerSecond, e, v.Name)

@@ -49,6 +49,7 @@ type rollouts struct {
 	// judge them (they would all look gone).
 	graceUntil time.Time
 	storageErr string // why storage is not in use, when configured
+	damage     string // the damage found at start (the file moved aside)
 
 	events *sse.Broker // a rollout that changed is published as a "rollout" event
 }
@@ -109,6 +110,10 @@ func (m *rollouts) storage(configured bool) string {
 		return "unavailable: " + m.storageErr
 	case m.store == nil && !configured:
 		return "none"
+	case m.store == nil:
+		return "pending"
+	case m.damage != "":
+		return "ok, " + m.damage
 	}
 	return "ok"
 }
@@ -244,14 +249,17 @@ func (m *rollouts) view(now time.Time) []fleet.Agent {
 }
 
 // push hands each phoenix agent the desired state its experiments' rollouts decide (nothing for an agent
-// no rollout targets).
+// no rollout targets). For each experiment the newest rollout decides, except for an agent it leaves on the
+// baseline while an earlier one still holds it on its candidate (a promotion, earlier waves): starting a
+// rollout does not undo the last one's promotion on the agents outside its waves.
 func (m *rollouts) push(view []fleet.Agent) {
-	owners := map[string]*fleet.Rollout{} // the last rollout of each experiment
-	for _, r := range m.list {
-		owners[r.Spec.Experiment] = r
+	byExperiment := map[string][]*fleet.Rollout{} // newest first
+	for i := len(m.list) - 1; i >= 0; i-- {
+		r := m.list[i]
+		byExperiment[r.Spec.Experiment] = append(byExperiment[r.Spec.Experiment], r)
 	}
-	experiments := make([]string, 0, len(owners))
-	for e := range owners {
+	experiments := make([]string, 0, len(byExperiment))
+	for e := range byExperiment {
 		experiments = append(experiments, e)
 	}
 	sort.Strings(experiments)
@@ -262,7 +270,7 @@ func (m *rollouts) push(view []fleet.Agent) {
 	for _, fa := range view {
 		desired := map[string]any{}
 		for _, e := range experiments {
-			if v, ok := owners[e].Desired(fa); ok {
+			if v, ok := decide(byExperiment[e], fa); ok {
 				desired[e] = map[string]any{"active": v}
 			}
 		}
@@ -277,6 +285,20 @@ func (m *rollouts) push(view []fleet.Agent) {
 			a.setDesired(context.Background(), body)
 		}
 	}
+}
+
+// decide is the variant an agent runs for one experiment, given its rollouts newest first.
+func decide(rollouts []*fleet.Rollout, a fleet.Agent) (string, bool) {
+	v, ok := rollouts[0].Desired(a)
+	if !ok || v == rollouts[0].Spec.Candidate {
+		return v, ok
+	}
+	for _, earlier := range rollouts[1:] {
+		if ev, held := earlier.Desired(a); held && ev == earlier.Spec.Candidate {
+			return ev, true
+		}
+	}
+	return v, true
 }
 
 // fleetAgent is the agent as a rollout sees it.

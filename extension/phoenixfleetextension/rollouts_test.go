@@ -225,3 +225,24 @@ func TestRolloutResumesFromStorage(t *testing.T) {
 	_, err = m2.start(spec)
 	assert.ErrorIs(t, err, errBusy, "one rollout in progress per experiment, after a restart too")
 }
+
+// TestANewRolloutKeepsTheLastPromotion: the agents outside a new rollout's waves stay on what the previous
+// rollout promoted, and go back to it when the new one is cancelled; a rollback of the promotion ends it.
+func TestANewRolloutKeepsTheLastPromotion(t *testing.T) {
+	a := fleet.Agent{ID: "a", Node: "node-a", Connected: true, LastReport: time.Now(), Figures: &fleet.Figures{
+		Experiments: []fleet.Experiment{{Name: "experiment/process", Baseline: "full", Active: "top10"}}}}
+	b := &fleet.Rollout{Spec: fleet.RolloutSpec{Experiment: "experiment/process", Candidate: "top10"}, Phase: runs.Completed, Promoted: true}
+	c := &fleet.Rollout{Spec: fleet.RolloutSpec{Experiment: "experiment/process", Candidate: "top5"}, Phase: runs.Running}
+	v, ok := decide([]*fleet.Rollout{c, b}, a)
+	assert.True(t, ok)
+	assert.Equal(t, "top10", v, "outside the new rollout's waves: the last promotion holds")
+	c.Assigned = []fleet.Member{{ID: "a"}}
+	v, _ = decide([]*fleet.Rollout{c, b}, a)
+	assert.Equal(t, "top5", v, "in its wave: the new candidate")
+	c.Assigned, c.Phase = nil, runs.Cancelled
+	v, _ = decide([]*fleet.Rollout{c, b}, a)
+	assert.Equal(t, "top10", v, "cancelled: back to the promotion")
+	b.Promoted = false
+	v, _ = decide([]*fleet.Rollout{c, b}, a)
+	assert.Equal(t, "full", v, "the promotion rolled back: the baseline")
+}

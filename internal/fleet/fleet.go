@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
@@ -94,8 +93,7 @@ func Decode(data []byte) (Figures, error) {
 	if len(data) > MaxFiguresSize {
 		return Figures{}, fmt.Errorf("figures: %d bytes, more than %d", len(data), MaxFiguresSize)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
+	dec := json.NewDecoder(bytes.NewReader(data)) // unknown fields pass: a newer agent may say more
 	var f Figures
 	if err := dec.Decode(&f); err != nil {
 		return Figures{}, fmt.Errorf("figures: %w", err)
@@ -103,14 +101,42 @@ func Decode(data []byte) (Figures, error) {
 	if dec.More() {
 		return Figures{}, errors.New("figures: one JSON object expected")
 	}
+	seen := map[string]bool{}
 	for _, e := range f.Experiments {
+		if seen[e.Name] {
+			return Figures{}, fmt.Errorf("figures: experiment %q twice", e.Name)
+		}
+		seen[e.Name] = true
 		for _, v := range e.Variants {
-			for _, x := range []*float64{v.Fidelity, v.RuleFidelity, v.CostMonthly, &v.CriticalVisible, &v.DatapointsPerSecond, &v.BytesPerSecond} {
-				if x != nil && (math.IsNaN(*x) || math.IsInf(*x, 0)) {
-					return Figures{}, fmt.Errorf("figures: %s/%s: a number is not finite", e.Name, v.Name)
-				}
+			if err := v.check(); err != nil {
+				return Figures{}, fmt.Errorf("figures: %s/%s: %w", e.Name, v.Name, err)
 			}
 		}
 	}
 	return f, nil
+}
+
+// maxSeries and maxRate bound what one agent may claim: far beyond any node, and small enough that a
+// fleet's sums neither wrap nor overflow.
+const (
+	maxSeries = 1e12
+	maxRate   = 1e15
+)
+
+// check refuses figures no agent measures: ratios outside [0,1], counts and rates beyond any node.
+func (v Variant) check() error {
+	for _, r := range []*float64{v.Fidelity, v.RuleFidelity, &v.CriticalVisible} {
+		if r != nil && !(*r >= 0 && *r <= 1) { // NaN too
+			return fmt.Errorf("a ratio %v outside 0..1", *r)
+		}
+	}
+	for _, x := range []*float64{&v.DatapointsPerSecond, &v.BytesPerSecond, v.CostMonthly} {
+		if x != nil && !(*x >= 0 && *x <= maxRate) {
+			return fmt.Errorf("%v: want 0..%g", *x, maxRate)
+		}
+	}
+	if v.Series > maxSeries {
+		return fmt.Errorf("series %d: want at most %g", v.Series, maxSeries)
+	}
+	return nil
 }

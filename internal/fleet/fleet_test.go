@@ -33,9 +33,15 @@ func TestFiguresRoundTrip(t *testing.T) {
 	assert.Equal(t, 0.5, *v.RuleFidelity)
 	assert.Equal(t, 12.5, *v.CostMonthly)
 
+	_, err = Decode([]byte(`{"node":"n","newer_field":1}`))
+	assert.NoError(t, err, "a newer agent may say more")
 	for name, bad := range map[string]string{
-		"unknown field": `{"node":"n","bogus":1}`,
 		"two objects":   `{"node":"n"}{"node":"m"}`,
+		"twice":         `{"experiments":[{"name":"e"},{"name":"e"}]}`,
+		"fidelity -5":   `{"experiments":[{"name":"e","variants":[{"name":"v","fidelity":-5}]}]}`,
+		"critical 99":   `{"experiments":[{"name":"e","variants":[{"name":"v","critical_visible":99}]}]}`,
+		"series 2^64-1": `{"experiments":[{"name":"e","variants":[{"name":"v","series":18446744073709551615}]}]}`,
+		"rate 1.7e308":  `{"experiments":[{"name":"e","variants":[{"name":"v","datapoints_per_second":1.7e308}]}]}`,
 		"not JSON":      `{"node":`,
 		"too large":     `{"node":"` + strings.Repeat("x", MaxFiguresSize) + `"}`,
 	} {

@@ -118,6 +118,12 @@ func TestFleetEndToEnd(t *testing.T) {
 		}
 		waitActive(t, 15*time.Second, func(string) string { return "top5" }, agents...)
 		t.Logf("promoted in %s", time.Since(began).Round(time.Millisecond))
+
+		// A promotion stands — a later rollout's agents outside its waves keep it — until rolled back.
+		status, body, err := call(http.MethodPost, f.url("/api/v1/fleet/rollouts/"+r.ID+"/rollback"), "")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, status, "%s", body)
+		waitActive(t, 15*time.Second, func(string) string { return "full" }, agents...)
 	})
 
 	t.Run("a node whose candidate hides a critical process fails its wave, named", func(t *testing.T) {
