@@ -64,8 +64,8 @@ func TestDashboardIsPublicAndTheAPIIsNot(t *testing.T) {
 		{"GET", "/ui/", "", http.StatusUnauthorized, "", ""},           // no directory listings
 		{"GET", "/ui/index.html", "", http.StatusUnauthorized, "", ""}, // the page is only at /
 		{"GET", "/ui/../api/v1/fleet/agents", "", http.StatusUnauthorized, "", ""},
-		{"POST", "/", "", http.StatusUnauthorized, "", ""}, // writes never reach the static files
-		{"GET", "/api/v1/fleet/agents", "", http.StatusUnauthorized, "", ""},
+		{"POST", "/", "", http.StatusUnauthorized, "", ""},                                                         // writes never reach the static files
+		{"GET", "/api/v1/fleet/agents", "", http.StatusUnauthorized, "application/json", `"code": "unauthorized"`}, // the API's error shape
 		{"GET", opampPath, "", http.StatusUnauthorized, "", ""},
 		{"GET", "/api/v1/fleet/agents", "s3cret", http.StatusOK, "application/json", `"agents"`},
 		{"GET", "/ui/missing.js", "s3cret", http.StatusNotFound, "application/json", `"not_found"`},

@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/open-telemetry/opamp-go/server"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -122,7 +124,10 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 	a := newAPI(f.agents, f.rollouts, 3*f.cfg.ReportInterval, f.cfg.MaxRequestBodySize)
 	a.storageConfigured = f.cfg.Storage != (component.ID{})
 	mux.Handle("/", a.handler())
-	srv, err := f.cfg.ToServer(ctx, host.GetExtensions(), f.set.TelemetrySettings, mux)
+	srv, err := f.cfg.ToServer(ctx, host.GetExtensions(), f.set.TelemetrySettings, mux,
+		confighttp.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, msg string, status int) {
+			writeError(w, status, strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), msg) // 401s too
+		}))
 	if err != nil {
 		_ = ln.Close()
 		return err

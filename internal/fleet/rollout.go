@@ -98,6 +98,8 @@ func (s RolloutSpec) Validate() error {
 			errs = append(errs, fmt.Errorf("waves[%d].count %d: want at least 1", i, w.Count))
 		case w.Count > 0 && w.Count < lastCount:
 			errs = append(errs, fmt.Errorf("waves[%d].count %d: smaller than an earlier wave's %d (waves only grow)", i, w.Count, lastCount))
+		case w.Count > 0 && lastPercent > 0: // whether it grows depends on the fleet's size: say so now, not mid-rollout
+			errs = append(errs, fmt.Errorf("waves[%d].count %d after a percent wave: put count waves first (1, 10%%, 50%%, 100%%)", i, w.Count))
 		case w.Count > 0:
 			lastCount = w.Count
 		case !(w.Percent > 0 && w.Percent <= 100): // NaN too

@@ -671,3 +671,13 @@ func TestFirstWindowsWithoutFidelityAreWaitedFor(t *testing.T) {
 	require.Equal(t, runs.Completed, r.Phase, r.Reason)
 	assert.True(t, r.Verdict.Pass, r.Verdict.Reasons)
 }
+
+// TestCountWaveAfterPercentWaveRefused: whether such a wave grows depends on the fleet's size, so it is
+// refused when the rollout is created, not found out mid-rollout.
+func TestCountWaveAfterPercentWaveRefused(t *testing.T) {
+	spec := goodSpec()
+	spec.Waves = []Wave{{Percent: 50}, {Count: 1}}
+	err := spec.Validate()
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "put count waves first")
+}
