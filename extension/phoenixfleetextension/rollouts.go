@@ -80,6 +80,7 @@ func (m *rollouts) load(ctx context.Context, s store) {
 	m.list = list
 	m.graceUntil = m.now().Add(3 * m.report)
 	for _, r := range list {
+		r.Restarted(m.graceUntil)
 		if !r.Phase.Terminal() {
 			m.logger.Info("rollout resumed", zap.String("rollout", r.ID), zap.Int("wave", r.Wave+1))
 		}
@@ -130,6 +131,13 @@ func (m *rollouts) start(spec fleet.RolloutSpec) (fleet.Rollout, error) {
 		}
 	}
 	now := m.now()
+	if err := spec.Validate(); err != nil {
+		return fleet.Rollout{}, err
+	}
+	if !m.anyoneHas(now, spec) {
+		return fleet.Rollout{}, fmt.Errorf("%w: no agent reports experiment %q with a variant %q (see GET /api/v1/fleet/agents)",
+			fleet.ErrInvalid, spec.Experiment, spec.Candidate)
+	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	r, err := fleet.NewRollout(fmt.Sprintf("rollout-%s-%x", now.UTC().Format("20060102T150405"), b), spec, now)
@@ -144,6 +152,27 @@ func (m *rollouts) start(spec fleet.RolloutSpec) (fleet.Rollout, error) {
 	m.persist()
 	m.events.Publish(sse.Event{Type: "rollout", Data: clone(r)})
 	return clone(r), nil
+}
+
+// anyoneHas says whether some agent reports the experiment with the candidate: a typo is refused at once
+// rather than found at the apply timeout.
+func (m *rollouts) anyoneHas(now time.Time, spec fleet.RolloutSpec) bool {
+	for _, a := range m.view(now) {
+		if a.Figures == nil {
+			continue
+		}
+		for _, e := range a.Figures.Experiments {
+			if e.Name != spec.Experiment {
+				continue
+			}
+			for _, v := range e.Variants {
+				if v.Name == spec.Candidate {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // find is a rollout by ID (under m.mu).

@@ -204,6 +204,7 @@ func (m memStore) Set(_ context.Context, k string, v []byte) error { m[k] = byte
 func TestRolloutResumesFromStorage(t *testing.T) {
 	store := memStore{}
 	t1 := newAgents(nopLogger(), 100)
+	seedAgent(t1, "experiment/process", "top20")
 	m1 := newRollouts(t1, nopLogger(), time.Second)
 	m1.load(context.Background(), store)
 	spec := fleet.RolloutSpec{Experiment: "experiment/process", Candidate: "top20",
@@ -215,7 +216,9 @@ func TestRolloutResumesFromStorage(t *testing.T) {
 	m1.mu.Unlock()
 	require.NotEmpty(t, store[rolloutsKey])
 
-	m2 := newRollouts(newAgents(nopLogger(), 100), nopLogger(), time.Second)
+	t2 := newAgents(nopLogger(), 100)
+	seedAgent(t2, "experiment/process", "top20")
+	m2 := newRollouts(t2, nopLogger(), time.Second)
 	m2.load(context.Background(), store)
 	got := m2.snapshot()
 	require.Len(t, got, 1)
@@ -245,4 +248,28 @@ func TestANewRolloutKeepsTheLastPromotion(t *testing.T) {
 	b.Promoted = false
 	v, _ = decide([]*fleet.Rollout{c, b}, a)
 	assert.Equal(t, "full", v, "the promotion rolled back: the baseline")
+}
+
+// seedAgent puts in the table one connected agent that reports the experiment with the variant.
+func seedAgent(tbl *agents, experiment, variant string) {
+	tbl.byUID["seed"] = &agent{uid: "seed", node: "node-seed", connected: true, lastSeen: time.Now(), phoenix: true,
+		labels: map[string]string{}, figures: &fleet.Figures{Node: "node-seed", Experiments: []fleet.Experiment{{
+			Name: experiment, Baseline: "full", Active: "full", Variants: []fleet.Variant{{Name: "full"}, {Name: variant}}}}}}
+}
+
+// TestRolloutOfWhatNobodyRunsRefused: a typo in the experiment or the candidate is a 422 at once.
+func TestRolloutOfWhatNobodyRunsRefused(t *testing.T) {
+	tbl := newAgents(nopLogger(), 10)
+	seedAgent(tbl, "experiment/process", "top20")
+	m := newRollouts(tbl, nopLogger(), time.Second)
+	for _, spec := range []fleet.RolloutSpec{
+		{Experiment: "experiment/procss", Candidate: "top20", Waves: []fleet.Wave{{Count: 1}}},
+		{Experiment: "experiment/process", Candidate: "top02", Waves: []fleet.Wave{{Count: 1}}},
+	} {
+		_, err := m.start(spec)
+		assert.ErrorIs(t, err, fleet.ErrInvalid)
+		assert.ErrorContains(t, err, "no agent reports")
+	}
+	_, err := m.start(fleet.RolloutSpec{Experiment: "experiment/process", Candidate: "top20", Waves: []fleet.Wave{{Count: 1}}})
+	assert.NoError(t, err)
 }

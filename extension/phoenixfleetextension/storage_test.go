@@ -106,6 +106,7 @@ func TestDamagedStateFileIsMovedAside(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			f := startOnFileStorage(t, dir)
+			seedAgent(f.agents, "e", "c")
 			_, err := f.rollouts.start(fleet.RolloutSpec{Experiment: "e", Candidate: "c", Waves: []fleet.Wave{{Count: 1}}})
 			require.NoError(t, err)
 			require.NoError(t, f.Shutdown(context.Background()))
@@ -115,6 +116,7 @@ func TestDamagedStateFileIsMovedAside(t *testing.T) {
 			damage(t, files[0])
 
 			f = startOnFileStorage(t, dir)
+			seedAgent(f.agents, "e", "c")
 			resp, err := http.Get("http://" + f.Addr().String() + "/api/v1/fleet/info")
 			require.NoError(t, err)
 			defer resp.Body.Close()

@@ -610,6 +610,21 @@ func (r *Rollout) Desired(a Agent) (variant string, targeted bool) {
 	return e.Baseline, true
 }
 
+// Restarted tells a rollout in progress that its controller was down: nothing says the wave's agents kept
+// the candidate meanwhile (one may have restarted on its baseline and been put back since), so the wave is
+// applied and soaked again, from now.
+func (r *Rollout) Restarted(now time.Time) {
+	if r.Phase.Terminal() || len(r.Waves) == 0 {
+		return
+	}
+	for i := range r.Assigned {
+		r.Assigned[i].AppliedAt = time.Time{}
+	}
+	r.Waves[len(r.Waves)-1].AppliedAt = time.Time{}
+	r.WaveSince = now
+	r.event(now, "%s: the controller restarted; the wave is applied and soaked again", r.waveName())
+}
+
 // Resume lifts a pause. The wave is checked again from the start: every agent must show the candidate
 // again and the soak restarts. Agents still gone (disconnected, silent, unknown) are released — they get
 // the baseline when they are back — and the wave is refilled from the eligible ones, so a node that left

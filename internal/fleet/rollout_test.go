@@ -681,3 +681,18 @@ func TestCountWaveAfterPercentWaveRefused(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalid)
 	assert.Contains(t, err.Error(), "put count waves first")
 }
+
+// TestRestartedSoaksTheWaveAgain: after a controller restart the wave's soak starts over, since nothing
+// says its agents kept the candidate while nobody watched.
+func TestRestartedSoaksTheWaveAgain(t *testing.T) {
+	f := newFleet(20)
+	r := newRollout(t, f, goodSpec())
+	f.until(t, r, "soaking wave 2", func() bool { return inWave2(r) })
+	applied := r.Waves[1].AppliedAt
+	r.Restarted(f.now)
+	assert.True(t, r.Waves[1].AppliedAt.IsZero())
+	f.until(t, r, "applied again", func() bool { return !r.Waves[1].AppliedAt.IsZero() })
+	assert.True(t, r.Waves[1].AppliedAt.After(applied), "the soak counts from after the restart")
+	f.until(t, r, "ended", ended(r))
+	assert.Equal(t, runs.Completed, r.Phase, r.Reason)
+}
