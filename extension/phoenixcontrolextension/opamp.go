@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/opamplog"
 )
 
 // OpAMPConfig connects phoenix_control to an OpAMP server, which then sees this collector as an agent (its
@@ -106,7 +107,7 @@ type opampAgent struct {
 func newOpAMPAgent(cfg *OpAMPConfig, reg *registry, desired *desiredState, info apiInfo, logger *zap.Logger) *opampAgent {
 	a := &opampAgent{cfg: cfg, reg: reg, desired: desired, info: info, logger: logger.With(zap.String("opamp", cfg.Endpoint)),
 		start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	logs := opampLogger{a.logger}
+	logs := opamplog.Logger{L: a.logger}
 	if strings.HasPrefix(cfg.Endpoint, "http") {
 		a.client = client.NewHTTP(logs)
 	} else {
@@ -324,15 +325,4 @@ func (a *opampAgent) restoreRemote(ctx context.Context) {
 	if err := a.desired.offer(time.Now(), body, sourceOpAMP); err != nil {
 		a.logger.Warn("the persisted OpAMP desired state no longer applies", zap.Error(err))
 	}
-}
-
-// opampLogger routes opamp-go's logs to the collector's logger.
-type opampLogger struct{ l *zap.Logger }
-
-func (o opampLogger) Debugf(_ context.Context, format string, v ...any) {
-	o.l.Debug(fmt.Sprintf(format, v...))
-}
-
-func (o opampLogger) Errorf(_ context.Context, format string, v ...any) {
-	o.l.Warn(fmt.Sprintf(format, v...))
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/opamplog"
 )
 
 // opampServer is a minimal OpAMP server on opamp-go's own server package, not ours: it keeps what agents
@@ -55,7 +56,7 @@ func (s *opampServer) stop() {
 
 func startOpAMPServer(t *testing.T, addr string) *opampServer {
 	s := &opampServer{t: t}
-	srv := server.New(opampLogger{zap.NewNop()})
+	srv := server.New(opamplog.Logger{L: zap.NewNop()})
 	onMessage := func(_ context.Context, _ servertypes.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
 		s.mu.Lock()
 		defer s.mu.Unlock()

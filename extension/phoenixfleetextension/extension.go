@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/opamplog"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/statefile"
 )
 
@@ -109,7 +110,7 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 		}
 		f.storage = se // opened in NotifyConfig, where its file is known and can be checked first
 	}
-	srvOpAMP := server.New(opampLogger{f.set.Logger})
+	srvOpAMP := server.New(opamplog.Logger{L: f.set.Logger})
 	handler, connContext, err := srvOpAMP.Attach(server.Settings{CustomCapabilities: []string{fleet.Capability},
 		Callbacks: callbacks(f.agents)})
 	if err != nil {
@@ -206,14 +207,4 @@ func (f *phoenixFleet) Addr() net.Addr {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.addr
-}
-
-// opampLogger routes opamp-go's logs to the collector's logger.
-type opampLogger struct{ l *zap.Logger }
-
-func (o opampLogger) Debugf(_ context.Context, format string, v ...any) {
-	o.l.Debug(fmt.Sprintf(format, v...))
-}
-func (o opampLogger) Errorf(_ context.Context, format string, v ...any) {
-	o.l.Warn(fmt.Sprintf(format, v...))
 }

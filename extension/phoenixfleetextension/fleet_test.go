@@ -25,6 +25,7 @@ import (
 
 	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension/internal/metadata"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/opamplog"
 )
 
 // simAgent is a lightweight OpAMP agent on opamp-go's client: it describes itself as a node, reports
@@ -46,9 +47,9 @@ func (a *simAgent) stop() { a.stopped.Do(func() { _ = a.client.Stop(context.Back
 func startSimAgent(t testing.TB, url, node string, phoenix bool) *simAgent {
 	a := &simAgent{node: node, phoenix: phoenix, active: "full"}
 	if url[:4] == "http" {
-		a.client = client.NewHTTP(opampLogger{zap.NewNop()})
+		a.client = client.NewHTTP(opamplog.Logger{L: zap.NewNop()})
 	} else {
-		a.client = client.NewWebSocket(opampLogger{zap.NewNop()})
+		a.client = client.NewWebSocket(opamplog.Logger{L: zap.NewNop()})
 	}
 	str := func(k, v string) *protobufs.KeyValue {
 		return &protobufs.KeyValue{Key: k, Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_StringValue{StringValue: v}}}

@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/opamplog"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/runs"
 )
 
@@ -143,7 +144,7 @@ type loadAgent struct {
 }
 
 func newLoadAgent(t *testing.T, url, node string, report time.Duration) *loadAgent {
-	a := &loadAgent{client: client.NewWebSocket(opampLogger{zap.NewNop()}), node: node, report: report, active: "full"}
+	a := &loadAgent{client: client.NewWebSocket(opamplog.Logger{L: zap.NewNop()}), node: node, report: report, active: "full"}
 	str := func(k, v string) *protobufs.KeyValue {
 		return &protobufs.KeyValue{Key: k, Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_StringValue{StringValue: v}}}
 	}
