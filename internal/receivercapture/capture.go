@@ -44,8 +44,33 @@ func Capture(tb testing.TB, f receiver.Factory, conf map[string]any, n int) []pm
 func NextInterval(md pmetric.Metrics, d time.Duration) pmetric.Metrics {
 	out := pmetric.NewMetrics()
 	md.CopyTo(out)
-	for i := 0; i < out.ResourceMetrics().Len(); i++ {
-		sms := out.ResourceMetrics().At(i).ScopeMetrics()
+	setTimestamps(out, func(ts pcommon.Timestamp) pcommon.Timestamp { return ts + pcommon.Timestamp(d) })
+	return out
+}
+
+// Regular stamps batch i's number points at the first batch's time plus i intervals, in place: the
+// receiver's clock as the simulation keeps it, so that a test's figures do not depend on how late the
+// scheduler ran each scrape.
+func Regular(batches []pmetric.Metrics, interval time.Duration) {
+	if len(batches) == 0 {
+		return
+	}
+	var first pcommon.Timestamp
+	setTimestamps(batches[0], func(ts pcommon.Timestamp) pcommon.Timestamp {
+		if first == 0 {
+			first = ts
+		}
+		return first
+	})
+	for i := 1; i < len(batches); i++ {
+		at := first + pcommon.Timestamp(time.Duration(i)*interval)
+		setTimestamps(batches[i], func(pcommon.Timestamp) pcommon.Timestamp { return at })
+	}
+}
+
+func setTimestamps(md pmetric.Metrics, f func(pcommon.Timestamp) pcommon.Timestamp) {
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		sms := md.ResourceMetrics().At(i).ScopeMetrics()
 		for s := 0; s < sms.Len(); s++ {
 			ms := sms.At(s).Metrics()
 			for j := 0; j < ms.Len(); j++ {
@@ -59,10 +84,9 @@ func NextInterval(md pmetric.Metrics, d time.Duration) pmetric.Metrics {
 					continue
 				}
 				for k := 0; k < dps.Len(); k++ {
-					dps.At(k).SetTimestamp(dps.At(k).Timestamp() + pcommon.Timestamp(d))
+					dps.At(k).SetTimestamp(f(dps.At(k).Timestamp()))
 				}
 			}
 		}
 	}
-	return out
 }

@@ -87,6 +87,7 @@ func batches(t testing.TB) []pmetric.Metrics {
 	loadOnce.Do(func() {
 		load = receivercapture.Capture(t, simulatedprocessreceiver.NewFactory(),
 			map[string]any{"processes": 300, "seed": 9, "profile": "chaos", "collection_interval": "50ms"}, 6)
+		receivercapture.Regular(load, 50*time.Millisecond) // gauge figures follow the gaps between samples
 	})
 	out := make([]pmetric.Metrics, len(load))
 	for i, md := range load {
