@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -35,8 +34,6 @@ type oracle struct {
 	phaseKnown bool
 }
 
-// subqueryStep is the resolution of the gauge means (avg_over_time of a sum, as a subquery).
-const subqueryStep = time.Second
 
 func (o *oracle) breach(format string, args ...any) {
 	o.breaches = append(o.breaches, fmt.Sprintf(format, args...))
@@ -702,8 +699,16 @@ func (o *oracle) compareFidelity(label string, w snapshot, start, at time.Time) 
 				fmt.Sprintf(`sum by (phoenix_variant) (increase(%s_sum{phoenix_variant!=""}[%s]))`, f, W),
 			}
 		default: // gauge, unknown
-			queries = []string{fmt.Sprintf(`avg_over_time((sum by (phoenix_variant) (%s{phoenix_variant!=""}))[%s:%s])`,
-				f, W, promDuration(subqueryStep))}
+			got, err := o.gaugeMean(f, start, at)
+			if err != nil {
+				o.fail(label+" fidelity "+f, err)
+				continue
+			}
+			for _, v := range o.others() {
+				if c, ok := closeness(got[v], got[baselineVariant]); ok {
+					fid[v][f] = c
+				}
+			}
 		}
 		for _, q := range queries {
 			samples, err := o.prom.Query(q, at)
@@ -759,6 +764,28 @@ func (o *oracle) compareFidelity(label string, w snapshot, start, at time.Time) 
 		}
 		o.compareValues(label+" fidelity (lowest; PromQL's at "+orNone(lowestFamily)+")", v, st.Fidelity, prom)
 	}
+}
+
+// gaugeMean is, per variant, the mean of sum(family) over the instants in (start, at], one per collection
+// at the instants' phase (start and at are on it: align), where the lookback holds exactly one collection
+// of every live series. Evenly spaced steps at whole seconds (a subquery's) would fall on collections
+// whenever their phase is near a whole second: hostmetrics stamps each process when it reads it, a scrape
+// spreads its points over tens of milliseconds, and a step inside that spread sees a rolled-up series, whose
+// one point stands for many processes, either in full or not at all.
+func (o *oracle) gaugeMean(family string, start, at time.Time) (map[string]float64, error) {
+	first := start.Add(processInterval)
+	series, err := o.prom.QueryRange(fmt.Sprintf(`sum by (phoenix_variant) (%s{phoenix_variant!=""})`, family), first, at, processInterval)
+	if err != nil {
+		return nil, err
+	}
+	n := float64(at.Sub(first)/processInterval + 1)
+	out := map[string]float64{}
+	for _, s := range series {
+		for _, p := range s.Points {
+			out[s.Labels["phoenix_variant"]] += p.V / n
+		}
+	}
+	return out, nil
 }
 
 func (o *oracle) compareOne(label, v string, api *float64, fid map[string]float64, family string) {
@@ -935,7 +962,7 @@ func (o *oracle) sampleGrowth(family string, start, stop time.Time) {
 				}
 				totals[v][at] += growth(s.Points, at.Add(-w), at)
 				if v == baselineVariant {
-					slack[at] += gapGrowthInto(s.Points, at.Add(-w), at)
+					slack[at] += gapGrowthInto(s.Points, processInterval, at.Add(-w), at)
 				}
 			}
 		}
@@ -947,8 +974,10 @@ func (o *oracle) sampleGrowth(family string, start, stop time.Time) {
 			for at, b := range base {
 				x := totals[v][at]
 				e := relErr(x, b)
-				if x > b && x <= b+slack[at]+1e-9 {
-					e = 0 // growth across a baseline series' own gap, counted where a rolled-up series can
+				if x > b {
+					// growth across a baseline series' own gaps, counted where a rolled-up series can: only
+					// what goes beyond it is an error
+					e = relErr(math.Max(b, x-slack[at]-1e-9), b)
 				}
 				sumBase, sumVar, sumErr, k = sumBase+b, sumVar+x, sumErr+e, k+1
 				worst = math.Max(worst, e)
@@ -959,21 +988,61 @@ func (o *oracle) sampleGrowth(family string, start, stop time.Time) {
 			o.row(label, v, num(sumBase/math.Max(float64(k), 1)), num(sumVar/math.Max(float64(k), 1)), pct(mean),
 				fmt.Sprintf("worst %s (gap growth ≤ %s)", pct(worst), num(allowed)), "≤ "+pct(totalsTolerance), verdict(ok))
 			if !ok {
-				o.breach("%s %s: mean relative error %s (worst %s), want ≤ %s", v, label, pct(mean), pct(worst), pct(totalsTolerance))
+				o.breach("%s %s: mean relative error %s (worst %s), want ≤ %s; by executable, Σ over the instants: %s",
+					v, label, pct(mean), pct(worst), pct(totalsTolerance), growthByExecutable(series, v, w, start, stop))
 			}
 		}
 	}
 }
 
+// growthByExecutable says where a variant's growth differs from the baseline's: per executable (the
+// process_executable_name label; "other" and groups keep it), the five largest differences of growth summed
+// over the instants, baseline → variant.
+func growthByExecutable(series []harness.Series, v string, w time.Duration, start, stop time.Time) string {
+	type pair struct{ base, got float64 }
+	by := map[string]*pair{}
+	for _, s := range series {
+		variant := s.Labels["phoenix_variant"]
+		if variant != v && variant != baselineVariant {
+			continue
+		}
+		exe := s.Labels["process_executable_name"]
+		if by[exe] == nil {
+			by[exe] = &pair{}
+		}
+		for at := start; !at.After(stop); at = at.Add(processInterval) {
+			g := sampleGrowthOf(s.Points, at.Add(-w), at)
+			if variant == baselineVariant {
+				by[exe].base += g
+			} else {
+				by[exe].got += g
+			}
+		}
+	}
+	exes := make([]string, 0, len(by))
+	for e := range by {
+		exes = append(exes, e)
+	}
+	sort.Slice(exes, func(i, j int) bool {
+		return math.Abs(by[exes[i]].got-by[exes[i]].base) > math.Abs(by[exes[j]].got-by[exes[j]].base)
+	})
+	var parts []string
+	for _, e := range exes[:min(5, len(exes))] {
+		parts = append(parts, fmt.Sprintf("%q %s → %s", e, num(by[e].base), num(by[e].got)))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // gapGrowthInto is the growth a baseline series shows across its own gaps (consecutive samples more than
-// 1.5 of its usual spacing apart) that end inside [from, to] but start before it. A backend counts that
+// 1.5 collection intervals apart) that end inside [from, to] but start before it. A backend counts that
 // growth only in windows holding both samples; a rolled-up series (a group, other) has a sample every
 // report, so it can only show it in its last interval, where a window that starts after the gap's first
 // sample also holds it. No single series can do otherwise for every window length, so up to this much
 // more than the baseline in a window agrees. On a real host this is common: a kernel worker renames
-// itself with its work queue (kworker/1:0-events, -mm_percpu_wq, …), each name a series with gaps.
-func gapGrowthInto(pts []harness.Point, from, to time.Time) float64 {
-	spacing := usualSpacing(pts)
+// itself with its work queue (kworker/1:0-events, -mm_percpu_wq, …), each name a series with gaps — and
+// one it takes now and then is nothing but gaps, which is why the interval is the receiver's, not the
+// series' own usual spacing.
+func gapGrowthInto(pts []harness.Point, interval time.Duration, from, to time.Time) float64 {
 	var g float64
 	var prev *harness.Point
 	for i := range pts {
@@ -981,7 +1050,7 @@ func gapGrowthInto(pts []harness.Point, from, to time.Time) float64 {
 		if math.IsNaN(p.V) {
 			continue
 		}
-		if prev != nil && p.T.Sub(prev.T) > spacing*3/2 && prev.T.Before(from) && !p.T.Before(from) && !p.T.After(to) {
+		if prev != nil && p.T.Sub(prev.T) > interval*3/2 && prev.T.Before(from) && !p.T.Before(from) && !p.T.After(to) {
 			if p.V >= prev.V {
 				g += p.V - prev.V
 			} else {
@@ -991,26 +1060,6 @@ func gapGrowthInto(pts []harness.Point, from, to time.Time) float64 {
 		prev = p
 	}
 	return g
-}
-
-// usualSpacing is the median distance between a series' samples (staleness markers left out).
-func usualSpacing(pts []harness.Point) time.Duration {
-	var gaps []time.Duration
-	var last time.Time
-	for _, p := range pts {
-		if math.IsNaN(p.V) {
-			continue
-		}
-		if !last.IsZero() {
-			gaps = append(gaps, p.T.Sub(last))
-		}
-		last = p.T
-	}
-	if len(gaps) == 0 {
-		return 0
-	}
-	slices.Sort(gaps)
-	return gaps[len(gaps)/2]
 }
 
 // windowGrowth is, per variant, the growth of a counter family's samples in [start, at] (see sampleGrowth).
