@@ -34,7 +34,6 @@ type oracle struct {
 	phaseKnown bool
 }
 
-
 func (o *oracle) breach(format string, args ...any) {
 	o.breaches = append(o.breaches, fmt.Sprintf(format, args...))
 }
