@@ -32,7 +32,9 @@ func TestDashboardIsPublicAndTheAPIIsNot(t *testing.T) {
 	}{
 		{"/", "", http.StatusOK, "text/html", `<script src="ui/app.js"`},
 		{"/ui/app.js", "", http.StatusOK, "text/javascript", "/api/v1/events"},
-		{"/ui/app.css", "", http.StatusOK, "text/css", ":root"},
+		{"/ui/app.css", "", http.StatusOK, "text/css", "svg.chart"},
+		{"/ui/common.js", "", http.StatusOK, "text/javascript", "streamEvents"},
+		{"/ui/common.css", "", http.StatusOK, "text/css", ":root"},
 		{"/ui/missing.js", "", http.StatusUnauthorized, "", ""}, // not a dashboard file: the API's chain
 		{"/ui/", "", http.StatusUnauthorized, "", ""},           // no directory listings
 		{"/ui/index.html", "", http.StatusUnauthorized, "", ""}, // the page is only at /

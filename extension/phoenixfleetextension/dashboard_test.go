@@ -59,7 +59,9 @@ func TestDashboardIsPublicAndTheAPIIsNot(t *testing.T) {
 		{"GET", "/", "", http.StatusOK, "text/html", `<script src="ui/app.js"`},
 		{"HEAD", "/", "", http.StatusOK, "text/html", ""},
 		{"GET", "/ui/app.js", "", http.StatusOK, "text/javascript", "/api/v1/fleet/rollouts"},
-		{"GET", "/ui/app.css", "", http.StatusOK, "text/css", ":root"},
+		{"GET", "/ui/app.css", "", http.StatusOK, "text/css", ".rollout-head"},
+		{"GET", "/ui/common.js", "", http.StatusOK, "text/javascript", "streamEvents"},
+		{"GET", "/ui/common.css", "", http.StatusOK, "text/css", ":root"},
 		{"GET", "/ui/missing.js", "", http.StatusUnauthorized, "", ""}, // not a dashboard file: the API's chain
 		{"GET", "/ui/", "", http.StatusUnauthorized, "", ""},           // no directory listings
 		{"GET", "/ui/index.html", "", http.StatusUnauthorized, "", ""}, // the page is only at /

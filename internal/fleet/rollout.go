@@ -157,10 +157,13 @@ type Rollout struct {
 	Paused      bool      `json:"paused"`
 	PauseReason string    `json:"pause_reason,omitempty"`
 	// Assigned are the agents that run the candidate now, in rank order.
-	Assigned []Member  `json:"assigned"`
-	Promoted bool      `json:"promoted"` // every targeted agent runs the candidate
-	Verdict  *Verdict  `json:"verdict,omitempty"`
-	Waves    []WaveRun `json:"waves"`
+	Assigned []Member `json:"assigned"`
+	Promoted bool     `json:"promoted"` // every targeted agent runs the candidate
+	// RolledBackAt is when it was rolled back: in progress (it failed then), or after it ended with agents
+	// on the candidate (a promotion, a failure's earlier waves; its phase and verdict stand).
+	RolledBackAt time.Time `json:"rolled_back_at,omitzero"`
+	Verdict      *Verdict  `json:"verdict,omitempty"`
+	Waves        []WaveRun `json:"waves"`
 	// Timeline is every phase entered, as a run's; Events what happened within them.
 	Timeline   []runs.PhaseChange `json:"timeline"`
 	Events     []Event            `json:"events,omitempty"`
@@ -696,11 +699,11 @@ func (r *Rollout) Rollback(now time.Time, why string) error {
 		if len(r.Assigned) == 0 && !r.Promoted {
 			return fmt.Errorf("%w: %s is %s with no agent on the candidate", ErrEnded, r.ID, r.Phase)
 		}
-		r.Assigned, r.Promoted = nil, false
+		r.Assigned, r.Promoted, r.RolledBackAt = nil, false, now
 		r.event(now, "rolled back %s: every agent on the baseline", why)
 		return nil
 	}
-	r.Assigned, r.Paused, r.PauseReason = nil, false, ""
+	r.Assigned, r.Paused, r.PauseReason, r.RolledBackAt = nil, false, "", now
 	r.closeWave(now)
 	r.event(now, "rolled back %s: every agent on the baseline", why)
 	r.end(runs.Failed, "rolled back "+why+": every agent on the baseline", now)

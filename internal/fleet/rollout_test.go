@@ -551,6 +551,7 @@ func TestCancelAndRollback(t *testing.T) {
 		assert.Equal(t, runs.Failed, r.Phase)
 		assert.Contains(t, r.Reason, "rolled back by alice")
 		assert.Empty(t, r.Assigned)
+		assert.Equal(t, f.now, r.RolledBackAt)
 	})
 	t.Run("rollback undoes a promotion", func(t *testing.T) {
 		t.Parallel()
@@ -558,9 +559,11 @@ func TestCancelAndRollback(t *testing.T) {
 		r := newRollout(t, f, goodSpec())
 		f.until(t, r, "ended", ended(r))
 		require.True(t, r.Promoted)
+		assert.True(t, r.RolledBackAt.IsZero())
 		require.NoError(t, r.Rollback(f.now, "by alice"))
 		assert.Equal(t, runs.Completed, r.Phase, "the verdict stands")
 		assert.False(t, r.Promoted)
+		assert.Equal(t, f.now, r.RolledBackAt, "and says it no longer holds")
 		for _, a := range f.agents {
 			got, _ := r.Desired(a)
 			assert.Equal(t, baseline, got)

@@ -127,6 +127,9 @@ func TestFleetPage(t *testing.T) {
 	b.do(chromedp.Click(chromedp.CSS("#confirm-ok")))
 	b.waitJS(onVariant("full"), 30*time.Second)
 	b.waitJS(`document.querySelector('`+card+` button[data-action="rollback"]').hidden`, 10*time.Second)
+	b.waitJS(`document.querySelector('`+card+` [data-role="rolled-back"]') !== null`, 10*time.Second)
+	assert.NotContains(t, b.text(card+` [data-role="status"]`), "promoted", "a rolled-back promotion no longer shows as one")
+	assert.Equal(t, "completed", b.eval(`document.querySelector('`+card+`').dataset.phase`), "the verdict stands")
 
 	// Another rollout, a long soak: paused and resumed by the buttons, then cancelled from the keyboard.
 	b.do(chromedp.SetValue(chromedp.CSS(`#ro-soak`), "10m"), chromedp.Click(chromedp.CSS(`#rollout-form button[type=submit]`)))
@@ -152,7 +155,8 @@ func TestFleetPage(t *testing.T) {
 	}
 	require.True(t, reached, "Cancel is reachable with Tab")
 	time.Sleep(2500 * time.Millisecond) // a refresh in between: the focused button stays focused
-	require.Equal(t, "true", b.eval(`String(document.activeElement === document.querySelector('`+target+`'))`), "focus survives the polling")
+	require.Equal(t, "true", b.eval(`String(document.activeElement === document.querySelector('`+target+`'))`),
+		"focus survives the polling; it is on %s", b.eval(`document.activeElement.outerHTML.slice(0, 300)`))
 	b.do(chromedp.KeyEvent("\r"))
 	b.waitJS(`document.querySelector('#confirm-dialog').open && document.activeElement.id === 'confirm-ok'`, 5*time.Second)
 	b.do(chromedp.KeyEvent("\r"))
@@ -162,10 +166,11 @@ func TestFleetPage(t *testing.T) {
 	// The API agrees with the page.
 	var list struct {
 		Rollouts []struct {
-			ID       string `json:"id"`
-			Phase    string `json:"phase"`
-			Promoted bool   `json:"promoted"`
-			Verdict  *struct {
+			ID           string `json:"id"`
+			Phase        string `json:"phase"`
+			Promoted     bool   `json:"promoted"`
+			RolledBackAt string `json:"rolled_back_at"`
+			Verdict      *struct {
 				Pass bool `json:"pass"`
 			} `json:"verdict"`
 		} `json:"rollouts"`
@@ -177,6 +182,7 @@ func TestFleetPage(t *testing.T) {
 	require.NotNil(t, list.Rollouts[0].Verdict)
 	assert.True(t, list.Rollouts[0].Verdict.Pass)
 	assert.False(t, list.Rollouts[0].Promoted, "rolled back")
+	assert.NotEmpty(t, list.Rollouts[0].RolledBackAt)
 	assert.Equal(t, secondID, list.Rollouts[1].ID)
 	assert.Equal(t, "cancelled", list.Rollouts[1].Phase)
 	b.waitJS(onVariant("full"), 30*time.Second)

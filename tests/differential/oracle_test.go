@@ -1050,11 +1050,7 @@ func gapGrowthInto(pts []harness.Point, interval time.Duration, from, to time.Ti
 			continue
 		}
 		if prev != nil && p.T.Sub(prev.T) > interval*3/2 && prev.T.Before(from) && !p.T.Before(from) && !p.T.After(to) {
-			if p.V >= prev.V {
-				g += p.V - prev.V
-			} else {
-				g += p.V
-			}
+			g += growthBetween(prev.V, p.V)
 		}
 		prev = p
 	}
@@ -1085,13 +1081,18 @@ func sampleGrowthOf(pts []harness.Point, from, to time.Time) float64 {
 			continue
 		}
 		if prev != nil {
-			if p.V >= prev.V {
-				g += p.V - prev.V
-			} else {
-				g += p.V
-			}
+			g += growthBetween(prev.V, p.V)
 		}
 		prev = p
 	}
 	return g
+}
+
+// growthBetween is a counter's growth from one sample to the next, as a backend counts it: a drop is a
+// reset, counted from zero.
+func growthBetween(prev, cur float64) float64 {
+	if cur >= prev {
+		return cur - prev
+	}
+	return cur
 }

@@ -1,148 +1,16 @@
-// otelcol-phoenix fleet page: plain DOM, no build step. Everything comes from the phoenix_fleet API, polled
-// every two seconds; text is set as text (never parsed as HTML), so nothing an agent reports can inject markup.
+// otelcol-phoenix fleet page: plain DOM, no build step (the shared parts are /ui/common.js). Everything comes
+// from the phoenix_fleet API: rollouts as they change from its event stream, agents and figures polled every
+// two seconds (and rollouts with them, in case the stream is down).
 'use strict';
 
-const TOKEN_KEY = 'phoenix.fleet.token'; // sessionStorage: the token lives as long as the tab
 const POLL_MS = 2000;
 const TERMINAL = ['completed', 'failed', 'cancelled'];
 const PHASES = ['pending', 'initializing', 'running', 'analyzing'];
 const EVENTS_SHOWN = 30;
 
-const $ = (sel) => document.querySelector(sel);
-
-// h builds an HTML element: h('td', {class: 'x', onclick: f}, 'text', child).
-const h = (tag, attrs, ...children) => build(document.createElement(tag), attrs, children);
-
-function build(el, attrs, children) {
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat(Infinity)) {
-    if (c !== undefined && c !== null) el.append(c instanceof Node ? c : String(c));
-  }
-  return el;
-}
-
-// ---- formatting ----
-const nf = new Intl.NumberFormat('en-US');
-const fmtInt = (n) => nf.format(Math.round(n || 0));
-const fmtRate = (n) => (n >= 100 ? fmtInt(n) : (n || 0).toFixed(1));
-function fmtBytes(n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let i = 0;
-  n = n || 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${n >= 100 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
-}
-const pct = (r, digits = 1) => `${((r || 0) * 100).toFixed(digits)}%`;
-const isSet = (s) => !!s && !String(s).startsWith('0001-01-01'); // Go's zero time
-const fmtTime = (s) => (isSet(s) ? new Date(s).toLocaleTimeString() : '');
-// duration shortens the API's Go durations for display: 1m0s → 1m, 1h0m0s → 1h.
-const duration = (d) => String(d).replace(/([hm])0s$/, '$1').replace(/h0m$/, 'h');
-function money(n, currency) {
-  try {
-    return new Intl.NumberFormat('en-US', { style: 'currency', currency: currency || 'USD', maximumFractionDigits: 2 }).format(n || 0);
-  } catch (_) { return `${(n || 0).toFixed(2)} ${currency}`; }
-}
 // names lists a few names and counts the rest, as the server's messages do.
 const names = (list, shown = 5) => (list.length <= shown ? list.join(', ') : `${list.slice(0, shown).join(', ')} and ${list.length - shown} more`);
 const waveSpec = (w) => (w.percent ? `${w.percent}%` : String(w.count));
-
-// ---- API with the token ----
-let token = sessionStorage.getItem(TOKEN_KEY) || '';
-let tokenPrompt = null; // one prompt at a time; every 401 waits for it
-
-// askToken asks for the token after a 401: the first time, or again when the one given was refused.
-function askToken() {
-  const reason = token ? 'The token was refused. Enter a valid bearer token (kept for this tab only).'
-    : 'This fleet API needs a bearer token. It is kept for this tab only.';
-  if (!tokenPrompt) {
-    tokenPrompt = new Promise((resolve) => {
-      const dlg = $('#token-dialog');
-      $('#token-why').textContent = reason;
-      $('#token-input').value = '';
-      dlg.addEventListener('close', () => {
-        token = $('#token-input').value.trim();
-        sessionStorage.setItem(TOKEN_KEY, token);
-        tokenPrompt = null;
-        resolve();
-      }, { once: true });
-      dlg.showModal();
-      $('#token-input').focus();
-    });
-  }
-  return tokenPrompt;
-}
-
-class APIError extends Error {
-  constructor(message, status) {
-    super(message);
-    this.status = status;
-  }
-}
-
-// api calls the fleet API; on 401 it asks for the token and tries again.
-async function api(method, path, body) {
-  for (;;) {
-    const init = { method, headers: { Accept: 'application/json' } };
-    if (token) init.headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    const res = await fetch(path, init);
-    if (res.status === 401) {
-      await askToken();
-      continue;
-    }
-    const text = await res.text();
-    if (!res.ok) {
-      let msg = `${res.status} ${res.statusText}`;
-      try { msg = JSON.parse(text).error.message; } catch (_) { /* not JSON */ }
-      throw new APIError(msg, res.status);
-    }
-    return JSON.parse(text);
-  }
-}
-
-const enc = encodeURIComponent;
-
-// ---- notices ----
-function showError(err) {
-  const n = $('#notice');
-  n.textContent = err instanceof Error ? err.message : String(err);
-  n.hidden = false;
-}
-function clearError() { $('#notice').hidden = true; }
-let toastTimer;
-function toast(msg) {
-  let t = $('#toast');
-  if (!t) { t = h('div', { id: 'toast', class: 'toast', role: 'status', 'aria-live': 'polite' }); document.body.append(t); }
-  t.textContent = msg;
-  t.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { t.hidden = true; }, 5000);
-}
-
-function confirmAction(text, okLabel) {
-  return new Promise((resolve) => {
-    const dlg = $('#confirm-dialog');
-    $('#confirm-text').textContent = text;
-    $('#confirm-ok').textContent = okLabel;
-    dlg.returnValue = '';
-    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
-    dlg.showModal();
-    $('#confirm-ok').focus();
-  });
-}
-
-function setConn(state, text) {
-  const c = $('#conn');
-  c.className = `conn ${state}`;
-  c.textContent = text;
-}
 
 // ---- state ----
 const state = { agents: [], rollouts: [], totals: new Map() };
@@ -434,8 +302,9 @@ async function act(v, action) {
     showError(err);
   } finally {
     button.disabled = false;
-    // The button may be gone with the state it acted on: keep focus nearby, on its counterpart if shown.
-    if (document.activeElement === document.body || button.hidden) {
+    // The button may be gone with the state it acted on (the event stream may have hidden it already): keep
+    // focus nearby, on its counterpart if shown — unless the user has moved it elsewhere meanwhile.
+    if (document.activeElement === document.body || (document.activeElement === button && button.hidden)) {
       const next = { pause: 'resume', resume: 'pause' }[action];
       (next && !v.buttons[next].hidden ? v.buttons[next] : v.heading).focus();
     }
@@ -503,7 +372,8 @@ function renderRollout(v, r) {
     h('span', {}, 'phase ', h('b', { 'data-role': 'phase' }, r.phase)),
     h('span', {}, 'wave ', h('b', {}, `${Math.min(r.wave + 1, s.waves.length)} of ${s.waves.length}`)),
     h('span', {}, 'on the candidate ', h('b', {}, assigned.length), assigned.length ? ` (${names(assigned.map((m) => m.node || nodeOf(m.id)))})` : ''),
-    r.promoted ? h('span', { class: 'good' }, h('b', {}, 'promoted'), ' to every targeted agent') : null);
+    r.promoted ? h('span', { class: 'good' }, h('b', {}, 'promoted'), ' to every targeted agent') : null,
+    r.rolled_back_at ? h('span', { class: 'bad', 'data-role': 'rolled-back' }, h('b', {}, 'rolled back'), ` at ${fmtTime(r.rolled_back_at)}: every agent on the baseline`) : null);
 
   const last = (r.events || [])[(r.events || []).length - 1];
   const lastEvent = last ? h('p', { class: 'muted', 'data-role': 'last-event' }, `${fmtTime(last.at)} `, last.message) : null;
@@ -591,4 +461,5 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#rollout-form').addEventListener('submit', submitRollout);
   $('#ro-experiment').addEventListener('change', fillCandidates);
   poll();
+  streamEvents('/api/v1/fleet/events', (type, data) => { if (type === 'rollout') upsertRollout(data); }, () => {}, () => {});
 });
