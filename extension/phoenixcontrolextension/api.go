@@ -4,15 +4,10 @@
 package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
 
 import (
-	"bytes"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +25,7 @@ import (
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/components"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/procsim"
 )
 
@@ -128,111 +124,39 @@ func (a *api) handler() http.Handler {
 				}
 				slices.Sort(allowed)
 				w.Header().Set("Allow", strings.Join(allowed, ", "))
-				writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(allowed, ", ")))
+				httpjson.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(allowed, ", ")))
 				return
 			}
 			h(w, r)
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (see /api/v1/openapi.yaml)", r.URL.Path))
+		httpjson.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (see /api/v1/openapi.yaml)", r.URL.Path))
 	})
 	return mux
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		// Problems are every problem of a variant definition, at its step.
-		Problems []control.StepProblem `json:"problems,omitempty"`
-	} `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
-	writeJSON(w, status, b)
 }
 
 // writeFailure maps domain errors to statuses.
 func writeFailure(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, errNotFound):
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		httpjson.Error(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, errInvalid):
-		var b errorBody
-		b.Error.Code, b.Error.Message = "invalid", err.Error()
+		b := httpjson.ErrorBody{Error: httpjson.ErrorDetail{Code: "invalid", Message: err.Error()}}
 		if invalid := (*control.InvalidChainError)(nil); errors.As(err, &invalid) {
 			b.Error.Problems = invalid.Problems
 		}
-		writeJSON(w, http.StatusUnprocessableEntity, b)
+		httpjson.Write(w, http.StatusUnprocessableEntity, b)
 	case errors.Is(err, errConflict):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
+		httpjson.Error(w, http.StatusConflict, "conflict", err.Error())
 	default:
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "internal", err.Error())
 	}
-}
-
-// writeJSON encodes before it answers: a value that cannot be encoded (a non-finite number that slipped
-// through) is a 500 with the reason, never a 200 with an empty body.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		if _, isError := v.(errorBody); !isError {
-			writeError(w, http.StatusInternalServerError, "internal", "encoding the answer: "+err.Error())
-		}
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-}
-
-// decode reads exactly one JSON object of type T: right content type, bounded size, no unknown fields, no
-// trailing data. On failure it has written the 4xx and returns false.
-func decode[T any](a *api, w http.ResponseWriter, r *http.Request, v *T) bool {
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
-		return false
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "JSON is UTF-8: send charset=utf-8 or none")
-		return false
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body larger than %d bytes", a.maxBody))
-			return false
-		}
-		writeError(w, http.StatusBadRequest, "bad_body", err.Error())
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_json", err.Error())
-		return false
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "bad_json", "one JSON object expected, found more")
-		return false
-	}
-	if err := checkKeys(data, reflect.TypeFor[T]()); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_json", err.Error())
-		return false
-	}
-	return true
 }
 
 func (a *api) getInfo(w http.ResponseWriter, _ *http.Request) {
 	st, _ := a.reg.storageHealth()
-	writeJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		apiInfo
 		Storage storageStatus `json:"storage"`
 	}{a.info, st})
@@ -245,7 +169,7 @@ func (a *api) listExperiments(w http.ResponseWriter, _ *http.Request) {
 			out = append(out, a.reg.snapshot(e))
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"experiments": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"experiments": out})
 }
 
 func (a *api) getExperiment(w http.ResponseWriter, r *http.Request) {
@@ -254,7 +178,7 @@ func (a *api) getExperiment(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.reg.snapshot(e))
+	httpjson.Write(w, http.StatusOK, a.reg.snapshot(e))
 }
 
 type activeRequest struct {
@@ -263,25 +187,25 @@ type activeRequest struct {
 
 func (a *api) setActive(w http.ResponseWriter, r *http.Request) {
 	var req activeRequest
-	if !decode(a, w, r, &req) {
+	if !httpjson.Decode(w, r, a.maxBody, &req) {
 		return
 	}
 	if req.Variant == "" {
-		writeError(w, http.StatusBadRequest, "bad_request", `"variant" is required`)
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", `"variant" is required`)
 		return
 	}
 	snap, err := a.reg.setActive(r.Context(), r.PathValue("name"), req.Variant)
 	if errors.Is(err, errNotPersisted) {
 		// The variant runs: say so, and that a restart will not remember it (GET /api/v1/info tells why).
 		w.Header().Set("Warning", "199 phoenix_control "+strconv.Quote(err.Error()))
-		writeJSON(w, http.StatusOK, snap)
+		httpjson.Write(w, http.StatusOK, snap)
 		return
 	}
 	if err != nil {
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, snap)
+	httpjson.Write(w, http.StatusOK, snap)
 }
 
 // variantRules answers how the experiment's rules fare on one variant at the last evaluation.
@@ -295,11 +219,11 @@ func (a *api) variantRules(w http.ResponseWriter, r *http.Request) {
 	v, ok := snap.Variant(r.PathValue("variant"))
 	switch {
 	case !ok:
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s has no variant %q", snap.Name, r.PathValue("variant")))
+		httpjson.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s has no variant %q", snap.Name, r.PathValue("variant")))
 	case v.Rules == nil:
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s has no rules: block (see the experiment processor's README, \"Rule fidelity\")", snap.Name))
+		httpjson.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s has no rules: block (see the experiment processor's README, \"Rule fidelity\")", snap.Name))
 	default:
-		writeJSON(w, http.StatusOK, v.Rules)
+		httpjson.Write(w, http.StatusOK, v.Rules)
 	}
 }
 
@@ -311,12 +235,12 @@ func (a *api) exportVariant(w http.ResponseWriter, r *http.Request) {
 	}
 	steps, err := e.VariantSteps(r.PathValue("variant"))
 	if err != nil {
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		httpjson.Error(w, http.StatusNotFound, "not_found", err.Error())
 		return
 	}
 	opts, err := parseExportOptions(r.URL.Query())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	v, _ := e.Snapshot().Variant(r.PathValue("variant"))
@@ -342,7 +266,7 @@ func (a *api) listSimulators(w http.ResponseWriter, _ *http.Request) {
 			out[n] = s.Status()
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"simulators": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"simulators": out})
 }
 
 func (a *api) getSimulator(w http.ResponseWriter, r *http.Request) {
@@ -351,7 +275,7 @@ func (a *api) getSimulator(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.Status())
+	httpjson.Write(w, http.StatusOK, s.Status())
 }
 
 type simulatorPatch struct {
@@ -367,36 +291,36 @@ func (a *api) patchSimulator(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req simulatorPatch
-	if !decode(a, w, r, &req) {
+	if !httpjson.Decode(w, r, a.maxBody, &req) {
 		return
 	}
 	st := s.Status()
 	if req.Profile == nil && req.Processes == nil {
-		writeError(w, http.StatusBadRequest, "bad_request", `set "profile" and/or "processes"`)
+		httpjson.Error(w, http.StatusBadRequest, "bad_request", `set "profile" and/or "processes"`)
 		return
 	}
 	if req.Profile != nil && !slices.Contains(st.Profiles, *req.Profile) {
-		writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("profile %q: want one of %v", *req.Profile, st.Profiles))
+		httpjson.Error(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("profile %q: want one of %v", *req.Profile, st.Profiles))
 		return
 	}
 	if req.Processes != nil && (*req.Processes < 1 || *req.Processes > procsim.MaxProcesses) {
-		writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("processes %d: want 1..%d", *req.Processes, procsim.MaxProcesses))
+		httpjson.Error(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("processes %d: want 1..%d", *req.Processes, procsim.MaxProcesses))
 		return
 	}
 	if req.Profile != nil {
 		if err := s.SetProfile(*req.Profile); err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+			httpjson.Error(w, http.StatusUnprocessableEntity, "invalid", err.Error())
 			return
 		}
 	}
 	if req.Processes != nil {
 		if err := s.SetProcessCount(*req.Processes); err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+			httpjson.Error(w, http.StatusUnprocessableEntity, "invalid", err.Error())
 			return
 		}
 	}
 	a.reg.events.Publish(simulatorEvent(r.PathValue("name"), s))
-	writeJSON(w, http.StatusOK, s.Status())
+	httpjson.Write(w, http.StatusOK, s.Status())
 }
 
 func (a *api) injectChaos(w http.ResponseWriter, r *http.Request) {
@@ -406,20 +330,20 @@ func (a *api) injectChaos(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ev control.ChaosEvent
-	if !decode(a, w, r, &ev) {
+	if !httpjson.Decode(w, r, a.maxBody, &ev) {
 		return
 	}
 	if err := ev.Validate(); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+		httpjson.Error(w, http.StatusUnprocessableEntity, "invalid", err.Error())
 		return
 	}
 	n, err := s.InjectChaos(ev)
 	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "no_match", err.Error())
+		httpjson.Error(w, http.StatusUnprocessableEntity, "no_match", err.Error())
 		return
 	}
 	a.reg.events.Publish(event{Type: "chaos", Data: map[string]any{"simulator": r.PathValue("name"), "event": ev, "affected": n}})
-	writeJSON(w, http.StatusOK, map[string]int{"affected": n})
+	httpjson.Write(w, http.StatusOK, map[string]int{"affected": n})
 }
 
 func (a *api) desiredState(w http.ResponseWriter, _ *http.Request) {
@@ -427,10 +351,10 @@ func (a *api) desiredState(w http.ResponseWriter, _ *http.Request) {
 	d := a.reg.desired
 	a.reg.mu.Unlock()
 	if d == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no desired_state file is configured")
+		httpjson.Error(w, http.StatusNotFound, "not_found", "no desired_state file is configured")
 		return
 	}
-	writeJSON(w, http.StatusOK, d.snapshot())
+	httpjson.Write(w, http.StatusOK, d.snapshot())
 }
 
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/templates"
 	"github.com/phoenix-platform/otelcol-phoenix/processor/experimentprocessor"
 )
@@ -57,7 +58,7 @@ func who(r *http.Request) string {
 
 func (a *api) addVariant(w http.ResponseWriter, r *http.Request) {
 	var def control.VariantDefinition
-	if !decode(a, w, r, &def) {
+	if !httpjson.Decode(w, r, a.maxBody, &def) {
 		return
 	}
 	snap, err := a.reg.addVariant(r.Context(), r.PathValue("name"), def, control.SourceAPI, who(r))
@@ -79,7 +80,7 @@ func (a *api) answerChange(w http.ResponseWriter, status int, snap control.Exper
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, status, snap)
+	httpjson.Write(w, status, snap)
 }
 
 // catalogueEntry is a processor a variant can use.
@@ -155,11 +156,11 @@ func durationsAsText(v reflect.Value, m map[string]any) {
 }
 
 func (a *api) listProcessors(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"processors": a.catalogue})
+	httpjson.Write(w, http.StatusOK, map[string]any{"processors": a.catalogue})
 }
 
 func (a *api) listTemplates(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"templates": templates.All()})
+	httpjson.Write(w, http.StatusOK, map[string]any{"templates": templates.All()})
 }
 
 // renderTemplate renders one template with the query's parameters (?k=30&keep=kubelet,containerd).
@@ -167,7 +168,7 @@ func (a *api) renderTemplate(w http.ResponseWriter, r *http.Request) {
 	given := map[string]string{}
 	for k, vs := range r.URL.Query() {
 		if len(vs) > 1 {
-			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("%s: give it once (lists are comma-separated)", k))
+			httpjson.Error(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("%s: give it once (lists are comma-separated)", k))
 			return
 		}
 		given[k] = vs[0]
@@ -175,10 +176,10 @@ func (a *api) renderTemplate(w http.ResponseWriter, r *http.Request) {
 	out, err := templates.Render(r.PathValue("name"), given)
 	switch {
 	case errors.Is(err, templates.ErrUnknown):
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		httpjson.Error(w, http.StatusNotFound, "not_found", err.Error())
 		return
 	case err != nil:
-		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+		httpjson.Error(w, http.StatusUnprocessableEntity, "invalid", err.Error())
 		return
 	}
 	// Only chains that build: what a value makes of a processor's configuration is the processor's to say.
@@ -187,7 +188,7 @@ func (a *api) renderTemplate(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, fmt.Errorf("%w: %w", errInvalid, &control.InvalidChainError{Variant: out.Name, Problems: problems}))
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // validateRequest is a chain to check: against an experiment (its limits and names) or the build alone.
@@ -209,7 +210,7 @@ const placeholderName = "candidate"
 
 func (a *api) validateChain(w http.ResponseWriter, r *http.Request) {
 	var req validateRequest
-	if !decode(a, w, r, &req) {
+	if !httpjson.Decode(w, r, a.maxBody, &req) {
 		return
 	}
 	def := control.VariantDefinition{Name: req.Name, Processors: req.Processors}
@@ -248,7 +249,7 @@ func (a *api) validateChain(w http.ResponseWriter, r *http.Request) {
 			out.YAML = string(y)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // definitionSteps are a definition's processors as exported steps; false when one is not a single entry.
@@ -273,13 +274,13 @@ type importRequest struct {
 
 func (a *api) importChain(w http.ResponseWriter, r *http.Request) {
 	var req importRequest
-	if !decode(a, w, r, &req) {
+	if !httpjson.Decode(w, r, a.maxBody, &req) {
 		return
 	}
 	def, err := importYAML([]byte(req.YAML), req.Pipeline)
 	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+		httpjson.Error(w, http.StatusUnprocessableEntity, "invalid", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, def)
+	httpjson.Write(w, http.StatusOK, def)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/sse"
 )
 
@@ -57,13 +58,13 @@ func (a *api) streamEvents(w http.ResponseWriter, r *http.Request) {
 	if n := a.streams.Add(1); a.maxStreams.Load() > 0 && n > a.maxStreams.Load() {
 		a.streams.Add(-1)
 		w.Header().Set("Retry-After", "10")
-		writeError(w, http.StatusTooManyRequests, "too_many_streams",
+		httpjson.Error(w, http.StatusTooManyRequests, "too_many_streams",
 			fmt.Sprintf("%d event streams are open (max_event_streams): retry later", n-1))
 		return
 	}
 	defer a.streams.Add(-1)
 	if err := sse.Serve(w, r, a.reg.events, a.keepalive, streamWriteTimeout); err != nil {
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "internal", err.Error())
 	}
 }
 

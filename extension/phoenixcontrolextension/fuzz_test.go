@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 )
 
 var fuzzPaths = []string{
@@ -70,7 +72,7 @@ func FuzzAPI(f *testing.F) {
 			t.Fatalf("%s %s %q: %d %s", req.Method, req.URL, body, rec.Code, rec.Body)
 		}
 		if rec.Code >= 400 {
-			var e errorBody
+			var e httpjson.ErrorBody
 			if req.Method != http.MethodHead {
 				if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code == "" {
 					t.Fatalf("error is not JSON: %s", rec.Body)

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 )
 
 // requestGuard rejects what a browser can be tricked into sending before auth or any handler sees it:
@@ -23,12 +25,12 @@ type requestGuard struct {
 func (g requestGuard) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.loopbackHostsOnly && !loopbackHost(r.Host) {
-			writeError(w, http.StatusForbidden, "forbidden_host",
+			httpjson.Error(w, http.StatusForbidden, "forbidden_host",
 				"this API listens on loopback without auth and answers only loopback Host names (localhost, 127.0.0.1, [::1])")
 			return
 		}
 		if mutating(r.Method) && !g.originAllowed(r) {
-			writeError(w, http.StatusForbidden, "forbidden_origin",
+			httpjson.Error(w, http.StatusForbidden, "forbidden_origin",
 				"cross-origin "+r.Method+" refused: add the origin to cors.allowed_origins to allow it")
 			return
 		}

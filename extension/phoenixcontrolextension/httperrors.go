@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 )
 
 // serverOptions make the errors confighttp writes itself (the authenticator's 401, a body it cannot
@@ -17,7 +19,7 @@ func serverOptions() []confighttp.ToServerOption {
 }
 
 func writeServerError(w http.ResponseWriter, _ *http.Request, msg string, status int) {
-	writeError(w, status, errorCode(status), msg)
+	httpjson.Error(w, status, errorCode(status), msg)
 }
 
 // errorCode names a status as the API's error codes do: unauthorized, forbidden, bad_request, …

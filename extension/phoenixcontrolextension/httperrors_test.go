@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.uber.org/zap"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 )
 
 // TestMethodNotAllowedHeader: Allow lists the methods as HTTP has them, comma-separated and sorted.
@@ -62,7 +64,7 @@ func TestAuthFailuresAreJSON(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, tc)
 		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), tc)
-		var body errorBody
+		var body httpjson.ErrorBody
 		require.NoError(t, json.Unmarshal(b, &body), "JSON error body: %s", b)
 		assert.Equal(t, "unauthorized", body.Error.Code)
 		assert.NotEmpty(t, body.Error.Message)

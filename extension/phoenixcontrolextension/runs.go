@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/runs"
 )
 
@@ -233,19 +234,19 @@ func (a *api) startRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var spec runs.Spec
-	if !decode(a, w, r, &spec) {
+	if !httpjson.Decode(w, r, a.maxBody, &spec) {
 		return
 	}
 	run, err := a.reg.runs.start(r.PathValue("name"), spec)
 	switch {
 	case errors.Is(err, runs.ErrBusy):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
+		httpjson.Error(w, http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, runs.ErrInvalid):
-		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+		httpjson.Error(w, http.StatusUnprocessableEntity, "invalid", err.Error())
 	case err != nil:
 		writeFailure(w, err)
 	default:
-		writeJSON(w, http.StatusCreated, run)
+		httpjson.Write(w, http.StatusCreated, run)
 	}
 }
 
@@ -254,7 +255,7 @@ func (a *api) listRuns(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": a.reg.runs.list(r.PathValue("name"))})
+	httpjson.Write(w, http.StatusOK, map[string]any{"runs": a.reg.runs.list(r.PathValue("name"))})
 }
 
 func (a *api) getRun(w http.ResponseWriter, r *http.Request) {
@@ -263,18 +264,18 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, run)
+	httpjson.Write(w, http.StatusOK, run)
 }
 
 func (a *api) cancelRun(w http.ResponseWriter, r *http.Request) {
 	run, err := a.reg.runs.cancel(r.PathValue("name"), r.PathValue("id"))
 	if errors.Is(err, errConflict) {
-		writeError(w, http.StatusConflict, "conflict", err.Error())
+		httpjson.Error(w, http.StatusConflict, "conflict", err.Error())
 		return
 	}
 	if err != nil {
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, run)
+	httpjson.Write(w, http.StatusOK, run)
 }

@@ -4,13 +4,10 @@
 package phoenixfleetextension // import "github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension"
 
 import (
-	"bytes"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/sse"
 )
 
@@ -82,14 +80,14 @@ func (a *api) handler() http.Handler {
 			if !ok {
 				allowed := slices.Sorted(maps.Keys(methods))
 				w.Header().Set("Allow", strings.Join(allowed, ", "))
-				writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(allowed, ", ")))
+				httpjson.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(allowed, ", ")))
 				return
 			}
 			h(w, r)
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (see /api/v1/fleet/openapi.yaml)", r.URL.Path))
+		httpjson.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s (see /api/v1/fleet/openapi.yaml)", r.URL.Path))
 	})
 	return mux
 }
@@ -114,7 +112,7 @@ func (a *api) info(w http.ResponseWriter, _ *http.Request) {
 			connected++
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"agents": total, "connected": connected, "storage": storage})
+	httpjson.Write(w, http.StatusOK, map[string]any{"agents": total, "connected": connected, "storage": storage})
 }
 
 func (a *api) listAgents(w http.ResponseWriter, _ *http.Request) {
@@ -123,7 +121,7 @@ func (a *api) listAgents(w http.ResponseWriter, _ *http.Request) {
 	for _, ag := range list {
 		out = append(out, ag.view(time.Now(), a.silence))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"agents": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"agents": out})
 }
 
 func (a *api) getAgent(w http.ResponseWriter, r *http.Request) {
@@ -131,39 +129,10 @@ func (a *api) getAgent(w http.ResponseWriter, r *http.Request) {
 	ag := a.agents.byUID[r.PathValue("id")]
 	a.agents.mu.RUnlock()
 	if ag == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no agent %q", r.PathValue("id")))
+		httpjson.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("no agent %q", r.PathValue("id")))
 		return
 	}
-	writeJSON(w, http.StatusOK, ag.view(time.Now(), a.silence))
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
-	writeJSON(w, status, b)
-}
-
-// writeJSON encodes before it answers: what cannot be encoded is a 500 with why, never a 200 cut short.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		if _, isError := v.(errorBody); !isError {
-			writeError(w, http.StatusInternalServerError, "internal", "encoding the answer: "+err.Error())
-		}
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	httpjson.Write(w, http.StatusOK, ag.view(time.Now(), a.silence))
 }
 
 // experimentTotals sums an experiment's figures over the fleet, per variant (worst node for fidelity).
@@ -171,48 +140,41 @@ func (a *api) experimentTotals(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	totals := fleet.Aggregate(connected(a.rollouts.view(time.Now())), name)
 	if len(totals) == 0 {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no agent reports experiment %q", name))
+		httpjson.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("no agent reports experiment %q", name))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"experiment": name, "variants": totals})
+	httpjson.Write(w, http.StatusOK, map[string]any{"experiment": name, "variants": totals})
 }
 
 func (a *api) listRollouts(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"rollouts": a.rollouts.snapshot()})
+	httpjson.Write(w, http.StatusOK, map[string]any{"rollouts": a.rollouts.snapshot()})
 }
 
 func (a *api) getRollout(w http.ResponseWriter, r *http.Request) {
 	for _, ro := range a.rollouts.snapshot() {
 		if ro.ID == r.PathValue("id") {
-			writeJSON(w, http.StatusOK, ro)
+			httpjson.Write(w, http.StatusOK, ro)
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no rollout %q", r.PathValue("id")))
+	httpjson.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("no rollout %q", r.PathValue("id")))
 }
 
 func (a *api) startRollout(w http.ResponseWriter, r *http.Request) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
-		return
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.maxBody))
-	dec.DisallowUnknownFields()
 	var spec fleet.RolloutSpec
-	if err := dec.Decode(&spec); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_json", err.Error())
+	if !httpjson.Decode(w, r, a.maxBody, &spec) {
 		return
 	}
 	ro, err := a.rollouts.start(spec)
 	switch {
 	case errors.Is(err, fleet.ErrInvalid):
-		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+		httpjson.Error(w, http.StatusUnprocessableEntity, "invalid", err.Error())
 	case errors.Is(err, errBusy):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
+		httpjson.Error(w, http.StatusConflict, "conflict", err.Error())
 	case err != nil:
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "internal", err.Error())
 	default:
-		writeJSON(w, http.StatusCreated, ro)
+		httpjson.Write(w, http.StatusCreated, ro)
 	}
 }
 
@@ -220,20 +182,20 @@ func (a *api) act(w http.ResponseWriter, r *http.Request, action string) {
 	ro, err := a.rollouts.act(r.PathValue("id"), action)
 	switch {
 	case errors.Is(err, errNotFound):
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		httpjson.Error(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, fleet.ErrEnded), errors.Is(err, fleet.ErrNotPaused):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
+		httpjson.Error(w, http.StatusConflict, "conflict", err.Error())
 	case err != nil:
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "internal", err.Error())
 	default:
-		writeJSON(w, http.StatusOK, ro)
+		httpjson.Write(w, http.StatusOK, ro)
 	}
 }
 
 // streamEvents serves /api/v1/fleet/events: a "rollout" event whenever a rollout changes.
 func (a *api) streamEvents(w http.ResponseWriter, r *http.Request) {
 	if err := sse.Serve(w, r, a.rollouts.events, 15*time.Second, 10*time.Second); err != nil {
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "internal", err.Error())
 	}
 }
 

@@ -58,6 +58,12 @@ func TestAPIErrors(t *testing.T) {
 		{"POST", "/api/v1/fleet/rollouts", "text/plain", "{}", 415, "application/json"},
 		{"POST", "/api/v1/fleet/rollouts", "application/json", `{"experiment":`, 400, "bad_json"},
 		{"POST", "/api/v1/fleet/rollouts", "application/json", `{"experiment":"e","bogus":1}`, 400, "unknown field"},
+		// encoding/json would take these silently: a key in another case, a key twice, a second document
+		{"POST", "/api/v1/fleet/rollouts", "application/json", `{"Experiment":"e"}`, 400, "case-sensitive"},
+		{"POST", "/api/v1/fleet/rollouts", "application/json", `{"experiment":"e","experiment":"f"}`, 400, "given twice"},
+		{"POST", "/api/v1/fleet/rollouts", "application/json", `{"experiment":"e"} {}`, 400, "one JSON object"},
+		{"POST", "/api/v1/fleet/rollouts", "application/json; charset=latin1", `{}`, 415, "UTF-8"},
+		{"POST", "/api/v1/fleet/rollouts", "application/json", `{"experiment":"` + strings.Repeat("x", 2000) + `"}`, 413, "too_large"},
 		{"POST", "/api/v1/fleet/rollouts", "application/json", `{"experiment":"e","candidate":"","waves":[{"percent":150}]}`, 422, "invalid"},
 		{"POST", "/api/v1/fleet/rollouts/nope/cancel", "", "", 404, "not_found"},
 		{"GET", "/api/v1/fleet/openapi.yaml", "", "", 200, "openapi: 3"},

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/opamplog"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/statefile"
 )
@@ -127,7 +128,7 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 	mux.Handle("/", a.handler())
 	srv, err := f.cfg.ToServer(ctx, host.GetExtensions(), f.set.TelemetrySettings, mux,
 		confighttp.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, msg string, status int) {
-			writeError(w, status, strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), msg) // 401s too
+			httpjson.Error(w, status, strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), msg) // 401s too
 		}))
 	if err != nil {
 		_ = ln.Close()
