@@ -116,6 +116,9 @@ type agents struct {
 	logger *zap.Logger
 	max    int
 	now    func() time.Time
+	// certIdentity: an agent's host.name must be named by its connection's client certificate
+	// (node_identity: certificate).
+	certIdentity bool
 
 	reports atomic.Int64 // figures messages received, for the scale benchmark's CPU per report
 
@@ -156,8 +159,18 @@ func (t *agents) closeAll() {
 	}
 }
 
-// onConnecting accepts a connection while there is room for a new agent (an existing one may reconnect).
-func (t *agents) onConnecting(*http.Request) servertypes.ConnectionResponse {
+// onConnecting accepts a connection while there is room for a new agent (an existing one may reconnect)
+// and, with node identity, when it carries a client certificate: the names the agent may report as its
+// host.name.
+func (t *agents) onConnecting(req *http.Request) servertypes.ConnectionResponse {
+	var names []string
+	if t.certIdentity {
+		if names = certificateNames(req); len(names) == 0 {
+			t.logger.Warn("agent refused: no client certificate with a name (node_identity: certificate)",
+				zap.String("remote", req.RemoteAddr))
+			return servertypes.ConnectionResponse{Accept: false, HTTPStatusCode: http.StatusUnauthorized}
+		}
+	}
 	// Known agents may always come back: the table is full only of connected ones (a disconnected agent
 	// makes room for a new one, see get); the UID is not known before the first message.
 	t.mu.RLock()
@@ -168,8 +181,69 @@ func (t *agents) onConnecting(*http.Request) servertypes.ConnectionResponse {
 		return servertypes.ConnectionResponse{Accept: false, HTTPStatusCode: http.StatusServiceUnavailable,
 			HTTPResponseHeader: map[string]string{"Retry-After": "60"}}
 	}
+	onMessage := t.onMessage
+	if names != nil {
+		var warned atomic.Bool
+		onMessage = func(ctx context.Context, conn servertypes.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
+			return t.onMessageAs(ctx, conn, msg, names, &warned)
+		}
+	}
 	return servertypes.ConnectionResponse{Accept: true, ConnectionCallbacks: servertypes.ConnectionCallbacks{
-		OnMessage: t.onMessage, OnConnectionClose: t.onClose}}
+		OnMessage: onMessage, OnConnectionClose: t.onClose}}
+}
+
+// certificateNames are the names a connection's verified client certificate gives: its common name and
+// DNS names (none without a certificate).
+func certificateNames(req *http.Request) []string {
+	if req.TLS == nil || len(req.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	cert := req.TLS.PeerCertificates[0]
+	var names []string
+	for _, n := range append([]string{cert.Subject.CommonName}, cert.DNSNames...) {
+		if n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// onMessageAs takes a message only when the agent's host.name — the one it describes now, or the one
+// known for its instance UID — is one of names, its connection's certificate's: a node cannot report as
+// another, nor take over another's UID. An agent known by UID only is asked for its description first.
+func (t *agents) onMessageAs(ctx context.Context, conn servertypes.Connection, msg *protobufs.AgentToServer, names []string, warned *atomic.Bool) *protobufs.ServerToAgent {
+	var node, owner string // what it says it is; the node its UID is known as
+	if uid, err := uuid.FromBytes(msg.InstanceUid); err == nil {
+		t.mu.RLock()
+		if a := t.byUID[uid.String()]; a != nil {
+			a.mu.Lock()
+			owner = a.node
+			a.mu.Unlock()
+		}
+		t.mu.RUnlock()
+	}
+	node = owner
+	if d := msg.AgentDescription; d != nil {
+		node = hostName(d)
+	}
+	var why string
+	switch {
+	case msg.AgentDescription == nil && owner == "":
+		return &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid,
+			Flags: uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)}
+	case !slices.Contains(names, node):
+		why = fmt.Sprintf("host.name %q is not named by this connection's client certificate (%s)", node, strings.Join(names, ", "))
+	case owner != "" && owner != node:
+		why = fmt.Sprintf("instance_uid is node %q's; this connection's client certificate names %s", owner, strings.Join(names, ", "))
+	}
+	if why != "" {
+		if !warned.Swap(true) {
+			t.logger.Warn("agent messages refused (node_identity: certificate)", zap.String("reason", why))
+		}
+		return &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid, ErrorResponse: &protobufs.ServerErrorResponse{
+			Type: protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest, ErrorMessage: why}}
+	}
+	return t.onMessage(ctx, conn, msg)
 }
 
 func (t *agents) onClose(conn servertypes.Connection) {
@@ -257,10 +331,18 @@ func (a *agent) describe(d *protobufs.AgentDescription) {
 			len(kv.Key) <= maxLabelSize && len(s.StringValue) <= maxLabelSize { // what is kept is bounded
 			a.labels[kv.Key] = s.StringValue
 		}
+	}
+	a.node = hostName(d)
+}
+
+// hostName is the node an agent describes (host.name, a non-identifying attribute), bounded.
+func hostName(d *protobufs.AgentDescription) string {
+	for _, kv := range d.NonIdentifyingAttributes {
 		if kv.Key == "host.name" {
-			a.node = truncate(kv.Value.GetStringValue())
+			return truncate(kv.Value.GetStringValue())
 		}
 	}
+	return ""
 }
 
 func (a *agent) remoteConfig() *protobufs.AgentRemoteConfig {

@@ -112,7 +112,12 @@ func (a *api) info(w http.ResponseWriter, _ *http.Request) {
 			connected++
 		}
 	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"agents": total, "connected": connected, "storage": storage})
+	identity := "none"
+	if a.agents.certIdentity {
+		identity = nodeIdentityCertificate
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"agents": total, "connected": connected, "storage": storage,
+		"node_identity": identity})
 }
 
 func (a *api) listAgents(w http.ResponseWriter, _ *http.Request) {

@@ -23,12 +23,20 @@ type Config struct {
 	ReportInterval time.Duration `mapstructure:"report_interval"`
 	// MaxAgents bounds the agents followed; beyond it new connections are refused (503).
 	MaxAgents int `mapstructure:"max_agents"`
+	// NodeIdentity "certificate" binds each agent to its client certificate: the host.name it reports must
+	// be the certificate's common name or one of its DNS names (tls.client_ca_file verifies them); "" or
+	// "none" trusts what agents report.
+	NodeIdentity string `mapstructure:"node_identity"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
 
 var _ component.Config = (*Config)(nil)
+
+// nodeIdentityCertificate is node_identity's value that checks each agent's host.name against its client
+// certificate.
+const nodeIdentityCertificate = "certificate"
 
 // Validate reports every problem at once.
 func (cfg *Config) Validate() error {
@@ -41,6 +49,15 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxAgents < 1 {
 		errs = append(errs, fmt.Errorf("max_agents %d: want at least 1", cfg.MaxAgents))
+	}
+	switch cfg.NodeIdentity {
+	case "", "none":
+	case nodeIdentityCertificate:
+		if tls := cfg.TLS.Get(); tls == nil || tls.ClientCAFile == "" {
+			errs = append(errs, errors.New("node_identity certificate: needs tls.client_ca_file, the CA that signs the agents' client certificates"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("node_identity %q: want certificate or none", cfg.NodeIdentity))
 	}
 	return errors.Join(errs...)
 }

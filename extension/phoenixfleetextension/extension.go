@@ -90,6 +90,7 @@ func (f *phoenixFleet) NotifyConfig(ctx context.Context, conf *confmap.Conf) err
 
 func newFleet(cfg *Config, set extension.Settings) *phoenixFleet {
 	t := newAgents(set.Logger, cfg.MaxAgents)
+	t.certIdentity = cfg.NodeIdentity == nodeIdentityCertificate
 	return &phoenixFleet{cfg: cfg, set: set, agents: t, rollouts: newRollouts(t, set.Logger, cfg.ReportInterval)}
 }
 

@@ -5,6 +5,7 @@ package phoenixfleetextension
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -45,6 +46,16 @@ type simAgent struct {
 func (a *simAgent) stop() { a.stopped.Do(func() { _ = a.client.Stop(context.Background()) }) }
 
 func startSimAgent(t testing.TB, url, node string, phoenix bool) *simAgent {
+	return startSimAgentWith(t, url, node, phoenix, simOptions{})
+}
+
+// simOptions: a client TLS configuration (a client certificate), an instance UID other than the node's.
+type simOptions struct {
+	tls *tls.Config
+	uid uuid.UUID
+}
+
+func startSimAgentWith(t testing.TB, url, node string, phoenix bool, opts simOptions) *simAgent {
 	a := &simAgent{node: node, phoenix: phoenix, active: "full"}
 	if url[:4] == "http" {
 		a.client = client.NewHTTP(opamplog.Logger{L: zap.NewNop()})
@@ -71,9 +82,12 @@ func startSimAgent(t testing.TB, url, node string, phoenix bool) *simAgent {
 		require.NoError(t, a.client.SetCustomCapabilities(&protobufs.CustomCapabilities{Capabilities: []string{fleet.Capability}}))
 	}
 	interval := 200 * time.Millisecond
-	uid := uuid.NewSHA1(uuid.NameSpaceURL, []byte(node))
+	uid := opts.uid
+	if uid == uuid.Nil {
+		uid = uuid.NewSHA1(uuid.NameSpaceURL, []byte(node))
+	}
 	require.NoError(t, a.client.Start(context.Background(), types.StartSettings{OpAMPServerURL: url, InstanceUid: types.InstanceUid(uid),
-		HeartbeatInterval: &interval, Callbacks: types.Callbacks{OnMessage: a.onMessage}}))
+		TLSConfig: opts.tls, HeartbeatInterval: &interval, Callbacks: types.Callbacks{OnMessage: a.onMessage}}))
 	t.Cleanup(a.stop)
 	return a
 }

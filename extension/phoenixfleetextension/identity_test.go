@@ -1,0 +1,172 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package phoenixfleetextension
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+
+	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension/internal/metadata"
+)
+
+// testPKI is a CA and what it signs, for mutual TLS on loopback.
+type testPKI struct {
+	dir  string
+	ca   *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+	n    int64
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fleet-test-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	ca, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	p := &testPKI{dir: t.TempDir(), ca: ca, key: key, pool: x509.NewCertPool(), n: 1}
+	p.pool.AddCert(ca)
+	writePEM(t, filepath.Join(p.dir, "ca.pem"), "CERTIFICATE", der)
+	return p
+}
+
+// issue signs a certificate for cn (and dns names), writes it and its key as <name>.pem / <name>-key.pem,
+// and returns it as a tls.Certificate.
+func (p *testPKI) issue(t *testing.T, name, cn string, dns []string, server bool) tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	p.n++
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.n), Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if server {
+		tmpl.ExtKeyUsage, tmpl.IPAddresses = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	writePEM(t, filepath.Join(p.dir, name+".pem"), "CERTIFICATE", der)
+	writePEM(t, filepath.Join(p.dir, name+"-key.pem"), "EC PRIVATE KEY", keyDER)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
+}
+
+func (p *testPKI) client(cert tls.Certificate) *tls.Config {
+	return &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+}
+
+// TestNodeIdentityFromCertificates: with node_identity: certificate, an agent is listed under the host.name
+// its client certificate names (common name or DNS name); one reporting another node's name, or taking
+// over another node's instance UID, is refused and changes nothing; no certificate, no connection.
+func TestNodeIdentityFromCertificates(t *testing.T) {
+	pki := newTestPKI(t)
+	pki.issue(t, "server", "fleet", nil, true)
+	certA := pki.issue(t, "node-a", "node-a", nil, false)
+	certB := pki.issue(t, "node-b", "node-b.internal", []string{"node-b"}, false)
+
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:0", "report_interval": "1s",
+		"node_identity": "certificate", "tls": map[string]any{"cert_file": filepath.Join(pki.dir, "server.pem"),
+			"key_file": filepath.Join(pki.dir, "server-key.pem"), "client_ca_file": filepath.Join(pki.dir, "ca.pem")}}).Unmarshal(cfg))
+	require.NoError(t, cfg.Validate())
+	f := newFleet(cfg, extensiontest.NewNopSettings(metadata.Type))
+	require.NoError(t, f.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, f.Shutdown(context.Background())) })
+	url := "wss://" + f.Addr().String() + "/v1/opamp"
+	api := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.client(certA)}}
+	agents := func() map[string]string { // UID → node
+		resp, err := api.Get("https://" + f.Addr().String() + "/api/v1/fleet/agents")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out struct{ Agents []agentView }
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		m := map[string]string{}
+		for _, a := range out.Agents {
+			m[a.ID] = a.Node
+		}
+		return m
+	}
+	uidOf := func(node string) string { return uuid.NewSHA1(uuid.NameSpaceURL, []byte(node)).String() }
+
+	a := startSimAgentWith(t, url, "node-a", true, simOptions{tls: pki.client(certA)})
+	startSimAgentWith(t, url, "node-b", true, simOptions{tls: pki.client(certB)}) // its DNS name
+	require.Eventually(t, func() bool { m := agents(); return m[uidOf("node-a")] == "node-a" && m[uidOf("node-b")] == "node-b" },
+		10*time.Second, 50*time.Millisecond, "both nodes listed under their certificates' names")
+
+	// node-b's certificate, claiming to be node-c: refused.
+	startSimAgentWith(t, url, "node-c", true, simOptions{tls: pki.client(certB)})
+	// node-a goes; node-b's certificate takes node-a's UID, as node-a and as itself: both refused.
+	a.stop()
+	startSimAgentWith(t, url, "node-a", true, simOptions{tls: pki.client(certB), uid: uuid.MustParse(uidOf("node-a"))})
+	startSimAgentWith(t, url, "node-b", true, simOptions{tls: pki.client(certB), uid: uuid.MustParse(uidOf("node-a"))})
+	time.Sleep(time.Second) // several heartbeats of each
+	m := agents()
+	assert.NotContains(t, m, uidOf("node-c"), "a node reporting another's name is not listed")
+	assert.Equal(t, "node-a", m[uidOf("node-a")], "node-a's UID still stands for node-a")
+	assert.Len(t, m, 2)
+
+	// Without a client certificate there is no connection at all (tls.client_ca_file).
+	noCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool, MinVersion: tls.VersionTLS12}}}
+	if resp, err := noCert.Get("https://" + f.Addr().String() + "/api/v1/fleet/info"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a client without a certificate got %s", resp.Status)
+	}
+	resp, err := api.Get("https://" + f.Addr().String() + "/api/v1/fleet/info")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var info struct {
+		NodeIdentity string `json:"node_identity"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&info))
+	assert.Equal(t, "certificate", info.NodeIdentity)
+}
+
+// TestNodeIdentityConfig: node_identity is checked at startup, with every problem.
+func TestNodeIdentityConfig(t *testing.T) {
+	for _, c := range []struct {
+		conf map[string]any
+		want string
+	}{
+		{map[string]any{"node_identity": "certificate"}, "needs tls.client_ca_file"},
+		{map[string]any{"node_identity": "certificate", "tls": map[string]any{"cert_file": "a", "key_file": "b"}}, "needs tls.client_ca_file"},
+		{map[string]any{"node_identity": "cert"}, `node_identity "cert": want certificate or none`},
+	} {
+		cfg := createDefaultConfig().(*Config)
+		c.conf["endpoint"] = "127.0.0.1:0"
+		require.NoError(t, confmap.NewFromStringMap(c.conf).Unmarshal(cfg))
+		assert.ErrorContains(t, cfg.Validate(), c.want)
+	}
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:0", "node_identity": "none"}).Unmarshal(cfg))
+	assert.NoError(t, cfg.Validate())
+}
