@@ -16,11 +16,11 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/extension"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 	"golang.org/x/net/netutil"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/statefile"
 )
 
 // phoenixControl is the extension: the registry components register with, and the HTTP server over it.
@@ -52,13 +52,9 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		return errors.New("already started")
 	}
 	if c.cfg.Storage != (component.ID{}) {
-		ext, ok := host.GetExtensions()[c.cfg.Storage]
-		if !ok {
-			return fmt.Errorf("storage: extension %s is not configured (add it to service.extensions)", c.cfg.Storage)
-		}
-		se, ok := ext.(storage.Extension)
-		if !ok {
-			return fmt.Errorf("storage: extension %s is not a storage extension", c.cfg.Storage)
+		se, err := statefile.Extension(host, c.cfg.Storage)
+		if err != nil {
+			return err
 		}
 		// Opened in NotifyConfig, where its file is known: damage to it must never fail the start.
 		c.state = newStateStore(c.set.Logger, se, c.cfg.Storage, c.set.ID)

@@ -102,13 +102,9 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 		return errors.New("already started")
 	}
 	if f.cfg.Storage != (component.ID{}) {
-		ext, ok := host.GetExtensions()[f.cfg.Storage]
-		if !ok {
-			return fmt.Errorf("storage: extension %s is not configured (add it to service.extensions)", f.cfg.Storage)
-		}
-		se, ok := ext.(storage.Extension)
-		if !ok {
-			return fmt.Errorf("storage: extension %s is not a storage extension", f.cfg.Storage)
+		se, err := statefile.Extension(host, f.cfg.Storage)
+		if err != nil {
+			return err
 		}
 		f.storage = se // opened in NotifyConfig, where its file is known and can be checked first
 	}

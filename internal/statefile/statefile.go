@@ -25,6 +25,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
 
 // MaxSize bounds a state file: the state is tens of KiB (bbolt's file 32 KiB), so a larger file is damage or
@@ -422,4 +423,18 @@ func sanitizeFileName(name string) string {
 		}
 	}
 	return b.String()
+}
+
+// Extension returns the storage extension id names among the host's, with an error that says how to fix
+// the configuration when it is missing or is not a storage extension.
+func Extension(host component.Host, id component.ID) (storage.Extension, error) {
+	ext, ok := host.GetExtensions()[id]
+	if !ok {
+		return nil, fmt.Errorf("storage: extension %s is not configured (add it to service.extensions)", id)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("storage: extension %s is not a storage extension", id)
+	}
+	return se, nil
 }
