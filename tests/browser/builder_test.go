@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +16,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/phoenix-platform/otelcol-phoenix/tests/harness"
 )
 
 // importYAML is what a user pastes: a collector config fragment whose pipeline order is not the map's.
@@ -44,29 +40,13 @@ service:
 // and an invalid step shows the server's problem at that step. All of it fits a 390 px screen, every control
 // has a label, and the console stays clean.
 func TestBuilder(t *testing.T) {
-	bin := harness.Binary(t)
-	chromium := harness.NeedTool(t, "chromium", "chromium")
-	config, ports := harness.RewritePorts(t, filepath.Join("testdata", "dashboard.yaml"))
-	cmd := exec.Command(bin, "--config", config)
-	cmd.Env = append(os.Environ(), "PHOENIX_TOKEN="+token)
-	c := harness.StartCmd(t, cmd)
-	_, err := c.WaitHTTP("http://127.0.0.1:"+strconv.Itoa(ports[13133])+"/", 200, 60*time.Second)
-	require.NoError(t, err)
-	base := "http://127.0.0.1:" + strconv.Itoa(ports[8999])
+	c, base := startDashboard(t)
 	artifacts := artifactsDir(t)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-quic", true))...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	console := collectConsole(ctx)
-	b := &browser{t: t, ctx: ctx}
+	b, console := newBrowser(t, 1280, 900)
 
 	b.do(chromedp.Navigate(base + "/"))
-	b.waitJS(`document.querySelector('#token-dialog').open`, 20*time.Second)
-	b.do(chromedp.SendKeys(chromedp.CSS("#token-input"), token), chromedp.Click(chromedp.CSS("#token-dialog button[type=submit]")))
+	b.enterToken(token)
 	b.waitJS(`document.querySelectorAll('tr[data-variant]').length === 3`, 30*time.Second)
 	// Keep what the page asks the server to validate: the order of the steps is checked in it.
 	b.eval(`window.validated = []; const f = window.fetch; window.fetch = function (path, init) {
@@ -179,7 +159,7 @@ func TestBuilder(t *testing.T) {
 	b.input(builder+` li.step[data-step="2"] textarea`, `{"k": `)
 	b.waitJS(`document.querySelector('`+builder+` li.step[data-step="2"] ul[data-role="problems"]').textContent.includes('Not valid JSON')`, 5*time.Second)
 
-	shot, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(builder)))
+	shot, err := chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS(builder)))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifacts, "builder-1280.png"), shot, 0o644))
 
@@ -195,10 +175,10 @@ func TestBuilder(t *testing.T) {
 	assert.Equal(t, "[]", b.eval(`JSON.stringify([...document.querySelectorAll('`+builder+` *')]
 		.filter(el => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest('pre')).map(el => el.tagName + '.' + el.className))`),
 		"builder parts past the right edge")
-	shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	shot, err = chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifacts, "builder-390x844.png"), shot, 0o644))
-	shot, err = chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(builder)))
+	shot, err = chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS(builder)))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifacts, "builder-390.png"), shot, 0o644))
 	t.Logf("screenshots in %s", artifacts)

@@ -6,16 +6,11 @@
 package browser
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,33 +28,16 @@ const token = "dashboard-test-token"
 // then reports the new active variant), exports a variant, runs an experiment to a verdict, injects chaos,
 // stays readable on a narrow screen, and writes nothing to the console but the expected 401s.
 func TestDashboard(t *testing.T) {
-	bin := harness.Binary(t)
-	chromium := harness.NeedTool(t, "chromium", "chromium")
-	config, ports := harness.RewritePorts(t, filepath.Join("testdata", "dashboard.yaml"))
-	cmd := exec.Command(bin, "--config", config)
-	cmd.Env = append(os.Environ(), "PHOENIX_TOKEN="+token)
-	c := harness.StartCmd(t, cmd)
-	_, err := c.WaitHTTP("http://127.0.0.1:"+strconv.Itoa(ports[13133])+"/", 200, 60*time.Second)
-	require.NoError(t, err)
-	base := "http://127.0.0.1:" + strconv.Itoa(ports[8999])
+	c, base := startDashboard(t)
 	artifacts := artifactsDir(t)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800), chromedp.Flag("disable-quic", true))...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-
-	console := collectConsole(ctx)
-	b := &browser{t: t, ctx: ctx}
+	b, console := newBrowser(t, 1280, 800)
 
 	// The page loads without a token and asks for one; a wrong token is refused and asked for again.
 	b.do(chromedp.Navigate(base + "/"))
-	b.waitJS(`document.querySelector('#token-dialog').open`, 20*time.Second)
-	b.do(chromedp.SendKeys(chromedp.CSS("#token-input"), "wrong"), chromedp.Click(chromedp.CSS("#token-dialog button[type=submit]")))
+	b.enterToken("wrong")
 	b.waitJS(`document.querySelector('#token-dialog').open && document.querySelector('#token-why').textContent.includes('refused')`, 20*time.Second)
-	b.do(chromedp.SendKeys(chromedp.CSS("#token-input"), token), chromedp.Click(chromedp.CSS("#token-dialog button[type=submit]")))
+	b.enterToken(token)
 
 	// Variants and live numbers: the chart gains points from the event stream.
 	b.waitJS(`document.querySelectorAll('tr[data-variant]').length === 3`, 30*time.Second)
@@ -141,7 +119,7 @@ func TestDashboard(t *testing.T) {
 	// At 1280 px the variants table fits: no column scrolled out of sight (the names are the first).
 	b.do(chromedp.ScrollIntoView(chromedp.CSS(`article.card h3`)))
 	assert.Equal(t, "true", b.eval(`String([...document.querySelectorAll('.scroll')].every(s => s.scrollWidth <= s.clientWidth))`), "the table fits")
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifacts, "dashboard-1280x800.png"), shot, 0o644))
 	if os.Getenv("UPDATE_SCREENSHOT") != "" { // the README's picture: UPDATE_SCREENSHOT=1 make browser-test
@@ -151,97 +129,12 @@ func TestDashboard(t *testing.T) {
 	// Narrow screen: nothing wider than the viewport (tables scroll inside their own box).
 	b.do(chromedp.EmulateViewport(390, 844))
 	b.waitJS(`document.documentElement.scrollWidth <= window.innerWidth`, 5*time.Second)
-	shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	shot, err = chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifacts, "dashboard-390x844.png"), shot, 0o644))
 	t.Logf("screenshots in %s", artifacts)
 
 	assert.Empty(t, console.errors(), "console errors")
-}
-
-// browser runs chromedp actions and JavaScript checks with bounded waits.
-type browser struct {
-	t   *testing.T
-	ctx context.Context
-}
-
-func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	require.NoError(b.t, chromedp.Do(ctx, actions...))
-}
-
-func (b *browser) eval(expr string) string {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-	require.NoError(b.t, err, expr)
-	return v
-}
-
-func (b *browser) text(sel string) string {
-	b.t.Helper()
-	return b.eval(`document.querySelector('` + sel + `').textContent.trim()`)
-}
-
-// waitJS polls a boolean expression until it holds.
-func (b *browser) waitJS(expr string, timeout time.Duration) {
-	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if b.eval(`String(!!(`+expr+`))`) == "true" {
-			return
-		}
-		if time.Now().After(deadline) {
-			shot, _ := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-			path := filepath.Join(artifactsDir(b.t), "failure.png")
-			_ = os.WriteFile(path, shot, 0o644)
-			b.t.Fatalf("after %s still false: %s (screenshot: %s)", timeout, expr, path)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// console keeps what the page wrote to the console.
-type console struct {
-	mu   sync.Mutex
-	msgs []chromedp.ConsoleMessage
-}
-
-func collectConsole(ctx context.Context) *console {
-	c := &console{}
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			c.mu.Lock()
-			c.msgs = append(c.msgs, m)
-			c.mu.Unlock()
-		}
-	}()
-	return c
-}
-
-// errors are the error messages and exceptions, except the browser's own note of each 401 answer: asking for
-// the token is how the page learns it needs one.
-func (c *console) errors() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, m := range c.msgs {
-		if m.Type != chromedp.ConsoleError && !m.IsException() {
-			continue
-		}
-		if strings.Contains(m.Text, "status of 401") {
-			continue
-		}
-		out = append(out, m.String())
-	}
-	return out
 }
 
 func expectActive(base, want string) error {
@@ -265,15 +158,4 @@ func expectActive(base, want string) error {
 		return fmt.Errorf("active %q, want %q", snap.Active, want)
 	}
 	return nil
-}
-
-// artifactsDir is where screenshots go: $PHOENIX_ARTIFACTS, else tests/browser/artifacts (git-ignored).
-func artifactsDir(t testing.TB) string {
-	dir := os.Getenv("PHOENIX_ARTIFACTS")
-	if dir == "" {
-		dir = "artifacts"
-	}
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	abs, _ := filepath.Abs(dir)
-	return abs
 }

@@ -31,7 +31,6 @@ const fleetToken = "fleet-test-token"
 // is labelled, it fits a 390 px screen, and the console shows nothing but the expected 401s.
 func TestFleetPage(t *testing.T) {
 	bin := harness.Binary(t)
-	chromium := harness.NeedTool(t, "chromium", "chromium")
 	fleetPort := harness.FreePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(fleetPort)
 	env := func(kv ...string) []string {
@@ -52,21 +51,13 @@ func TestFleetPage(t *testing.T) {
 	}
 	artifacts := artifactsDir(t)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-quic", true))...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	console := collectConsole(ctx)
-	b := &browser{t: t, ctx: ctx}
+	b, console := newBrowser(t, 1280, 900)
 
 	// The token: asked for, refused when wrong, asked again, kept for the tab only.
 	b.do(chromedp.Navigate(base + "/"))
-	b.waitJS(`document.querySelector('#token-dialog').open`, 20*time.Second)
-	b.do(chromedp.SendKeys(chromedp.CSS("#token-input"), "wrong"), chromedp.Click(chromedp.CSS("#token-dialog button[type=submit]")))
+	b.enterToken("wrong")
 	b.waitJS(`document.querySelector('#token-dialog').open && document.querySelector('#token-why').textContent.includes('refused')`, 20*time.Second)
-	b.do(chromedp.SendKeys(chromedp.CSS("#token-input"), fleetToken), chromedp.Click(chromedp.CSS("#token-dialog button[type=submit]")))
+	b.enterToken(fleetToken)
 
 	// Both agents, connected, otelcol-phoenix, on the baseline.
 	agentRow := func(node, role string) string {
@@ -192,14 +183,14 @@ func TestFleetPage(t *testing.T) {
 		.filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
 		.map(el => el.outerHTML))`), "controls without a label")
 
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifacts, "fleet-1280x900.png"), shot, 0o644))
 
 	// Narrow screen: nothing wider than the viewport (tables scroll inside their own box).
 	b.do(chromedp.EmulateViewport(390, 844))
 	b.waitJS(`document.documentElement.scrollWidth <= window.innerWidth`, 5*time.Second)
-	shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	shot, err = chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifacts, "fleet-390x844.png"), shot, 0o644))
 	t.Logf("screenshots in %s", artifacts)
