@@ -90,8 +90,11 @@ func Serve(w http.ResponseWriter, r *http.Request, b *Broker, keepalive, writeTi
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
+	// The deadline bounds a write and is lifted once it is done: over HTTP/2 a deadline that passes while
+	// the stream is idle resets the stream.
 	send := func(format string, args ...any) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 		if _, err := fmt.Fprintf(w, format, args...); err != nil {
 			return false
 		}
