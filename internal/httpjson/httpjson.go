@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrorBody is every error answer: {"error": {"code", "message", "problems"?}}.
@@ -52,9 +53,13 @@ func Write(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// Decode reads exactly one JSON object of type T: Content-Type application/json (UTF-8), at most maxBody
-// bytes, no unknown field, no key that matches a field only ignoring case, no key twice, no trailing
-// data. On failure it has answered the 4xx and returns false.
+// MaxDepth bounds how deep a body nests objects and arrays: configurations are a few levels deep, and what
+// decodes them downstream costs the square of the depth.
+const MaxDepth = 64
+
+// Decode reads exactly one JSON object of type T: Content-Type application/json (UTF-8, and valid UTF-8),
+// at most maxBody bytes, nested at most MaxDepth deep, no unknown field, no key that matches a field only
+// ignoring case, no key twice, no trailing data. On failure it has answered the 4xx and returns false.
 func Decode[T any](w http.ResponseWriter, r *http.Request, maxBody int64, v *T) bool {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
@@ -75,6 +80,20 @@ func Decode[T any](w http.ResponseWriter, r *http.Request, maxBody int64, v *T) 
 		Error(w, http.StatusBadRequest, "bad_body", err.Error())
 		return false
 	}
+	switch trimmed := bytes.TrimLeft(data, " \t\r\n"); {
+	case len(trimmed) == 0:
+		Error(w, http.StatusBadRequest, "bad_json", "empty body: one JSON object expected")
+		return false
+	case trimmed[0] != '{':
+		Error(w, http.StatusBadRequest, "bad_json", "one JSON object expected")
+		return false
+	case !utf8.Valid(data):
+		Error(w, http.StatusBadRequest, "bad_json", "body is not valid UTF-8")
+		return false
+	case nesting(data) > MaxDepth:
+		Error(w, http.StatusBadRequest, "bad_json", fmt.Sprintf("nested deeper than %d levels", MaxDepth))
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -90,4 +109,25 @@ func Decode[T any](w http.ResponseWriter, r *http.Request, maxBody int64, v *T) 
 		return false
 	}
 	return true
+}
+
+// nesting is how deep data nests objects and arrays (brackets inside strings do not count).
+func nesting(data []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped, inString = c == '\\', c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }

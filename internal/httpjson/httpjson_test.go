@@ -51,6 +51,11 @@ func TestDecode(t *testing.T) {
 		{"application/json", `{"name":"a","name":"b"}`, 400, "name: given twice"},
 		{"application/json", `{} []`, 400, "one JSON object expected"},
 		{"application/json", `{"name":"` + strings.Repeat("x", 100) + `"}`, 413, "body larger than 64 bytes"},
+		{"application/json", ``, 400, "empty body"},
+		{"application/json", ` null`, 400, "one JSON object expected"},
+		{"application/json", `[{"name":"a"}]`, 400, "one JSON object expected"},
+		{"application/json", "{\"name\":\"a\xff\"}", 400, "not valid UTF-8"},
+		{"application/json", `{"name":"a","extra":{"x":` + strings.Repeat("[", 3) + `1` + strings.Repeat("]", 3) + `}}`, 400, "cannot unmarshal"},
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(c.body))
 		if c.ct != "" {
@@ -68,5 +73,28 @@ func TestDecode(t *testing.T) {
 		assert.Equal(t, c.status, rec.Code, c.body)
 		assert.Contains(t, rec.Body.String(), c.want, c.body)
 		assert.Contains(t, rec.Body.String(), `"error": {`, c.body)
+	}
+}
+
+// TestNesting: a body nested deeper than MaxDepth is refused before anything decodes it; brackets in
+// strings do not count.
+func TestNesting(t *testing.T) {
+	assert.Equal(t, 0, nesting([]byte(`"[[[{"`)))
+	assert.Equal(t, 3, nesting([]byte(`{"a":["]\\\"[[",{}]}`)))
+	deep := func(n int) string {
+		return `{"extra":` + strings.Repeat(`{"a":`, n-2) + `{}` + strings.Repeat(`}`, n-2) + `}`
+	}
+	type spec struct {
+		Extra map[string]any `json:"extra"`
+	}
+	for n, want := range map[int]int{MaxDepth: http.StatusOK, MaxDepth + 1: http.StatusBadRequest, 10_000: http.StatusBadRequest} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(deep(n)))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		var v spec
+		if Decode(rec, req, 1<<20, &v) {
+			rec.Code = http.StatusOK
+		}
+		assert.Equal(t, want, rec.Code, "depth %d: %s", n, rec.Body.String())
 	}
 }
