@@ -84,7 +84,7 @@ func (c *OpAMPConfig) instanceUID(node string) types.InstanceUid {
 	if c.InstanceUID != "" {
 		return types.InstanceUid(uuid.MustParse(c.InstanceUID))
 	}
-	return types.InstanceUid(uuid.NewSHA1(uuid.NameSpaceURL, []byte("otelcol-phoenix:node:"+node)))
+	return types.InstanceUid(fleet.NodeUID(node))
 }
 
 // opampAgent reports to an OpAMP server and applies the desired state it sends, as the desired-state file

@@ -117,8 +117,11 @@ type agents struct {
 	max    int
 	now    func() time.Time
 	// certIdentity: an agent's host.name must be named by its connection's client certificate
-	// (node_identity: certificate).
-	certIdentity bool
+	// (node_identity: certificate); nodes is then each node's one agent (UID); refusedIdentity counts the
+	// messages refused for it.
+	certIdentity    bool
+	nodes           map[string]string
+	refusedIdentity atomic.Int64
 
 	reports atomic.Int64 // figures messages received, for the scale benchmark's CPU per report
 
@@ -130,7 +133,7 @@ type agents struct {
 }
 
 func newAgents(logger *zap.Logger, max int) *agents {
-	return &agents{logger: logger, max: max, now: time.Now, byUID: map[string]*agent{},
+	return &agents{logger: logger, max: max, now: time.Now, byUID: map[string]*agent{}, nodes: map[string]string{},
 		byConn: map[servertypes.Connection]*agent{}, changed: make(chan struct{}, 1)}
 }
 
@@ -165,7 +168,7 @@ func (t *agents) closeAll() {
 func (t *agents) onConnecting(req *http.Request) servertypes.ConnectionResponse {
 	var names []string
 	if t.certIdentity {
-		if names = certificateNames(req); len(names) == 0 {
+		if names = peerNames(req); len(names) == 0 {
 			t.logger.Warn("agent refused: no client certificate with a name (node_identity: certificate)",
 				zap.String("remote", req.RemoteAddr))
 			return servertypes.ConnectionResponse{Accept: false, HTTPStatusCode: http.StatusUnauthorized}
@@ -192,9 +195,9 @@ func (t *agents) onConnecting(req *http.Request) servertypes.ConnectionResponse 
 		OnMessage: onMessage, OnConnectionClose: t.onClose}}
 }
 
-// certificateNames are the names a connection's verified client certificate gives: its common name and
-// DNS names (none without a certificate).
-func certificateNames(req *http.Request) []string {
+// peerNames are the names a connection's verified client certificate gives: its common name and DNS
+// names (none without a certificate).
+func peerNames(req *http.Request) []string {
 	if req.TLS == nil || len(req.TLS.PeerCertificates) == 0 {
 		return nil
 	}
@@ -210,33 +213,42 @@ func certificateNames(req *http.Request) []string {
 
 // onMessageAs takes a message only when the agent's host.name — the one it describes now, or the one
 // known for its instance UID — is one of names, its connection's certificate's: a node cannot report as
-// another, nor take over another's UID. An agent known by UID only is asked for its description first.
+// another, nor use another's UID, and one node is one agent (a certificate cannot fill max_agents). The
+// UID a node's agent derives from its name (fleet.NodeUID) is that node's whoever used it first. An agent
+// known by UID only is asked for its description first.
 func (t *agents) onMessageAs(ctx context.Context, conn servertypes.Connection, msg *protobufs.AgentToServer, names []string, warned *atomic.Bool) *protobufs.ServerToAgent {
-	var node, owner string // what it says it is; the node its UID is known as
-	if uid, err := uuid.FromBytes(msg.InstanceUid); err == nil {
-		t.mu.RLock()
-		if a := t.byUID[uid.String()]; a != nil {
-			a.mu.Lock()
-			owner = a.node
-			a.mu.Unlock()
-		}
-		t.mu.RUnlock()
+	uid, err := uuid.FromBytes(msg.InstanceUid)
+	if err != nil {
+		return t.onMessage(ctx, conn, msg) // answers the malformed UID
 	}
-	node = owner
+	id := uid.String()
+	var owner string // the node this UID is known as
+	t.mu.RLock()
+	if a := t.byUID[id]; a != nil {
+		a.mu.Lock()
+		owner = a.node
+		a.mu.Unlock()
+	}
+	t.mu.RUnlock()
+	node := owner
 	if d := msg.AgentDescription; d != nil {
 		node = hostName(d)
 	}
-	var why string
-	switch {
-	case msg.AgentDescription == nil && owner == "":
+	if msg.AgentDescription == nil && owner == "" {
 		return &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid,
 			Flags: uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)}
-	case !slices.Contains(names, node):
-		why = fmt.Sprintf("host.name %q is not named by this connection's client certificate (%s)", node, strings.Join(names, ", "))
-	case owner != "" && owner != node:
-		why = fmt.Sprintf("instance_uid is node %q's; this connection's client certificate names %s", owner, strings.Join(names, ", "))
+	}
+	why := ""
+	switch rightful := uid == fleet.NodeUID(node); {
+	case !certificateNames(names, node):
+		why = fmt.Sprintf("host.name %q is not named by this connection's client certificate (%s)", node, listNames(names))
+	case owner != "" && owner != node && !rightful:
+		why = fmt.Sprintf("instance_uid is node %q's; this connection's client certificate names %s", owner, listNames(names))
+	default:
+		why = t.claim(node, id, rightful && owner != node)
 	}
 	if why != "" {
+		t.refusedIdentity.Add(1)
 		if !warned.Swap(true) {
 			t.logger.Warn("agent messages refused (node_identity: certificate)", zap.String("reason", why))
 		}
@@ -244,6 +256,68 @@ func (t *agents) onMessageAs(ctx context.Context, conn servertypes.Connection, m
 			Type: protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest, ErrorMessage: why}}
 	}
 	return t.onMessage(ctx, conn, msg)
+}
+
+// certificateNames says whether node is one of a certificate's names: DNS names compare ignoring case and
+// a final dot; wildcards match nothing.
+func certificateNames(names []string, node string) bool {
+	node = strings.TrimSuffix(node, ".")
+	return node != "" && slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(strings.TrimSuffix(n, "."), node) })
+}
+
+// listNames lists a few of a certificate's names for a message, and counts the rest.
+func listNames(names []string) string {
+	const shown = 5
+	if len(names) <= shown {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:shown], ", "), len(names)-shown)
+}
+
+// claim makes the agent id node's one agent, and says why not when node's is another that is connected.
+// Another that is not connected is forgotten (a restarted agent with a new UID); so is whoever held id as
+// another node when id is node's own (squatted: fleet.NodeUID), its connection closed.
+func (t *agents) claim(node, id string, reclaim bool) string {
+	t.mu.Lock()
+	var drop []servertypes.Connection
+	forget := func(a *agent) {
+		a.mu.Lock()
+		if a.conn != nil {
+			drop = append(drop, a.conn)
+			delete(t.byConn, a.conn)
+		}
+		a.conn, a.connected = nil, false
+		a.mu.Unlock()
+		delete(t.byUID, a.uid)
+		if t.nodes[a.node] == a.uid {
+			delete(t.nodes, a.node)
+		}
+	}
+	why := ""
+	if reclaim {
+		if a := t.byUID[id]; a != nil {
+			forget(a)
+		}
+	}
+	if other := t.byUID[t.nodes[node]]; other != nil && other.uid != id {
+		other.mu.Lock()
+		// a WebSocket agent while connected; a poller until it has been silent for a minute
+		live := other.conn != nil && !other.polling || other.polling && t.now().Sub(other.lastSeen) <= time.Minute
+		other.mu.Unlock()
+		if live {
+			why = fmt.Sprintf("node %q is connected already as instance %s", node, other.uid)
+		} else {
+			forget(other)
+		}
+	}
+	if why == "" {
+		t.nodes[node] = id
+	}
+	t.mu.Unlock()
+	for _, c := range drop {
+		_ = c.Disconnect()
+	}
+	return why
 }
 
 func (t *agents) onClose(conn servertypes.Connection) {
@@ -327,19 +401,25 @@ func (a *agent) describe(d *protobufs.AgentDescription) {
 		}
 	}
 	for _, kv := range d.NonIdentifyingAttributes {
+		if _, dup := a.labels[kv.Key]; dup {
+			continue // the first wins, as for host.name: a second one cannot change what selectors see
+		}
 		if s, ok := kv.Value.GetValue().(*protobufs.AnyValue_StringValue); ok && len(a.labels) < maxLabels &&
 			len(kv.Key) <= maxLabelSize && len(s.StringValue) <= maxLabelSize { // what is kept is bounded
 			a.labels[kv.Key] = s.StringValue
 		}
 	}
 	a.node = hostName(d)
+	if delete(a.labels, "host.name"); a.node != "" {
+		a.labels["host.name"] = a.node // what selectors match is the name the agent is known (and checked) as
+	}
 }
 
 // hostName is the node an agent describes (host.name, a non-identifying attribute), bounded.
 func hostName(d *protobufs.AgentDescription) string {
 	for _, kv := range d.NonIdentifyingAttributes {
-		if kv.Key == "host.name" {
-			return truncate(kv.Value.GetStringValue())
+		if s, ok := kv.Value.GetValue().(*protobufs.AnyValue_StringValue); ok && kv.Key == "host.name" {
+			return truncate(s.StringValue)
 		}
 	}
 	return ""
@@ -397,6 +477,9 @@ func (t *agents) evictLocked() bool {
 		return false
 	}
 	delete(t.byUID, oldest.uid)
+	if t.nodes[oldest.node] == oldest.uid {
+		delete(t.nodes, oldest.node)
+	}
 	return true
 }
 

@@ -117,7 +117,7 @@ func (a *api) info(w http.ResponseWriter, _ *http.Request) {
 		identity = nodeIdentityCertificate
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"agents": total, "connected": connected, "storage": storage,
-		"node_identity": identity})
+		"node_identity": identity, "identity_refused": a.agents.refusedIdentity.Load()})
 }
 
 func (a *api) listAgents(w http.ResponseWriter, _ *http.Request) {

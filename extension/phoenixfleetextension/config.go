@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 )
 
 // Config is the fleet controller's: one HTTP server (confighttp: TLS, auth, limits) for the agents' OpAMP
@@ -27,6 +28,9 @@ type Config struct {
 	// be the certificate's common name or one of its DNS names (tls.client_ca_file verifies them); "" or
 	// "none" trusts what agents report.
 	NodeIdentity string `mapstructure:"node_identity"`
+	// API, when set, serves the fleet API, its page and /metrics on a server of their own (its own TLS and
+	// auth: the operators'), leaving the main endpoint to the agents' OpAMP. Without it both share the one.
+	API configoptional.Optional[confighttp.ServerConfig] `mapstructure:"api"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -50,11 +54,17 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxAgents < 1 {
 		errs = append(errs, fmt.Errorf("max_agents %d: want at least 1", cfg.MaxAgents))
 	}
+	if api := cfg.API.Get(); api != nil && api.NetAddr.Endpoint == "" {
+		errs = append(errs, errors.New("api.endpoint: required (host:port) when api is set"))
+	}
 	switch cfg.NodeIdentity {
 	case "", "none":
 	case nodeIdentityCertificate:
-		if tls := cfg.TLS.Get(); tls == nil || tls.ClientCAFile == "" {
+		switch tls := cfg.TLS.Get(); {
+		case tls == nil || tls.ClientCAFile == "":
 			errs = append(errs, errors.New("node_identity certificate: needs tls.client_ca_file, the CA that signs the agents' client certificates"))
+		case tls.IncludeSystemCACertsPool:
+			errs = append(errs, errors.New("node_identity certificate: tls.include_system_ca_certs_pool would let any public CA's certificate name a node"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("node_identity %q: want certificate or none", cfg.NodeIdentity))

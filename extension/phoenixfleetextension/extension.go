@@ -39,13 +39,16 @@ type phoenixFleet struct {
 	rollouts *rollouts
 	stop     chan struct{}
 
-	mu      sync.Mutex
-	opamp   interface{ Stop(context.Context) error }
-	server  *http.Server
-	addr    net.Addr
-	done    chan struct{}
-	client  storage.Client    // nil without storage
-	storage storage.Extension // until NotifyConfig opens it
+	mu     sync.Mutex
+	opamp  interface{ Stop(context.Context) error }
+	server *http.Server
+	addr   net.Addr
+	// apiServer serves the API and page on api.endpoint when it is set (nil: the main server does).
+	apiServer *http.Server
+	apiAddr   net.Addr
+	done      chan struct{}
+	client    storage.Client    // nil without storage
+	storage   storage.Extension // until NotifyConfig opens it
 }
 
 // NotifyConfig implements extensioncapabilities.ConfigWatcher: the service calls it with the effective
@@ -120,29 +123,74 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(opampPath, withReadBudget(http.HandlerFunc(handler), max(16<<20, 16*f.cfg.MaxRequestBodySize)))
-	a := newAPI(f.agents, f.rollouts, 3*f.cfg.ReportInterval, f.cfg.MaxRequestBodySize)
+	apiCfg := f.cfg.API.Get()
+	maxBody := f.cfg.MaxRequestBodySize
+	if apiCfg != nil {
+		maxBody = apiCfg.MaxRequestBodySize
+	}
+	a := newAPI(f.agents, f.rollouts, 3*f.cfg.ReportInterval, maxBody)
 	a.storageConfigured = f.cfg.Storage != (component.ID{})
-	mux.Handle("/", a.handler())
-	srv, err := f.cfg.ToServer(ctx, host.GetExtensions(), f.set.TelemetrySettings, mux,
-		confighttp.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, msg string, status int) {
-			httpjson.Error(w, status, strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), msg) // 401s too
-		}))
+	if apiCfg == nil {
+		mux.Handle("/", a.handler())
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+			httpjson.Error(w, http.StatusNotFound, "not_found", "this endpoint serves the agents' OpAMP only; the fleet API is on api.endpoint")
+		})
+	}
+	srv, err := f.cfg.ToServer(ctx, host.GetExtensions(), f.set.TelemetrySettings, mux, confighttp.WithErrorHandler(jsonErrors))
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
-	srv.Handler = withDashboard(srv.Handler)
+	if apiCfg == nil {
+		srv.Handler = withDashboard(srv.Handler)
+	}
 	srv.ConnContext = connContext // plain-HTTP agents: the server tells their requests apart by connection
-	f.server, f.addr, f.opamp, f.done, f.stop = srv, ln.Addr(), srvOpAMP, make(chan struct{}), make(chan struct{})
+	var apiSrv *http.Server
+	var apiLn net.Listener
+	if apiCfg != nil {
+		if apiLn, err = apiCfg.ToListener(ctx); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("api: listen on %s: %w", apiCfg.NetAddr.Endpoint, err)
+		}
+		if apiSrv, err = apiCfg.ToServer(ctx, host.GetExtensions(), f.set.TelemetrySettings, a.handler(), confighttp.WithErrorHandler(jsonErrors)); err != nil {
+			_, _ = ln.Close(), apiLn.Close()
+			return fmt.Errorf("api: %w", err)
+		}
+		apiSrv.Handler = withDashboard(apiSrv.Handler)
+		f.apiAddr = apiLn.Addr()
+	}
+	f.server, f.apiServer, f.addr, f.opamp, f.stop = srv, apiSrv, ln.Addr(), srvOpAMP, make(chan struct{})
+	f.done = make(chan struct{})
 	go f.loop()
 	go func() {
 		defer close(f.done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			f.set.Logger.Error("fleet API stopped", zap.Error(err))
+		var wg sync.WaitGroup
+		serve := func(s *http.Server, l net.Listener, what string) {
+			defer wg.Done()
+			if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				f.set.Logger.Error(what+" stopped", zap.Error(err))
+			}
 		}
+		wg.Add(1)
+		go serve(srv, ln, "fleet controller")
+		if apiSrv != nil {
+			wg.Add(1)
+			go serve(apiSrv, apiLn, "fleet API")
+		}
+		wg.Wait()
 	}()
-	f.set.Logger.Info("fleet controller listening", zap.String("endpoint", ln.Addr().String()), zap.String("opamp", opampPath))
+	fields := []zap.Field{zap.String("endpoint", ln.Addr().String()), zap.String("opamp", opampPath)}
+	if f.apiAddr != nil {
+		fields = append(fields, zap.String("api", f.apiAddr.String()))
+	}
+	f.set.Logger.Info("fleet controller listening", fields...)
 	return nil
+}
+
+// jsonErrors answers confighttp's own errors (401s among them) in the API's JSON shape.
+func jsonErrors(w http.ResponseWriter, _ *http.Request, msg string, status int) {
+	httpjson.Error(w, status, strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), msg)
 }
 
 // Shutdown stops the server and drops the agents' connections; safe without Start and when called twice.
@@ -163,11 +211,13 @@ func (f *phoenixFleet) Shutdown(ctx context.Context) error {
 	if err := f.opamp.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		errs = append(errs, err)
 	}
-	if err := f.server.Shutdown(sctx); err != nil {
-		_ = f.server.Close()
+	for _, s := range []*http.Server{f.server, f.apiServer} {
+		if s != nil && s.Shutdown(sctx) != nil {
+			_ = s.Close()
+		}
 	}
 	<-f.done
-	f.server = nil
+	f.server, f.apiServer, f.apiAddr = nil, nil, nil
 	if f.client != nil {
 		errs = append(errs, f.client.Close(ctx))
 		f.client = nil
@@ -204,5 +254,15 @@ func (f *phoenixFleet) loop() {
 func (f *phoenixFleet) Addr() net.Addr {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.addr
+}
+
+// APIAddr is where the API and page are served: api.endpoint's address when set, else Addr.
+func (f *phoenixFleet) APIAddr() net.Addr {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.apiAddr != nil {
+		return f.apiAddr
+	}
 	return f.addr
 }

@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/extension"
 
 	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension/internal/metadata"
@@ -27,7 +28,9 @@ func createDefaultConfig() component.Config {
 	sc.NetAddr.Endpoint = DefaultEndpoint
 	sc.MaxRequestBodySize = 1 << 20 // an agent's report of many experiments
 	sc.ReadHeaderTimeout = 10 * time.Second
-	return &Config{ServerConfig: sc, ReportInterval: 30 * time.Second, MaxAgents: 10_000}
+	api := confighttp.NewDefaultServerConfig()
+	api.MaxRequestBodySize, api.ReadHeaderTimeout = 1<<20, 10*time.Second
+	return &Config{ServerConfig: sc, ReportInterval: 30 * time.Second, MaxAgents: 10_000, API: configoptional.Default(api)}
 }
 
 func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {

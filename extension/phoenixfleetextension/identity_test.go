@@ -13,15 +13,18 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -29,6 +32,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 
 	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension/internal/metadata"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
 )
 
 // testPKI is a CA and what it signs, for mutual TLS on loopback.
@@ -85,34 +89,47 @@ func (p *testPKI) client(cert tls.Certificate) *tls.Config {
 	return &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 }
 
-// TestNodeIdentityFromCertificates: with node_identity: certificate, an agent is listed under the host.name
-// its client certificate names (common name or DNS name); one reporting another node's name, or taking
-// over another node's instance UID, is refused and changes nothing; no certificate, no connection.
-func TestNodeIdentityFromCertificates(t *testing.T) {
-	pki := newTestPKI(t)
+// identityFleet starts phoenix_fleet with node_identity: certificate and mutual TLS from pki (max_agents 4)
+// and returns it with an API client (node-a's certificate) and a reader of its agents table (UID → node).
+func identityFleet(t *testing.T, pki *testPKI, apiCert tls.Certificate) (*phoenixFleet, *http.Client, func() map[string]agentView) {
 	pki.issue(t, "server", "fleet", nil, true)
-	certA := pki.issue(t, "node-a", "node-a", nil, false)
-	certB := pki.issue(t, "node-b", "node-b.internal", []string{"node-b"}, false)
-
 	cfg := createDefaultConfig().(*Config)
-	require.NoError(t, confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:0", "report_interval": "1s",
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:0", "report_interval": "1s", "max_agents": 4,
 		"node_identity": "certificate", "tls": map[string]any{"cert_file": filepath.Join(pki.dir, "server.pem"),
 			"key_file": filepath.Join(pki.dir, "server-key.pem"), "client_ca_file": filepath.Join(pki.dir, "ca.pem")}}).Unmarshal(cfg))
 	require.NoError(t, cfg.Validate())
 	f := newFleet(cfg, extensiontest.NewNopSettings(metadata.Type))
 	require.NoError(t, f.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, f.Shutdown(context.Background())) })
-	url := "wss://" + f.Addr().String() + "/v1/opamp"
-	api := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.client(certA)}}
-	agents := func() map[string]string { // UID → node
+	api := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.client(apiCert)}}
+	agents := func() map[string]agentView {
 		resp, err := api.Get("https://" + f.Addr().String() + "/api/v1/fleet/agents")
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		var out struct{ Agents []agentView }
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-		m := map[string]string{}
+		m := map[string]agentView{}
 		for _, a := range out.Agents {
-			m[a.ID] = a.Node
+			m[a.ID] = a
+		}
+		return m
+	}
+	return f, api, agents
+}
+
+// TestNodeIdentityFromCertificates: with node_identity: certificate, an agent is listed under the host.name
+// its client certificate names (common name or DNS name); one reporting another node's name, or taking
+// over another node's instance UID, is refused and changes nothing; no certificate, no connection.
+func TestNodeIdentityFromCertificates(t *testing.T) {
+	pki := newTestPKI(t)
+	certA := pki.issue(t, "node-a", "node-a", nil, false)
+	certB := pki.issue(t, "node-b", "node-b.internal", []string{"node-b"}, false)
+	f, api, agentsView := identityFleet(t, pki, certA)
+	url := "wss://" + f.Addr().String() + "/v1/opamp"
+	agents := func() map[string]string {
+		m := map[string]string{}
+		for id, a := range agentsView() {
+			m[id] = a.Node
 		}
 		return m
 	}
@@ -169,4 +186,109 @@ func TestNodeIdentityConfig(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	require.NoError(t, confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:0", "node_identity": "none"}).Unmarshal(cfg))
 	assert.NoError(t, cfg.Validate())
+}
+
+// TestNodeIdentityHolds: the UID a node's agent derives from its name is that node's even when another
+// certificate used it first; one certificate is one agent (it cannot fill max_agents); a second host.name
+// cannot change the label selectors match; names compare as DNS names; refusals are counted.
+func TestNodeIdentityHolds(t *testing.T) {
+	pki := newTestPKI(t)
+	certEvil := pki.issue(t, "evil", "evil", nil, false)
+	certVictim := pki.issue(t, "victim", "victim", nil, false)
+	certD := pki.issue(t, "node-d", "Node-D", nil, false)
+	f, api, agents := identityFleet(t, pki, certEvil)
+	url := "wss://" + f.Addr().String() + "/v1/opamp"
+	victimUID := fleet.NodeUID("victim")
+
+	// evil takes victim's UID first, as itself: accepted (nothing says whose it is yet)...
+	squat := startSimAgentWith(t, url, "evil", true, simOptions{tls: pki.client(certEvil), uid: victimUID})
+	require.Eventually(t, func() bool { return agents()[victimUID.String()].Node == "evil" }, 10*time.Second, 50*time.Millisecond)
+	// ...and more agents of evil's: refused, the node has its one.
+	for range 4 {
+		startSimAgentWith(t, url, "evil", true, simOptions{tls: pki.client(certEvil), uid: uuid.New()})
+	}
+	// victim comes with the UID its name gives: it is victim's; the squatter's connection goes.
+	startSimAgentWith(t, url, "victim", true, simOptions{tls: pki.client(certVictim), uid: victimUID})
+	require.Eventually(t, func() bool { return agents()[victimUID.String()].Node == "victim" }, 10*time.Second, 50*time.Millisecond,
+		"the rightful node reclaims its UID")
+	squat.stop()
+
+	// Names compare as DNS names: Node-D's certificate, host.name "node-d.".
+	startSimAgentWith(t, url, "node-d.", true, simOptions{tls: pki.client(certD)})
+	require.Eventually(t, func() bool {
+		return agents()[uuid.NewSHA1(uuid.NameSpaceURL, []byte("node-d.")).String()].Node == "node-d."
+	},
+		10*time.Second, 50*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	evils := 0
+	for id, a := range agents() {
+		if a.Node == "evil" {
+			evils++
+			assert.NotEqual(t, victimUID.String(), id)
+		}
+	}
+	assert.LessOrEqual(t, evils, 1, "one agent per node: evil's others never got in")
+
+	resp, err := api.Get("https://" + f.Addr().String() + "/api/v1/fleet/info")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var info struct {
+		Refused int64 `json:"identity_refused"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&info))
+	assert.Positive(t, info.Refused)
+}
+
+// TestSecondHostNameIsNotALabel: selectors match the host.name an agent is known as, not a second one in
+// its description.
+func TestSecondHostNameIsNotALabel(t *testing.T) {
+	a := &agent{}
+	str := func(k, v string) *protobufs.KeyValue {
+		return &protobufs.KeyValue{Key: k, Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_StringValue{StringValue: v}}}
+	}
+	a.describe(&protobufs.AgentDescription{NonIdentifyingAttributes: []*protobufs.KeyValue{
+		str("host.name", "evil"), str("zone", "a"), str("host.name", "node-b"), str("zone", "b")}})
+	assert.Equal(t, "evil", a.node)
+	assert.Equal(t, map[string]string{"host.name": "evil", "zone": "a"}, a.labels)
+}
+
+// TestSeparateAPIEndpoint: with api set, the agents' endpoint serves OpAMP only and the API, page and
+// /metrics are on api.endpoint (with settings of their own), so a node's credentials need not reach them.
+func TestSeparateAPIEndpoint(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:0", "report_interval": "1s"}).Unmarshal(cfg))
+	assert.Nil(t, cfg.API.Get(), "not set: one server")
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{"api": map[string]any{"endpoint": "127.0.0.1:0"}}).Unmarshal(cfg))
+	require.NotNil(t, cfg.API.Get())
+	assert.Equal(t, int64(1<<20), cfg.API.Get().MaxRequestBodySize, "the API's defaults")
+	require.NoError(t, cfg.Validate())
+	f := newFleet(cfg, extensiontest.NewNopSettings(metadata.Type))
+	require.NoError(t, f.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, f.Shutdown(context.Background())) })
+	require.NotEqual(t, f.Addr().String(), f.APIAddr().String())
+
+	startSimAgent(t, "ws://"+f.Addr().String()+"/v1/opamp", "node-a", true)
+	get := func(addr, path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	require.Eventually(t, func() bool {
+		_, body := get(f.APIAddr().String(), "/api/v1/fleet/agents")
+		return strings.Contains(body, `"node-a"`)
+	}, 10*time.Second, 50*time.Millisecond, "the agent, connected on the agents' endpoint, listed on the API's")
+	for _, path := range []string{"/api/v1/fleet/info", "/", "/metrics"} {
+		code, _ := get(f.APIAddr().String(), path)
+		assert.Equal(t, http.StatusOK, code, "api endpoint %s", path)
+		code, body := get(f.Addr().String(), path)
+		assert.Equal(t, http.StatusNotFound, code, "agents' endpoint %s", path)
+		assert.Contains(t, body, "api.endpoint")
+	}
+
+	bad := createDefaultConfig().(*Config)
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{"api": map[string]any{"endpoint": ""}}).Unmarshal(bad))
+	assert.ErrorContains(t, bad.Validate(), "api.endpoint: required")
 }

@@ -35,12 +35,14 @@ var (
 		[]string{"experiment", "variant"}, nil)
 	phaseDesc = prometheus.NewDesc("phoenix_fleet_rollout_phase", "1 for the phase a rollout is in.",
 		[]string{"rollout", "experiment", "candidate", "phase"}, nil)
-	waveDesc   = prometheus.NewDesc("phoenix_fleet_rollout_wave", "The wave a rollout is at (1-based).", []string{"rollout"}, nil)
-	pausedDesc = prometheus.NewDesc("phoenix_fleet_rollout_paused", "1 while a rollout is paused.", []string{"rollout"}, nil)
+	waveDesc    = prometheus.NewDesc("phoenix_fleet_rollout_wave", "The wave a rollout is at (1-based).", []string{"rollout"}, nil)
+	pausedDesc  = prometheus.NewDesc("phoenix_fleet_rollout_paused", "1 while a rollout is paused.", []string{"rollout"}, nil)
+	refusedDesc = prometheus.NewDesc("phoenix_fleet_agent_messages_refused_total",
+		"Agent messages refused because the host.name or instance UID does not match the client certificate (node_identity: certificate).", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{agentsDesc, seriesDesc, dpsDesc, bpsDesc, costDesc, fidelityDesc, criticalDesc, phaseDesc, waveDesc, pausedDesc} {
+	for _, d := range []*prometheus.Desc{agentsDesc, seriesDesc, dpsDesc, bpsDesc, costDesc, fidelityDesc, criticalDesc, phaseDesc, waveDesc, pausedDesc, refusedDesc} {
 		ch <- d
 	}
 }
@@ -63,6 +65,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				strconv.FormatBool(phoenix), strconv.FormatBool(connected))
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(c.agents.refusedIdentity.Load()))
 	names := make([]string, 0, len(experiments))
 	for e := range experiments {
 		names = append(names, e)

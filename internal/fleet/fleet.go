@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 )
 
@@ -139,4 +141,10 @@ func (v Variant) check() error {
 		return fmt.Errorf("series %d: want at most %g", v.Series, maxSeries)
 	}
 	return nil
+}
+
+// NodeUID is the OpAMP instance UID of the otelcol-phoenix agent on node (phoenix_control's default): the
+// same on every start, and what phoenix_fleet's node identity expects of a node's agent.
+func NodeUID(node string) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("otelcol-phoenix:node:"+node))
 }
