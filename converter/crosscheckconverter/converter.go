@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensionauth"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension"
+	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/components"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 	"github.com/phoenix-platform/otelcol-phoenix/processor/experimentprocessor"
@@ -45,6 +47,7 @@ func newConverter(processors, extensions []any) *converter {
 
 var (
 	controlType    = phoenixcontrolextension.NewFactory().Type()
+	fleetType      = phoenixfleetextension.NewFactory().Type()
 	experimentType = experimentprocessor.NewFactory().Type()
 	simulatorType  = simulatedprocessreceiver.NewFactory().Type()
 )
@@ -85,8 +88,14 @@ func (c *converter) Convert(ctx context.Context, conf *confmap.Conf) error {
 	k.endpoints(map[string][]component.ID{"receivers": sorted(receivers), "extensions": sorted(svc.Extensions), "exporters": sorted(exporters)})
 
 	for _, id := range sorted(svc.Extensions) {
-		if k.configured[id] && c.extensions[id.Type()] != nil && c.extensions[id.Type()].Type() == controlType {
+		if !k.configured[id] || c.extensions[id.Type()] == nil {
+			continue
+		}
+		switch c.extensions[id.Type()].Type() {
+		case controlType:
 			k.controlExtension(id)
+		case fleetType:
+			k.fleetExtension(id)
 		}
 	}
 	configured := ids(conf, "receivers")
@@ -148,15 +157,31 @@ func (k *check) controlExtension(id component.ID) {
 	if !ok {
 		return
 	}
-	if cfg.Storage != (component.ID{}) {
-		k.reference("extensions", id, "storage", cfg.Storage, "a storage extension", func(e kinds) bool { return e.storage })
+	k.storageAndAuth(id, cfg.Storage, "auth", cfg.ServerConfig)
+}
+
+func (k *check) fleetExtension(id component.ID) {
+	cfg, ok := k.decode("extensions", id, phoenixfleetextension.NewFactory()).(*phoenixfleetextension.Config)
+	if !ok {
+		return
 	}
-	if cfg.Auth.HasValue() {
-		ref := cfg.Auth.Get().Config.AuthenticatorID
+	k.storageAndAuth(id, cfg.Storage, "auth", cfg.ServerConfig)
+	if api := cfg.API.Get(); api != nil {
+		k.storageAndAuth(id, component.ID{}, "api::auth", *api)
+	}
+}
+
+// storageAndAuth checks an extension's storage reference and its server's authenticator (at where).
+func (k *check) storageAndAuth(id, storage component.ID, where string, srv confighttp.ServerConfig) {
+	if storage != (component.ID{}) {
+		k.reference("extensions", id, "storage", storage, "a storage extension", func(e kinds) bool { return e.storage })
+	}
+	if srv.Auth.HasValue() {
+		ref := srv.Auth.Get().Config.AuthenticatorID
 		if ref == (component.ID{}) {
-			k.fail("extensions", id, errors.New("auth::authenticator: name a server authenticator extension (e.g. bearertokenauth)"))
+			k.fail("extensions", id, fmt.Errorf("%s::authenticator: name a server authenticator extension (e.g. bearertokenauth)", where))
 		} else {
-			k.reference("extensions", id, "auth::authenticator", ref, "a server authenticator", func(e kinds) bool { return e.serverAuth })
+			k.reference("extensions", id, where+"::authenticator", ref, "a server authenticator", func(e kinds) bool { return e.serverAuth })
 		}
 	}
 }
