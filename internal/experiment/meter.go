@@ -248,7 +248,9 @@ func (m *Meter) follow(pos int, p *fidelityPoint, seen uint32) {
 	if !prev.valued() {
 		return // a new series: its first sample only sets where it starts
 	}
-	m.observeGap(p.ts - prev.ts)
+	if !prev.stale() { // back after a staleness marker: the absence is not a gap between samples
+		m.observeGap(p.ts - prev.ts)
+	}
 	switch p.kind {
 	case kindDelta:
 		w.increase[acc] += p.v
@@ -277,10 +279,15 @@ func (m *Meter) gauge(w *window, acc int32, e, prev *lastValue) {
 	w.integral[acc] += e.v * float64(e.aux) / 1e9
 }
 
+// observeGap follows the usual gap between a series' samples (smoothed over the meter's series). A gap of
+// more than twice the usual one is a series missing reports (a process back in a top K, a name taken now
+// and then), not a slower receiver: it moves the usual gap as if it were twice, so that a few absences do
+// not make every new series' first sample count for their length.
 func (m *Meter) observeGap(gap pcommon.Timestamp) {
 	if m.gap == 0 {
 		m.gap = gap
 	} else {
+		gap = min(gap, 2*m.gap)
 		m.gap = pcommon.Timestamp(int64(m.gap) + (int64(gap)-int64(m.gap))/16)
 	}
 }

@@ -350,3 +350,47 @@ func TestHistogramsCountInFidelity(t *testing.T) {
 	assert.Equal(t, 0.0, st[1].MetricFidelity["http.server.duration"])
 	assert.Equal(t, 0.0, *st[1].Fidelity)
 }
+
+// TestUsualGapIgnoresAbsences: a series back after a staleness marker or a long absence (a process that
+// left a top K and returned, a name taken now and then) does not move the usual gap between samples, by
+// which a new gauge series' first sample is counted ahead: that would over-count every short-lived series
+// of the variant whose output has such returns, and not the baseline's.
+func TestUsualGapIgnoresAbsences(t *testing.T) {
+	m := NewMeter(opts(), t0)
+	procs := func(n int) []proc {
+		var out []proc
+		for i := range n {
+			out = append(out, proc{pid: int64(i + 1), exe: "a", start: -time.Hour, cpu: 1, mem: 100})
+		}
+		return out
+	}
+	for s := 10; s <= 50; s += 10 {
+		m.Measure(batch(time.Duration(s)*time.Second, procs(20)...))
+	}
+	require.InDelta(t, 10e9, float64(m.gap), 1e6)
+	// Every 80 s, five series leave with a staleness marker (as topk ends a series that falls out of its top
+	// K) and come back 30 s later, within the time they are followed.
+	highest := m.gap
+	defer func() {
+		assert.InDelta(t, 10e9, float64(highest), 0.2e9, "the usual gap never moved from the receiver's 10 s")
+	}()
+	for s := 60; s <= 1200; s += 10 {
+		highest = max(highest, m.gap)
+		all := procs(20)
+		switch (s / 10) % 8 {
+		case 0:
+			md := batch(time.Duration(s)*time.Second, all...)
+			for i := range 5 { // both its series end
+				ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+				ms.At(0).Sum().DataPoints().At(0).SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+				ms.At(1).Gauge().DataPoints().At(0).SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+			}
+			m.Measure(md)
+			continue
+		case 1, 2:
+			all = all[5:]
+		}
+		m.Measure(batch(time.Duration(s)*time.Second, all...))
+	}
+	assert.InDelta(t, 10e9, float64(m.gap), 0.1e9, "the usual gap is still the receiver's 10 s")
+}
