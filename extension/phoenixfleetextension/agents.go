@@ -120,8 +120,9 @@ type agents struct {
 	// (node_identity: certificate); nodes is then each node's one agent (UID); refusedIdentity counts the
 	// messages refused for it.
 	certIdentity    bool
-	nodes           map[string]string
+	nodes           map[string]string // canonicalNode → UID
 	refusedIdentity atomic.Int64
+	warned          map[string]time.Time // a certificate's first name → when its refusal was last logged
 
 	reports atomic.Int64 // figures messages received, for the scale benchmark's CPU per report
 
@@ -133,7 +134,7 @@ type agents struct {
 }
 
 func newAgents(logger *zap.Logger, max int) *agents {
-	return &agents{logger: logger, max: max, now: time.Now, byUID: map[string]*agent{}, nodes: map[string]string{},
+	return &agents{logger: logger, max: max, now: time.Now, byUID: map[string]*agent{}, nodes: map[string]string{}, warned: map[string]time.Time{},
 		byConn: map[servertypes.Connection]*agent{}, changed: make(chan struct{}, 1)}
 }
 
@@ -204,7 +205,7 @@ func peerNames(req *http.Request) []string {
 	cert := req.TLS.PeerCertificates[0]
 	var names []string
 	for _, n := range append([]string{cert.Subject.CommonName}, cert.DNSNames...) {
-		if n != "" {
+		if n != "" && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
@@ -239,17 +240,18 @@ func (t *agents) onMessageAs(ctx context.Context, conn servertypes.Connection, m
 			Flags: uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)}
 	}
 	why := ""
+	renamed := owner != "" && canonicalNode(owner) != canonicalNode(node)
 	switch rightful := uid == fleet.NodeUID(node); {
 	case !certificateNames(names, node):
 		why = fmt.Sprintf("host.name %q is not named by this connection's client certificate (%s)", node, listNames(names))
-	case owner != "" && owner != node && !rightful:
+	case renamed && !rightful && !certificateNames(names, owner): // a certificate naming both may rename
 		why = fmt.Sprintf("instance_uid is node %q's; this connection's client certificate names %s", owner, listNames(names))
 	default:
-		why = t.claim(node, id, rightful && owner != node)
+		why = t.claim(canonicalNode(node), id, rightful && renamed)
 	}
 	if why != "" {
 		t.refusedIdentity.Add(1)
-		if !warned.Swap(true) {
+		if !warned.Swap(true) && t.warnDue(names[0]) {
 			t.logger.Warn("agent messages refused (node_identity: certificate)", zap.String("reason", why))
 		}
 		return &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid, ErrorResponse: &protobufs.ServerErrorResponse{
@@ -261,8 +263,27 @@ func (t *agents) onMessageAs(ctx context.Context, conn servertypes.Connection, m
 // certificateNames says whether node is one of a certificate's names: DNS names compare ignoring case and
 // a final dot; wildcards match nothing.
 func certificateNames(names []string, node string) bool {
-	node = strings.TrimSuffix(node, ".")
-	return node != "" && slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(strings.TrimSuffix(n, "."), node) })
+	node = canonicalNode(node)
+	return node != "" && slices.ContainsFunc(names, func(n string) bool { return canonicalNode(n) == node })
+}
+
+// canonicalNode is a node name as DNS compares it: lower case, no final dot. One node is one agent under
+// this name, however an agent spells it.
+func canonicalNode(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) }
+
+// warnDue says whether a refusal for the certificate named first may be logged: once a minute each (a
+// plain-HTTP agent's every poll is a connection of its own).
+func (t *agents) warnDue(cert string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if last, ok := t.warned[cert]; ok && t.now().Sub(last) < time.Minute {
+		return false
+	}
+	if len(t.warned) >= t.max { // bounded by the certificates seen; forget them all rather than grow
+		clear(t.warned)
+	}
+	t.warned[cert] = t.now()
+	return true
 }
 
 // listNames lists a few of a certificate's names for a message, and counts the rest.
@@ -289,8 +310,8 @@ func (t *agents) claim(node, id string, reclaim bool) string {
 		a.conn, a.connected = nil, false
 		a.mu.Unlock()
 		delete(t.byUID, a.uid)
-		if t.nodes[a.node] == a.uid {
-			delete(t.nodes, a.node)
+		if t.nodes[canonicalNode(a.node)] == a.uid {
+			delete(t.nodes, canonicalNode(a.node))
 		}
 	}
 	why := ""
@@ -477,8 +498,8 @@ func (t *agents) evictLocked() bool {
 		return false
 	}
 	delete(t.byUID, oldest.uid)
-	if t.nodes[oldest.node] == oldest.uid {
-		delete(t.nodes, oldest.node)
+	if t.nodes[canonicalNode(oldest.node)] == oldest.uid {
+		delete(t.nodes, canonicalNode(oldest.node))
 	}
 	return true
 }

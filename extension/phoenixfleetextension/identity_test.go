@@ -219,7 +219,26 @@ func TestNodeIdentityHolds(t *testing.T) {
 		return agents()[uuid.NewSHA1(uuid.NameSpaceURL, []byte("node-d.")).String()].Node == "node-d."
 	},
 		10*time.Second, 50*time.Millisecond)
+	// however it is spelt, node-d is one node: more agents of it are refused
+	startSimAgentWith(t, url, "NODE-D", true, simOptions{tls: pki.client(certD), uid: uuid.New()})
+	startSimAgentWith(t, url, "node-d", true, simOptions{tls: pki.client(certD), uid: uuid.New()})
+	// a certificate naming two nodes may rename its agent (same UID) once the first is gone
+	certXY := pki.issue(t, "node-xy", "node-x", []string{"node-x", "node-y"}, false)
+	uidXY := uuid.New()
+	x := startSimAgentWith(t, url, "node-x", true, simOptions{tls: pki.client(certXY), uid: uidXY})
+	require.Eventually(t, func() bool { return agents()[uidXY.String()].Node == "node-x" }, 10*time.Second, 50*time.Millisecond)
+	x.stop()
+	startSimAgentWith(t, url, "node-y", true, simOptions{tls: pki.client(certXY), uid: uidXY})
+	require.Eventually(t, func() bool { return agents()[uidXY.String()].Node == "node-y" }, 10*time.Second, 50*time.Millisecond,
+		"renamed within its certificate's names")
 	time.Sleep(500 * time.Millisecond)
+	nodeD := 0
+	for _, a := range agents() {
+		if strings.EqualFold(strings.TrimSuffix(a.Node, "."), "node-d") {
+			nodeD++
+		}
+	}
+	assert.Equal(t, 1, nodeD, "one agent for node-d, however spelt")
 	evils := 0
 	for id, a := range agents() {
 		if a.Node == "evil" {
