@@ -242,11 +242,11 @@ func (t *agents) onMessageAs(ctx context.Context, conn servertypes.Connection, m
 	why := ""
 	renamed := owner != "" && canonicalNode(owner) != canonicalNode(node)
 	switch rightful := uid == fleet.NodeUID(node); {
-	case !certificateNames(names, node):
+	case !namesNode(names, node):
 		why = fmt.Sprintf("host.name %q is not named by this connection's client certificate (%s)", node, listNames(names))
-	case renamed && !rightful && !certificateNames(names, owner): // a certificate naming both may rename
+	case renamed && !rightful && !namesNode(names, owner): // a certificate naming both may rename
 		why = fmt.Sprintf("instance_uid is node %q's; this connection's client certificate names %s", owner, listNames(names))
-	default:
+	case msg.AgentDescription != nil: // its node was claimed when it last described itself
 		why = t.claim(canonicalNode(node), id, rightful && renamed)
 	}
 	if why != "" {
@@ -262,7 +262,7 @@ func (t *agents) onMessageAs(ctx context.Context, conn servertypes.Connection, m
 
 // certificateNames says whether node is one of a certificate's names: DNS names compare ignoring case and
 // a final dot; wildcards match nothing.
-func certificateNames(names []string, node string) bool {
+func namesNode(names []string, node string) bool {
 	node = canonicalNode(node)
 	return node != "" && slices.ContainsFunc(names, func(n string) bool { return canonicalNode(n) == node })
 }

@@ -656,7 +656,6 @@ func (o *oracle) compareFidelity(label string, w snapshot, start, at time.Time) 
 	if err != nil {
 		return
 	}
-	W := promDuration(at.Sub(start))
 	counts, err := o.familyCounts(at.Sub(start), at)
 	if err != nil {
 		o.fail(label+" baseline families", err)
@@ -679,43 +678,12 @@ func (o *oracle) compareFidelity(label string, w snapshot, start, at time.Time) 
 	}
 	sort.Strings(names)
 	for _, f := range names {
-		var queries []string
-		switch types[f] {
-		case "counter": // the growth of the backend's samples over the window (see sampleGrowth)
-			got, err := o.windowGrowth(f, start, at)
-			if err != nil {
-				o.fail(label+" fidelity "+f, err)
-				continue
-			}
-			for _, v := range o.others() {
-				if c, ok := closeness(got[v], got[baselineVariant]); ok {
-					fid[v][f] = c
-				}
-			}
-		case "histogram":
-			queries = []string{
-				fmt.Sprintf(`sum by (phoenix_variant) (increase(%s_count{phoenix_variant!=""}[%s]))`, f, W),
-				fmt.Sprintf(`sum by (phoenix_variant) (increase(%s_sum{phoenix_variant!=""}[%s]))`, f, W),
-			}
-		default: // gauge, unknown
-			got, err := o.gaugeMean(f, start, at)
-			if err != nil {
-				o.fail(label+" fidelity "+f, err)
-				continue
-			}
-			for _, v := range o.others() {
-				if c, ok := closeness(got[v], got[baselineVariant]); ok {
-					fid[v][f] = c
-				}
-			}
+		totals, err := o.familyTotals(types[f], f, start, at)
+		if err != nil {
+			o.fail(label+" fidelity "+f, err)
+			continue
 		}
-		for _, q := range queries {
-			samples, err := o.prom.Query(q, at)
-			if err != nil {
-				o.fail(label+" fidelity "+f, err)
-				continue
-			}
-			got := byVariant(samples)
+		for _, got := range totals { // the lowest closeness of the family's measures
 			for _, v := range o.others() {
 				c, ok := closeness(got[v], got[baselineVariant])
 				if !ok {
@@ -762,6 +730,31 @@ func (o *oracle) compareFidelity(label string, w snapshot, start, at time.Time) 
 			prom = &lowest
 		}
 		o.compareValues(label+" fidelity (lowest; PromQL's at "+orNone(lowestFamily)+")", v, st.Fidelity, prom)
+	}
+}
+
+// familyTotals are what a family's fidelity compares, per variant, over (start, at]: for a counter the
+// growth of the backend's samples (see sampleGrowth); for a histogram PromQL's increase of _count and of
+// _sum; for a gauge (or unknown) its mean total.
+func (o *oracle) familyTotals(typ, family string, start, at time.Time) ([]map[string]float64, error) {
+	switch typ {
+	case "counter":
+		got, err := o.windowGrowth(family, start, at)
+		return []map[string]float64{got}, err
+	case "histogram":
+		var out []map[string]float64
+		for _, part := range []string{"_count", "_sum"} {
+			samples, err := o.prom.Query(fmt.Sprintf(`sum by (phoenix_variant) (increase(%s%s{phoenix_variant!=""}[%s]))`,
+				family, part, promDuration(at.Sub(start))), at)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, byVariant(samples))
+		}
+		return out, nil
+	default:
+		got, err := o.gaugeMean(family, start, at)
+		return []map[string]float64{got}, err
 	}
 }
 
