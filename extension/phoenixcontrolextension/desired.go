@@ -380,10 +380,11 @@ func (d *desiredState) apply(now time.Time, e control.Experiment) {
 	d.status.LastApplied = now
 }
 
-// addVariants builds the file's variants of an experiment that are new, or (rebuild) whose definition
-// changed, recording in failed those that could not be (under d.mu); the others stay applied. A changed
-// variant is rebuilt only once it is not active.
-func (d *desiredState) addVariants(e control.Experiment, want desiredExperiment, failed map[string]string, rebuild bool) {
+// addVariants builds the file's variants of an experiment that are new or whose definition changed,
+// recording in failed those that could not be (under d.mu); the others stay applied. A changed variant is
+// rebuilt only while it is not active: before the file's switch (which may then make the new definition
+// active), or after it (afterSwitch) if it was active until then.
+func (d *desiredState) addVariants(e control.Experiment, want desiredExperiment, failed map[string]string, afterSwitch bool) {
 	name := e.Name()
 	if d.defined[name] == nil {
 		d.defined[name] = map[string]control.VariantDefinition{}
@@ -399,10 +400,12 @@ func (d *desiredState) addVariants(e control.Experiment, want desiredExperiment,
 			case have.Source != control.SourceDesiredState:
 				failed[v] = fmt.Sprintf("%s already has a variant %q (source %s) defined otherwise: the file cannot redefine it", name, v, have.Source)
 				continue
-			case reflect.DeepEqual(d.defined[name][v], def) || !rebuild:
-				continue // unchanged, or to rebuild after the switch
+			case reflect.DeepEqual(d.defined[name][v], def):
+				continue
 			case snap.Active == v:
-				failed[v] = "its definition changed while it is active: switch to another variant first, or give the new one another name"
+				if afterSwitch {
+					failed[v] = "its definition changed while it is active: switch to another variant first, or give the new one another name"
+				}
 				continue
 			}
 			if _, err := d.reg.removeVariant(context.Background(), name, v, "desired_state file", control.SourceDesiredState); err != nil && !errors.Is(err, errNotPersisted) {

@@ -184,6 +184,19 @@ func TestDesiredStateVariants(t *testing.T) {
 	run(t, srv, []step{{"the file's, not the API's", "DELETE", "/api/v1/experiments/experiment%2Fprocess/variants/top30", "", "", 409,
 		[]string{"desired-state file"}}})
 
+	write(`experiments:
+  experiment/process:
+    active: top30
+    variants:
+      top30: {processors: [{topk: {k: 31}}]}
+`)
+	d.poll(now.Add(90 * time.Second))
+	steps, err = exp.VariantSteps("top30")
+	require.NoError(t, err)
+	assert.Equal(t, 31, steps[0].Config["k"], "redefined and made active in one edit (a re-exported variant): the new definition runs")
+	assert.Equal(t, "top30", exp.Snapshot().Active)
+	assert.Empty(t, d.snapshot().VariantErrors)
+
 	write("experiments:\n  experiment/process: {active: top20}\n")
 	d.poll(now.Add(2 * time.Minute))
 	_, ok = exp.Snapshot().Variant("top30")

@@ -273,8 +273,8 @@ type Experiment interface {
 	// RemoveVariant stops and removes a runtime variant, once the batches running through it are done;
 	// ErrVariantProtected for the baseline, the active variant or one defined in the config.
 	RemoveVariant(ctx context.Context, name string) error
-	// CheckVariant reports what AddVariant would find wrong with a definition, building its chain without
-	// starting it (nil: it would be added).
+	// CheckVariant reports what AddVariant would find wrong with a definition, and whether the variant
+	// limit leaves room for it, building its chain without starting it (nil: it would be added).
 	CheckVariant(ctx context.Context, def VariantDefinition) error
 }
 

@@ -188,7 +188,13 @@ func (p *experimentProcessor) CheckVariant(ctx context.Context, def control.Vari
 	if err != nil {
 		return err
 	}
-	if problems := CheckDefinition(ctx, p.checkSettings(), def, p.limits(), lookup); len(problems) > 0 {
+	problems := CheckDefinition(ctx, p.checkSettings(), def, p.limits(), lookup)
+	if vs := p.state.Load(); vs.find(def.Name) == nil && len(vs.variants) >= p.cfg.MaxVariants {
+		problems = append(problems, control.StepProblem{Message: fmt.Sprintf(
+			"%s runs %d variants, max_variants is %d: adding it would be refused (remove one, or raise max_variants)",
+			p.Name(), len(vs.variants), p.cfg.MaxVariants)})
+	}
+	if len(problems) > 0 {
 		return &control.InvalidChainError{Variant: def.Name, Problems: problems}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,6 +133,9 @@ func TestRuntimeVariantErrors(t *testing.T) {
 	assert.ErrorIs(t, p.exp.AddVariant(ctx, definition("top20", chains["topk"][0]), control.SourceAPI), control.ErrVariantExists)
 	require.NoError(t, p.exp.AddVariant(ctx, definition("top30", map[string]any{"topk": map[string]any{"k": 30}}), control.SourceAPI))
 	assert.ErrorIs(t, p.exp.AddVariant(ctx, definition("top40", map[string]any{"topk": map[string]any{"k": 40}}), control.SourceAPI), control.ErrVariantLimit)
+	err = p.exp.CheckVariant(ctx, definition("top40", map[string]any{"topk": map[string]any{"k": 40}}))
+	require.ErrorAs(t, err, &invalid, "validation says what adding it would: the limit too")
+	assert.Contains(t, invalid.Error(), "max_variants is 3")
 
 	assert.ErrorIs(t, p.exp.RemoveVariant(ctx, "full"), control.ErrVariantProtected, "the baseline")
 	assert.ErrorIs(t, p.exp.RemoveVariant(ctx, "top20"), control.ErrVariantProtected, "active, and from the config")
@@ -196,6 +200,13 @@ func TestVariantChangesUnderLoad(t *testing.T) {
 			ctx := context.Background()
 			assert.NoError(t, p.exp.AddVariant(ctx, extra, control.SourceAPI))
 			assert.NoError(t, p.exp.SetActive([]string{"extra", "tagged", "full"}[i%3]))
+			if i%3 == 0 { // active long enough to carry batches of its own, not only for an instant
+				delivered := len(sink.AllMetrics())
+				for deadline := time.Now().Add(200 * time.Millisecond); len(sink.AllMetrics()) == delivered &&
+					time.Now().Before(deadline) && !stop.Load(); {
+					runtime.Gosched()
+				}
+			}
 			assert.NoError(t, p.exp.SetActive([]string{"full", "tagged"}[i%2]))
 			assert.NoError(t, p.exp.RemoveVariant(ctx, "extra"))
 			n++
@@ -253,6 +264,7 @@ func TestVariantChangesUnderLoad(t *testing.T) {
 		require.Equal(t, 1, n, "batch %s duplicated", id)
 	}
 	t.Logf("%d add/switch/remove rounds; batches by variant: %v", rounds, byVariant)
+	require.Positive(t, byVariant["extra"], "the runtime variant carried batches, whole and once")
 }
 
 // TestRuntimeVariantInTee: in tee mode a batch carries the new variant's output whole or not at all.
