@@ -203,11 +203,7 @@ func (m *rollouts) act(id, action string) (fleet.Rollout, error) {
 	case "rollback":
 		err = r.Rollback(now, "by the API")
 	case "pause":
-		if r.Phase.Terminal() {
-			err = fleet.ErrEnded
-		} else if !r.Paused {
-			r.Paused, r.PauseReason = true, "paused by the API"
-		}
+		err = r.Pause(now, "by the API")
 	}
 	if err != nil {
 		return clone(r), err

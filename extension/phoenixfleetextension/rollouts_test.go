@@ -125,7 +125,10 @@ func TestRolloutOverOpAMP(t *testing.T) {
 			require.Equal(t, http.StatusCreated, status, "%s", body)
 			var r fleet.Rollout
 			require.NoError(t, json.Unmarshal(body, &r))
-			require.Eventually(t, func() bool { return getRollout(t, f, r.ID).Phase.Terminal() }, 30*time.Second, 50*time.Millisecond)
+			require.Eventually(t, func() bool { // ended, or paused on a breach
+				r := getRollout(t, f, r.ID)
+				return r.Phase.Terminal() || r.Paused && r.Verdict != nil
+			}, 30*time.Second, 50*time.Millisecond)
 			r = getRollout(t, f, r.ID)
 			var phases []string // as the event stream told them
 			for len(events) > 0 {
@@ -134,7 +137,7 @@ func TestRolloutOverOpAMP(t *testing.T) {
 				}
 			}
 			require.NotEmpty(t, phases)
-			assert.Equal(t, string(r.Phase), phases[len(phases)-1], "the last event is the end")
+			assert.Equal(t, string(r.Phase), phases[len(phases)-1], "the last event is the rollout as it is")
 			actives := func() map[string]string {
 				out := map[string]string{}
 				for _, s := range sims {
@@ -158,12 +161,18 @@ func TestRolloutOverOpAMP(t *testing.T) {
 					return true
 				}, 10*time.Second, 20*time.Millisecond, "promoted to the whole fleet: %v", actives())
 			} else {
-				assert.Equal(t, runs.Failed, r.Phase, "%+v", r)
+				assert.Equal(t, runs.Running, r.Phase, "%+v", r)
+				assert.True(t, r.Paused, "a breach pauses: %+v", r)
 				require.NotNil(t, r.Verdict)
 				assert.Contains(t, r.Verdict.Nodes, bad, "the verdict names the node")
-				assert.Contains(t, strings.Join(r.Verdict.Reasons, "; ")+r.Reason, "critical")
+				assert.Contains(t, strings.Join(r.Verdict.Reasons, "; "), "critical")
+				assert.Contains(t, r.PauseReason, "guardrail broken: "+bad)
 				require.Eventually(t, func() bool { return actives()[bad] == "full" }, 10*time.Second, 20*time.Millisecond,
 					"the breaching node is back on the baseline: %v", actives())
+				status, body := postJSON(t, "http://"+f.Addr().String()+"/api/v1/fleet/rollouts/"+r.ID+"/cancel", `{}`)
+				require.Equal(t, http.StatusOK, status, "%s", body)
+				r = getRollout(t, f, r.ID)
+				assert.Equal(t, runs.Cancelled, r.Phase)
 			}
 			contrib.mu.Lock()
 			assert.Nil(t, contrib.desired, "an otelcol-contrib agent is never targeted")

@@ -329,7 +329,7 @@ func (r *Rollout) stepWave(now time.Time, agents []Agent) bool {
 }
 
 // checkWindows checks the guardrails of every new complete window of the agents that run the candidate;
-// a breach rolls the wave back and fails the rollout.
+// a breach rolls the wave back and pauses the rollout.
 func (r *Rollout) checkWindows(now time.Time, byID map[string]Agent) bool {
 	changed := false
 	var breached, reasons []string
@@ -456,7 +456,8 @@ func (r *Rollout) fill(now time.Time, agents []Agent) bool {
 	return true
 }
 
-// breach fails the rollout on a broken guardrail, rolling the wave back.
+// breach rolls the wave back on a broken guardrail and pauses the rollout, its verdict naming the nodes
+// and why. A person decides what follows: resume retries the wave, cancel or rollback end it.
 func (r *Rollout) breach(now time.Time, byID map[string]Agent, breached, reasons []string) {
 	v := r.evaluate(now, byID)
 	v.Pass, v.Reasons, v.Nodes = false, reasons, nil
@@ -464,18 +465,24 @@ func (r *Rollout) breach(now time.Time, byID map[string]Agent, breached, reasons
 		v.Nodes = append(v.Nodes, r.member(id).Node)
 	}
 	w := &r.Waves[len(r.Waves)-1]
-	w.Verdict, w.EndedAt, r.Verdict = v, now, v
-	r.Paused, r.PauseReason = false, ""
+	w.Verdict, r.Verdict = v, v
+	if w.EndedAt.IsZero() {
+		w.EndedAt = now
+	}
 	done := r.rollbackWave(breached)
-	r.end(runs.Failed, fmt.Sprintf("guardrail broken: %s; %s", strings.Join(reasons, "; "), done), now)
+	r.pause(now, fmt.Sprintf("guardrail broken: %s; %s (resume retries the wave; cancel or rollback ends the rollout)",
+		strings.Join(reasons, "; "), done))
 }
 
-// rollbackWave gives the wave's new agents, and those excluded, the baseline: the agents of the waves
+// rollbackWave gives the wave's new agents, and those excluded, the baseline: the agents of the wave
 // before, which passed, keep the candidate. It says what it did.
 func (r *Rollout) rollbackWave(exclude []string) string {
 	var keep []string
-	if len(r.Waves) > 1 {
-		keep = r.Waves[len(r.Waves)-2].Agents
+	for i := len(r.Waves) - 1; i >= 0; i-- {
+		if r.Waves[i].Wave < r.Wave { // the wave before; a retried wave has several records
+			keep = r.Waves[i].Agents
+			break
+		}
 	}
 	kept := r.Assigned[:0]
 	for _, m := range r.Assigned {
@@ -631,7 +638,8 @@ func (r *Rollout) Restarted(now time.Time) {
 // Resume lifts a pause. The wave is checked again from the start: every agent must show the candidate
 // again and the soak restarts. Agents still gone (disconnected, silent, unknown) are released — they get
 // the baseline when they are back — and the wave is refilled from the eligible ones, so a node that left
-// for good does not hold the rollout forever.
+// for good does not hold the rollout forever. After a breach the wave is retried, as a new record of it,
+// with the same choice of agents (the breaching ones too).
 func (r *Rollout) Resume(now time.Time, agents []Agent) error {
 	if r.Phase.Terminal() {
 		return fmt.Errorf("%w: %s is %s", ErrEnded, r.ID, r.Phase)
@@ -655,6 +663,10 @@ func (r *Rollout) Resume(now time.Time, agents []Agent) error {
 	}
 	r.Assigned = kept
 	r.Paused, r.PauseReason, r.WaveSince = false, "", now
+	if n := len(r.Waves); n > 0 && !r.Waves[n-1].EndedAt.IsZero() { // breached
+		r.Waves = append(r.Waves, WaveRun{Wave: r.Wave, StartedAt: now})
+		r.Verdict = nil
+	}
 	if len(r.Waves) > 0 {
 		r.Waves[len(r.Waves)-1].AppliedAt = time.Time{}
 		r.Waves[len(r.Waves)-1].Agents = memberIDs(r.Assigned)
@@ -720,6 +732,18 @@ func (r *Rollout) member(id string) *Member {
 }
 
 func (r *Rollout) waveName() string { return fmt.Sprintf("wave %d of %d", r.Wave+1, len(r.Spec.Waves)) }
+
+// Pause stops the rollout where it is until Resume: the wave's agents keep the candidate, and their
+// guardrails are still checked.
+func (r *Rollout) Pause(now time.Time, why string) error {
+	if r.Phase.Terminal() {
+		return fmt.Errorf("%w: %s is %s", ErrEnded, r.ID, r.Phase)
+	}
+	if !r.Paused {
+		r.pause(now, why)
+	}
+	return nil
+}
 
 func (r *Rollout) pause(now time.Time, reason string) {
 	r.Paused, r.PauseReason = true, reason

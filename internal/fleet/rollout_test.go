@@ -281,21 +281,39 @@ func TestGuardrailBreachRollsTheWaveBack(t *testing.T) {
 			bad := f.agent(order[tc.bad])
 			f.until(t, r, "in the wave", func() bool { return r.Wave >= tc.from && r.Phase == runs.Running })
 			f.tweak[bad.ID] = tc.tw
-			f.until(t, r, "ended", ended(r))
+			f.until(t, r, "paused", func() bool { return r.Paused })
 
-			require.Equal(t, runs.Failed, r.Phase, r.Reason)
+			require.False(t, r.Phase.Terminal(), "paused, not ended: %s", r.Phase)
 			assert.Equal(t, tc.wave, r.Wave)
 			assert.Equal(t, order[:tc.kept], memberIDs(r.Assigned), "rolled back to the earlier waves' agents")
 			require.NotNil(t, r.Verdict)
 			assert.False(t, r.Verdict.Pass)
 			assert.Equal(t, []string{bad.Node}, r.Verdict.Nodes)
 			assert.Contains(t, strings.Join(r.Verdict.Reasons, "; "), bad.Node+": "+tc.word)
-			assert.Contains(t, r.Reason, tc.word)
+			assert.Contains(t, r.PauseReason, "guardrail broken: "+bad.Node+": "+tc.word)
+			assert.Contains(t, r.Events[len(r.Events)-1].Message, "paused: guardrail broken")
 			assert.Same(t, r.Verdict, r.Waves[tc.wave].Verdict)
 			got, targeted := r.Desired(*bad)
 			assert.True(t, targeted)
 			assert.Equal(t, baseline, got)
 			assert.Len(t, r.Waves, tc.wave+1, "no later wave started")
+			for range 5 { // paused: it stays so, rolled back
+				f.tick(r)
+			}
+			assert.True(t, r.Paused)
+			assert.Equal(t, order[:tc.kept], memberIDs(r.Assigned))
+
+			// Resume retries the wave, as a new record of it; the candidate still breaks there.
+			require.NoError(t, r.Resume(f.now, f.agents))
+			require.Len(t, r.Waves, tc.wave+2)
+			assert.Equal(t, tc.wave, r.Waves[tc.wave+1].Wave)
+			assert.Nil(t, r.Verdict, "a verdict to come")
+			f.until(t, r, "paused again", func() bool { return r.Paused })
+			assert.Equal(t, tc.wave, r.Wave)
+			assert.Equal(t, order[:tc.kept], memberIDs(r.Assigned), "rolled back to the wave before, not to the first try")
+			require.NoError(t, r.Cancel(f.now))
+			assert.Equal(t, runs.Cancelled, r.Phase)
+			assert.Empty(t, r.Assigned)
 		})
 	}
 }
@@ -408,9 +426,9 @@ func TestGuardrailsHoldWhilePaused(t *testing.T) {
 	f.agent(order[1]).Connected = false
 	f.until(t, r, "paused", func() bool { return r.Paused })
 	f.tweak[order[0]] = func(v *Variant) { v.CriticalVisible = 0 } // the canary still runs the candidate
-	f.until(t, r, "ended", ended(r))
-	assert.Equal(t, runs.Failed, r.Phase)
-	assert.False(t, r.Paused)
+	f.until(t, r, "breached", func() bool { return r.Verdict != nil })
+	assert.True(t, r.Paused)
+	assert.Contains(t, r.PauseReason, "guardrail broken")
 	assert.Equal(t, []string{f.agent(order[0]).Node}, r.Verdict.Nodes)
 	assert.Empty(t, r.Assigned)
 }

@@ -130,7 +130,7 @@ func TestFleetPage(t *testing.T) {
 	b.waitJS(`['initializing', 'running'].includes(document.querySelector('`+card+`').dataset.phase)`, 20*time.Second)
 	b.do(chromedp.Click(chromedp.CSS(card + ` button[data-action="pause"]`)))
 	b.waitJS(`document.querySelector('`+card+`').dataset.paused === 'true' && !!document.querySelector('`+card+` [data-role="pause-reason"]')`, 10*time.Second)
-	assert.Contains(t, b.text(card+` [data-role="pause-reason"]`), "paused by the API")
+	assert.Contains(t, b.text(card+` [data-role="pause-reason"]`), "by the API")
 	assert.Equal(t, "resume", b.eval(`document.activeElement.dataset.action || ''`), "focus moves to Resume")
 	b.do(chromedp.KeyEvent("\r")) // Resume, from the keyboard
 	b.waitJS(`document.querySelector('`+card+`').dataset.paused === 'false'`, 10*time.Second)

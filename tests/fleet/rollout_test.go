@@ -126,19 +126,22 @@ func TestFleetEndToEnd(t *testing.T) {
 		waitActive(t, 15*time.Second, func(string) string { return "full" }, agents...)
 	})
 
-	t.Run("a node whose candidate hides a critical process fails its wave, named", func(t *testing.T) {
+	t.Run("a node whose candidate hides a critical process pauses the rollout and rolls its wave back, named", func(t *testing.T) {
 		f.cancelInProgress(t)
 		began := time.Now()
 		r := f.startRollout(t, spec("top5_lean", "3s"))
-		r = f.waitRollout(t, r.ID, 90*time.Second, "the rollout ends", rollout.terminal)
-		require.Equal(t, "failed", r.Phase, "%s", r)
+		r = f.waitRollout(t, r.ID, 90*time.Second, "the rollout pauses on a breach (or ends)", func(r rollout) bool {
+			return r.terminal() || r.Paused && r.Verdict != nil
+		})
+		require.Equal(t, "running", r.Phase, "%s", r)
+		require.True(t, r.Paused, "%s", r)
 		assert.False(t, r.Promoted)
 		require.NotNil(t, r.Verdict, "%s", r)
 		assert.False(t, r.Verdict.Pass)
 		assert.Equal(t, []string{badNode}, r.Verdict.Nodes, "the verdict names the node: %s", r)
 		assert.Contains(t, strings.Join(r.Verdict.Reasons, "; "), badNode+": critical processes visible", "and why")
-		assert.Contains(t, r.Reason, "guardrail broken", "%s", r)
-		assert.Contains(t, r.Reason, "rolled back wave", "%s", r)
+		assert.Contains(t, r.PauseReason, "guardrail broken: "+badNode, "%s", r)
+		assert.Contains(t, r.PauseReason, "rolled back wave", "%s", r)
 
 		// It broke in the wave that added the node; the waves before it passed.
 		last := r.Waves[len(r.Waves)-1]
@@ -166,7 +169,7 @@ func TestFleetEndToEnd(t *testing.T) {
 			}
 			return "full"
 		}, agents...)
-		t.Logf("failed in wave %d of 3 after %s: %s", last.Wave+1, time.Since(began).Round(time.Millisecond), r.Reason)
+		t.Logf("paused in wave %d of 3 after %s: %s", last.Wave+1, time.Since(began).Round(time.Millisecond), r.PauseReason)
 	})
 
 	t.Run("an agent killed mid-wave pauses the rollout, named", func(t *testing.T) {
