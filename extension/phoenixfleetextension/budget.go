@@ -37,6 +37,12 @@ func (b budgetWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return c, rw, err
 	}
 	bc := &budgetConn{Conn: c, budget: b.budget, since: time.Now()}
+	if rw.Reader.Buffered() == 0 {
+		// The usual case (a client sends nothing before the handshake's answer). The WebSocket library keeps
+		// the reader it is given as the connection's for its life: a small one, since every agent has one
+		// and a report is read mostly straight into the message (bufio reads big reads directly).
+		return bc, bufio.NewReadWriter(bufio.NewReaderSize(bc, connReadBuffer), rw.Writer), nil
+	}
 	// What the server's bufio reader already buffered was read from c before: it counts from here.
 	return bc, bufio.NewReadWriter(bufio.NewReader(readerFunc(func(p []byte) (int, error) {
 		if rw.Reader.Buffered() > 0 {
@@ -45,6 +51,10 @@ func (b budgetWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return bc.Read(p)
 	})), rw.Writer), nil
 }
+
+// connReadBuffer is a WebSocket connection's read buffer: over 256 bytes, so that the WebSocket library
+// keeps it rather than allocating its own 4 KiB.
+const connReadBuffer = 512
 
 type readerFunc func([]byte) (int, error)
 
