@@ -278,7 +278,13 @@ func (a *api) importChain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	def, err := importYAML([]byte(req.YAML), req.Pipeline)
-	if err != nil {
+	var choice *pipelineChoiceError
+	switch {
+	case errors.As(err, &choice): // the pipelines to choose from, as problems: the page offers them
+		httpjson.Write(w, http.StatusUnprocessableEntity, httpjson.ErrorBody{Error: httpjson.ErrorDetail{
+			Code: "choose_pipeline", Message: err.Error(), Problems: choice.Pipelines}})
+		return
+	case err != nil:
 		httpjson.Error(w, http.StatusUnprocessableEntity, "invalid", err.Error())
 		return
 	}

@@ -20,8 +20,9 @@ import (
 
 // importYAML reads a chain of processors from what a user pastes: a list of {type[/name]: config} steps, a
 // variant definition ({name, processors}), or a collector config fragment — its processors: map, in the
-// order of a metrics pipeline's processors when it has service::pipelines (pipeline picks one of several),
-// else in the map's own order. The experiment's own export reads back as it was exported.
+// order of a metrics pipeline's processors when it has service::pipelines (pipeline picks one of several:
+// without it, a *pipelineChoiceError lists them), else in the map's own order. The experiment's own export
+// reads back as it was exported.
 func importYAML(data []byte, pipeline string) (imported, error) {
 	def, err := readChain(data, pipeline)
 	if err != nil {
@@ -77,6 +78,22 @@ func nonFinite(v any) string {
 	return ""
 }
 
+// pipelineChoiceError is a config whose metrics pipeline must be named: it has several, or not the one
+// asked for. Pipelines lets the client offer the choice rather than parse the message.
+type pipelineChoiceError struct {
+	msg       string
+	Pipelines []pipelineChoice
+}
+
+func (e *pipelineChoiceError) Error() string { return e.msg }
+
+// pipelineChoice is one metrics pipeline a config offers, with the processors it lists.
+type pipelineChoice struct {
+	Pipeline   string   `json:"pipeline"`
+	Processors []string `json:"processors"`
+	Message    string   `json:"message"`
+}
+
 // imported is a chain read from YAML, without the steps a variant cannot run (batch, an experiment): those
 // stay in the pipeline around the experiment.
 type imported struct {
@@ -108,6 +125,9 @@ func readChain(data []byte, pipeline string) (control.VariantDefinition, error) 
 		if err := doc.Decode(&steps); err != nil {
 			return control.VariantDefinition{}, fmt.Errorf("a list of steps: each is {type[/name]: config}: %w", err)
 		}
+		if pipeline != "" {
+			return control.VariantDefinition{}, noPipelines(pipeline)
+		}
 		return control.VariantDefinition{Processors: nonNil(steps)}, emptySteps(steps)
 	case yaml.MappingNode:
 	default:
@@ -117,6 +137,9 @@ func readChain(data []byte, pipeline string) (control.VariantDefinition, error) 
 		var def control.VariantDefinition
 		if err := doc.Decode(&def); err != nil {
 			return control.VariantDefinition{}, fmt.Errorf("a variant definition {name, processors}: %w", err)
+		}
+		if pipeline != "" {
+			return control.VariantDefinition{}, noPipelines(pipeline)
 		}
 		def.Processors = nonNil(def.Processors)
 		return def, emptySteps(def.Processors)
@@ -160,9 +183,13 @@ func readChain(data []byte, pipeline string) (control.VariantDefinition, error) 
 }
 
 // pipelineOrder is the processors list of the config's metrics pipeline (nil without service::pipelines).
+// A config with pipelines but none for metrics is refused: its processors: map is no metrics chain.
 func pipelineOrder(doc *yaml.Node, want string) ([]string, error) {
 	pipelines := child(child(doc, "service"), "pipelines")
 	if pipelines == nil {
+		if want != "" {
+			return nil, noPipelines(want)
+		}
 		return nil, nil
 	}
 	var all map[string]struct {
@@ -178,19 +205,36 @@ func pipelineOrder(doc *yaml.Node, want string) ([]string, error) {
 		}
 	}
 	slices.Sort(metrics)
-	switch {
-	case want != "":
-		p, ok := all[want]
-		if !ok || !slices.Contains(metrics, want) {
-			return nil, fmt.Errorf("pipeline %q: not a metrics pipeline of this config (it has %v)", want, metrics)
+	choice := func(msg string) error {
+		e := &pipelineChoiceError{msg: msg}
+		for _, id := range metrics {
+			procs := nonNilList(all[id].Processors)
+			e.Pipelines = append(e.Pipelines, pipelineChoice{Pipeline: id, Processors: procs,
+				Message: fmt.Sprintf("%s: %d processors (%s)", id, len(procs), strings.Join(procs, ", "))})
 		}
-		return nonNilList(p.Processors), nil
+		return e
+	}
+	switch {
 	case len(metrics) == 0:
-		return nil, nil
+		others := slices.Sorted(maps.Keys(all))
+		if len(others) == 0 {
+			return nil, errors.New("service::pipelines is empty: a variant takes the processors of a metrics pipeline")
+		}
+		return nil, fmt.Errorf("the config has no metrics pipeline (only %s): a variant runs in a metrics pipeline", strings.Join(others, ", "))
+	case want != "":
+		if !slices.Contains(metrics, want) {
+			return nil, choice(fmt.Sprintf("pipeline %q: not a metrics pipeline of this config (it has %s)", want, strings.Join(metrics, ", ")))
+		}
+		return nonNilList(all[want].Processors), nil
 	case len(metrics) > 1:
-		return nil, fmt.Errorf("the config has metrics pipelines %v: say which one (pipeline)", metrics)
+		return nil, choice(fmt.Sprintf("the config has metrics pipelines %s: say which one (pipeline)", strings.Join(metrics, ", ")))
 	}
 	return nonNilList(all[metrics[0]].Processors), nil
+}
+
+// noPipelines refuses a pipeline asked of YAML that has none to choose from.
+func noPipelines(want string) error {
+	return fmt.Errorf("pipeline %q: the YAML has no service::pipelines to choose from", want)
 }
 
 // emptySteps refuses a step with nothing in it (`- {}`, `- ~`), rather than dropping it.

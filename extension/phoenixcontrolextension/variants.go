@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -42,7 +43,8 @@ func (r *registry) addVariant(ctx context.Context, name string, def control.Vari
 	}
 	r.clearRejected(name, def.Name)
 	r.logger.Info("audit: variant added", zap.String("experiment", name), zap.String("variant", def.Name),
-		zap.String("source", source), zap.String("client", who), zap.Int("processors", len(def.Processors)))
+		zap.String("source", source), zap.String("client", who), zap.Int("processors", len(def.Processors)),
+		zap.String("definition", auditDefinition(def.Processors)))
 	r.events.Publish(event{Type: "variant_added", Data: variantEvent{Experiment: name, Variant: def.Name, Source: source}})
 	var persistErr error
 	if source == control.SourceAPI {
@@ -70,7 +72,13 @@ func (r *registry) removeVariant(ctx context.Context, name, variant, who, by str
 	switch {
 	case r.isRejected(name, variant) && (!exists || v.Source != control.SourceAPI): // the stored one, not what runs
 		r.clearRejected(name, variant)
-		r.logger.Info("audit: rejected variant removed", zap.String("experiment", name), zap.String("variant", variant), zap.String("client", who))
+		var stored []map[string]map[string]any
+		defs := r.storedVariants(ctx, name)
+		if i := slices.IndexFunc(defs, func(d control.VariantDefinition) bool { return d.Name == variant }); i >= 0 {
+			stored = defs[i].Processors
+		}
+		r.logger.Info("audit: rejected variant removed", zap.String("experiment", name), zap.String("variant", variant),
+			zap.String("client", who), zap.Int("processors", len(stored)), zap.String("definition", auditDefinition(stored)))
 		return r.snapshot(e), r.persistVariants(ctx, name, func(defs []control.VariantDefinition) []control.VariantDefinition {
 			return deleteDefinition(defs, variant)
 		})
@@ -78,16 +86,46 @@ func (r *registry) removeVariant(ctx context.Context, name, variant, who, by str
 		return control.ExperimentSnapshot{}, fmt.Errorf("%w: %q comes from the desired-state file (remove it there)", errConflict, variant)
 	}
 	source := v.Source
+	removed, _ := e.VariantSteps(variant) // for the audit line: what went, as it ran (unknown: RemoveVariant says so)
 	if err := e.RemoveVariant(ctx, variant); err != nil {
 		return control.ExperimentSnapshot{}, classifyVariantError(err)
 	}
+	def := make([]map[string]map[string]any, 0, len(removed))
+	for _, s := range removed {
+		def = append(def, map[string]map[string]any{s.ID: s.Config})
+	}
 	r.logger.Info("audit: variant removed", zap.String("experiment", name), zap.String("variant", variant),
-		zap.String("source", source), zap.String("client", who))
+		zap.String("source", source), zap.String("client", who), zap.Int("processors", len(def)),
+		zap.String("definition", auditDefinition(def)))
 	r.events.Publish(event{Type: "variant_removed", Data: variantEvent{Experiment: name, Variant: variant, Source: source}})
 	persistErr := r.persistVariants(ctx, name, func(defs []control.VariantDefinition) []control.VariantDefinition {
 		return deleteDefinition(defs, variant)
 	})
 	return r.snapshot(e), persistErr
+}
+
+// maxAuditDefinition bounds the definition an audit line carries: enough to see what changed, never a
+// body-sized line per change.
+const maxAuditDefinition = 2048 // bytes
+
+// auditDefinition is a chain as compact JSON for the audit line, cut at maxAuditDefinition bytes (on a rune
+// boundary) with how long it was.
+func auditDefinition(processors []map[string]map[string]any) string {
+	if processors == nil {
+		processors = []map[string]map[string]any{}
+	}
+	data, err := json.Marshal(processors)
+	if err != nil {
+		return "unencodable: " + err.Error()
+	}
+	if len(data) <= maxAuditDefinition {
+		return string(data)
+	}
+	cut := maxAuditDefinition
+	for cut > 0 && !utf8.RuneStart(data[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes in all)", data[:cut], len(data))
 }
 
 func classifyVariantError(err error) error {

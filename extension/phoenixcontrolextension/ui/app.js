@@ -108,6 +108,8 @@ function renderExperiment(snap) {
     for (const name of v.history.keys()) { // a removed variant leaves the chart too
       if (!snap.variants.some((x) => x.name === name)) v.history.delete(name);
     }
+    // and its export panel: its snippets would set up a variant that is gone
+    if (v.exportVariant && !snap.variants.some((x) => x.name === v.exportVariant)) closeExport(v);
   }
   const rejected = snap.rejected_variants || [];
   v.rejected.hidden = rejected.length === 0;
@@ -173,7 +175,7 @@ function variantRow(v, name) {
   // Only variants added at runtime can be removed: the config's are the config's. updateRow shows it.
   const removeBtn = h('button', { type: 'button', class: 'danger', 'data-action': 'remove', 'aria-label': `Remove variant ${name}`, hidden: true }, 'Remove');
   removeBtn.addEventListener('click', () => removeVariant(v, name));
-  const nameCell = h('th', { scope: 'row' }, name);
+  const nameCell = h('th', { scope: 'row', tabindex: -1 }, name); // focus lands here once the builder added it
   const tr = h('tr', { 'data-variant': name }, nameCell, td('series'), td('new'), td('dps'), td('bps'), td('ssave'),
     td('bsave'), td('cost', 'cost'), td('csave', 'cost'), td('fid'), td('crit'), h('td', { class: 'actions' }, switchBtn, exportBtn, removeBtn));
   v.rows.set(name, { tr, cells, nameCell, switchBtn, removeBtn, name });
@@ -273,13 +275,14 @@ async function showExport(v, variant, format = 'collector') {
       }
     });
     const close = h('button', { type: 'button' }, 'Close');
-    close.addEventListener('click', () => v.exportOut.replaceChildren());
+    close.addEventListener('click', () => closeExport(v));
     const formatSel = h('select', { id: `${v.id}-export-format`, 'data-role': 'export-format' },
       Object.entries(EXPORTS).map(([k, [l]]) => h('option', { value: k, selected: k === format }, l)));
     formatSel.addEventListener('change', async () => {
       await showExport(v, variant, formatSel.value);
       $(`#${v.id}-export-format`).focus(); // the panel was rebuilt: keep the keyboard where it was
     });
+    v.exportVariant = variant;
     v.exportOut.replaceChildren(h('section', { 'aria-label': `Export of ${variant}`, 'data-format': format },
       h('h3', {}, `Export: ${variant}`),
       h('form', { class: 'inline', 'aria-label': `Export format of ${variant}`, onsubmit: (e) => e.preventDefault() },
@@ -288,6 +291,14 @@ async function showExport(v, variant, format = 'collector') {
       pre, h('div', { class: 'buttons' }, copy, close)));
     if (format === 'collector') copy.focus();
   } catch (err) { showError(err); }
+}
+
+// closeExport empties the export panel; the keyboard, if it was in it, goes to the experiment's heading.
+function closeExport(v) {
+  const had = v.exportOut.contains(document.activeElement);
+  v.exportOut.replaceChildren();
+  v.exportVariant = null;
+  if (had) v.el.querySelector('h3').focus();
 }
 
 // ---- pipeline builder ----
@@ -345,8 +356,13 @@ function builderView(v) {
 
   b.importText = h('textarea', { id: `${id}-import`, name: 'yaml', rows: 6, spellcheck: 'false' });
   b.importErr = problems('import-problems');
+  // A config with several metrics pipelines: the server names them, the user picks one (until the text changes).
+  b.pipeline = h('select', { id: `${id}-pipeline`, name: 'pipeline', 'data-role': 'import-pipeline' });
+  b.pipelineLabel = h('label', { for: `${id}-pipeline`, hidden: true }, 'Metrics pipeline to import', b.pipeline);
+  b.importText.addEventListener('input', () => choosePipeline(b, []));
   const importForm = h('form', { class: 'import', 'aria-label': 'Import a YAML pipeline' },
     h('label', { for: `${id}-import` }, 'Paste a collector config (processors: and a metrics pipeline) or a list of {type: config} steps', b.importText),
+    b.pipelineLabel,
     h('div', { class: 'buttons start' }, h('button', { type: 'submit' }, 'Import YAML')), b.importErr);
   importForm.addEventListener('submit', (e) => { e.preventDefault(); importYAML(b); });
 
@@ -417,9 +433,22 @@ async function useTemplate(b) {
   }
 }
 
+// choosePipeline offers the metrics pipelines the server listed ({pipeline, message} each), keeping the one
+// chosen when it is still there; none hides the choice. text is the YAML they are the pipelines of.
+function choosePipeline(b, pipelines, text = null) {
+  const chosen = b.pipeline.value;
+  b.pipeline.replaceChildren(...pipelines.map((p) => h('option', { value: p.pipeline }, p.message || p.pipeline)));
+  if (pipelines.some((p) => p.pipeline === chosen)) b.pipeline.value = chosen;
+  b.pipelineLabel.hidden = pipelines.length === 0;
+  b.pipelinesOf = pipelines.length ? text : null;
+}
+
 async function importYAML(b) {
+  const body = { yaml: b.importText.value };
+  if (b.pipelinesOf === body.yaml && b.pipeline.value) body.pipeline = b.pipeline.value;
+  else choosePipeline(b, []); // another text (set without an input event): its own pipelines, if any, are asked
   try {
-    const out = await api('POST', '/api/v1/import', { yaml: b.importText.value });
+    const out = await api('POST', '/api/v1/import', body);
     // batch and the like cannot run in a variant: they stay in the pipeline around the experiment.
     const skipped = out.skipped || [];
     b.importErr.replaceChildren(...(skipped.length ? [h('li', { class: 'muted' },
@@ -429,6 +458,14 @@ async function importYAML(b) {
     announce(b, `Imported ${b.steps.length} steps`);
     if (b.steps.length) b.steps[0].idInput.focus();
   } catch (err) {
+    const e = err.body && err.body.error;
+    if (e && e.code === 'choose_pipeline' && Array.isArray(e.problems) && e.problems.length) {
+      choosePipeline(b, e.problems, body.yaml);
+      b.importErr.replaceChildren(h('li', { class: 'bad' },
+        `${body.pipeline ? err.message : `This config has ${e.problems.length} metrics pipelines`}: choose one, then Import YAML.`));
+      b.pipeline.focus(); // the choice is the next thing to do
+      return;
+    }
     b.importErr.replaceChildren(h('li', { class: 'bad' }, err.message));
   }
 }
@@ -443,6 +480,10 @@ async function addVariant(b) {
     clearError();
     renderExperiment(snap);
     b.name.value = '';
+    // The add button is disabled now (no name): the keyboard continues from the new row, not from <body>.
+    const row = b.v.rows.get(name);
+    if (row) row.nameCell.focus();
+    announce(b, `${name} added: its row measures from the next window`);
     toast(`${b.v.name}: ${name} added, measured from the next window`);
   } catch (err) {
     const problems = err.body && err.body.error && err.body.error.problems;
