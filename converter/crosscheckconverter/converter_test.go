@@ -140,10 +140,62 @@ service: {pipelines: {metrics: {exporters: [debug, prometheus]}}}`,
 extensions: {health_check: {endpoint: "0.0.0.0:13133"}, pprof: {endpoint: "localhost:13133"}}
 service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_control, pprof]}`,
 			want: []string{`listens there too`}},
+		{name: "control and fleet on one port", doc: `
+extensions: {phoenix_control: {endpoint: "localhost:4320"}, phoenix_fleet: {endpoint: "127.0.0.1:4320"}}
+service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_control, phoenix_fleet]}`,
+			want: []string{`extensions::phoenix_fleet: endpoint "127.0.0.1:4320": extensions::phoenix_control listens there too (endpoint)`}},
+		{name: "fleet on the control extension's default address", doc: `
+extensions: {phoenix_fleet: {endpoint: "127.0.0.1:8999"}}
+service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_control, phoenix_fleet]}`,
+			want: []string{`extensions::phoenix_fleet: endpoint "127.0.0.1:8999": extensions::phoenix_control listens there too (endpoint)`}},
+		{name: "fleet api on the fleet's own endpoint", doc: `
+extensions: {phoenix_fleet: {endpoint: "0.0.0.0:4321", api: {endpoint: "localhost:4321"}}}
+service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_control, phoenix_fleet]}`,
+			want: []string{`extensions::phoenix_fleet: api::endpoint "localhost:4321": extensions::phoenix_fleet listens there too (endpoint)`}},
+		{name: "fleet api on the fleet's default endpoint", doc: `
+extensions: {phoenix_fleet: {api: {endpoint: "localhost:4320"}}}
+service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_control, phoenix_fleet]}`,
+			want: []string{`extensions::phoenix_fleet: endpoint "localhost:4320": extensions::phoenix_fleet listens there too (api::endpoint)`}},
+		{name: "fluentforward and otlp on one port", doc: `
+receivers: {fluentforward: {endpoint: "0.0.0.0:4317"}, otlp: {protocols: {grpc: {endpoint: "localhost:4317"}}}}
+service: {pipelines: {logs: {receivers: [fluentforward, otlp], exporters: [debug]}}}`,
+			want: []string{`receivers::otlp: protocols::grpc::endpoint "localhost:4317": receivers::fluentforward listens there too (endpoint)`}},
+		{name: "the prometheus receiver's api server on the exporter's address", doc: `
+receivers: {prometheus: {config: {scrape_configs: []}, api_server: {enabled: true, server_config: {endpoint: "localhost:9090"}}}}
+exporters: {prometheus: {endpoint: "0.0.0.0:9090"}}
+service: {pipelines: {metrics: {receivers: [simulated_process, prometheus], exporters: [debug, prometheus]}}}`,
+			want: []string{`receivers::prometheus: api_server::server_config::endpoint "localhost:9090": exporters::prometheus listens there too (endpoint)`}},
+		{name: "telemetry reader port out of range", doc: `
+service: {telemetry: {metrics: {readers: [{periodic: {exporter: {otlp: {endpoint: "gateway:4317"}}}},
+	{pull: {exporter: {prometheus: {host: localhost, port: 99999}}}}]}}}`,
+			want: []string{`service::telemetry::metrics::readers::1: pull::exporter::prometheus "localhost:99999": port 99999 is not in 0..65535`}},
+		{name: "telemetry reader on a component's address", doc: `
+service: {telemetry: {metrics: {readers: [{pull: {exporter: {prometheus: {host: "[::1]", port: 8999}}}}]}}}
+extensions: {phoenix_control: {endpoint: "[::1]:8999"}}`,
+			want: []string{`service::telemetry::metrics::readers::0: pull::exporter::prometheus "[::1]:8999": extensions::phoenix_control listens there too (endpoint)`}},
+		{name: "the default telemetry reader on a component's address", doc: `
+exporters: {prometheus: {endpoint: "0.0.0.0:8888"}}
+service: {telemetry: {metrics: {level: detailed}}, pipelines: {metrics: {exporters: [debug, prometheus]}}}`,
+			want: []string{`service::telemetry::metrics: readers (the default) "localhost:8888": exporters::prometheus listens there too (endpoint)`}},
+		{name: "no telemetry reader at level none, any free port for a reader", doc: `
+exporters: {prometheus: {endpoint: "0.0.0.0:8888"}}
+extensions: {phoenix_control: {endpoint: "localhost:0"}}
+service: {telemetry: {metrics: {level: none, readers: [{pull: {exporter: {prometheus: {host: localhost, port: 8888}}}}]}},
+	pipelines: {metrics: {exporters: [debug, prometheus]}}}`},
+		{name: "readers of their own, on free ports", doc: `
+exporters: {prometheus: {endpoint: "0.0.0.0:8888"}}
+service: {telemetry: {metrics: {readers: [{pull: {exporter: {prometheus: {host: localhost, port: 0}}}}]}},
+	pipelines: {metrics: {exporters: [debug, prometheus]}}}`},
 		{name: "distinct ports and client endpoints are fine", doc: `
-receivers: {otlp: {protocols: {grpc: {endpoint: "0.0.0.0:4317"}, http: {endpoint: "0.0.0.0:4318"}}}}
+receivers: {otlp: {protocols: {grpc: {endpoint: "0.0.0.0:4317"}, http: {endpoint: "0.0.0.0:4318"}}},
+	fluentforward: {endpoint: "unix:///var/run/fluent.sock"},
+	prometheus: {config: {scrape_configs: []}, api_server: {server_config: {endpoint: "localhost:8889"}}},
+	kubeletstats: {endpoint: "localhost:4318"}}
 exporters: {prometheus: {endpoint: "127.0.0.1:8889"}, otlp: {endpoint: "gateway:4317"}}
-service: {pipelines: {metrics: {receivers: [simulated_process, otlp], exporters: [debug, prometheus, otlp]}}}`},
+extensions: {phoenix_fleet: {endpoint: "localhost:4320", api: {endpoint: "localhost:4321"}}}
+service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_control, phoenix_fleet],
+	pipelines: {metrics: {receivers: [simulated_process, otlp, prometheus, kubeletstats], exporters: [debug, prometheus, otlp]},
+	logs: {receivers: [fluentforward], exporters: [debug]}}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
