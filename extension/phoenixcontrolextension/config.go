@@ -12,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpguard"
 )
 
 // Config is the phoenix_control extension's configuration: an HTTP server built from confighttp (TLS, auth
@@ -58,7 +60,7 @@ func (cfg *Config) Validate() error {
 	} else if err := checkPort(port); err != nil {
 		errs = append(errs, fmt.Errorf("endpoint %q: %w", cfg.NetAddr.Endpoint, err))
 	}
-	if err == nil && !isLoopback(host) && !cfg.Auth.HasValue() && !cfg.AllowUnauthenticatedRemote {
+	if err == nil && !httpguard.IsLoopback(host) && !cfg.Auth.HasValue() && !cfg.AllowUnauthenticatedRemote {
 		errs = append(errs, fmt.Errorf("endpoint %q is not a loopback address and no auth is configured: add auth "+
 			"(e.g. auth: {authenticator: bearertokenauth}) or set allow_unauthenticated_remote: true", cfg.NetAddr.Endpoint))
 	}
@@ -93,12 +95,4 @@ func checkPort(port string) error {
 		return fmt.Errorf("port %q: want 0..65535", port)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

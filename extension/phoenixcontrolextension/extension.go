@@ -17,9 +17,9 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/extension"
 	"go.uber.org/zap"
-	"golang.org/x/net/netutil"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpguard"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/statefile"
 )
 
@@ -69,12 +69,9 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		c.registry.desired = desired
 		c.registry.mu.Unlock()
 	}
-	ln, err := c.cfg.ToListener(ctx)
+	ln, err := httpguard.Listen(ctx, &c.cfg.ServerConfig, c.cfg.MaxConnections)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.cfg.NetAddr.Endpoint, err)
-	}
-	if c.cfg.MaxConnections > 0 {
-		ln = netutil.LimitListener(ln, c.cfg.MaxConnections)
 	}
 	info := apiInfo{Node: nodeName(c.cfg.NodeName), Version: c.set.BuildInfo.Version}
 	a := newAPI(c.registry, info, c.cfg.MaxRequestBodySize)
@@ -85,7 +82,7 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	srv.Handler = withDashboard(srv.Handler)
-	srv.Handler = c.guard().wrap(srv.Handler)
+	srv.Handler = httpguard.For(&c.cfg.ServerConfig).Wrap(srv.Handler)
 	c.server, c.addr, c.done, c.stop = srv, ln.Addr(), make(chan struct{}), make(chan struct{})
 	go every(c.cfg.EventsInterval, c.stop, c.publishSnapshots)
 	go every(time.Second, c.stop, c.registry.runs.tick)
@@ -173,17 +170,6 @@ func (c *phoenixControl) Addr() net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.addr
-}
-
-// guard is the request guard for this configuration: loopback Host names only on a loopback endpoint
-// without auth.
-func (c *phoenixControl) guard() requestGuard {
-	host, _, _ := net.SplitHostPort(c.cfg.NetAddr.Endpoint)
-	g := requestGuard{loopbackHostsOnly: !c.cfg.Auth.HasValue() && isLoopback(host)}
-	if c.cfg.CORS.HasValue() {
-		g.allowedOrigins = c.cfg.CORS.Get().AllowedOrigins
-	}
-	return g
 }
 
 // shutdownGrace bounds how long clients can hold a shutdown, so that the collector's whole stop stays within

@@ -24,6 +24,9 @@ type Config struct {
 	ReportInterval time.Duration `mapstructure:"report_interval"`
 	// MaxAgents bounds the agents followed; beyond it new connections are refused (503).
 	MaxAgents int `mapstructure:"max_agents"`
+	// MaxConnections bounds the open connections of each server (the agents' and api's): agents, idle and
+	// slow clients alike; 0 means no limit. Above max_agents, so that every agent can connect.
+	MaxConnections int `mapstructure:"max_connections"`
 	// NodeIdentity "certificate" binds each agent to its client certificate: the host.name it reports must
 	// be the certificate's common name or one of its DNS names (tls.client_ca_file verifies them); "" or
 	// "none" trusts what agents report.
@@ -53,6 +56,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxAgents < 1 {
 		errs = append(errs, fmt.Errorf("max_agents %d: want at least 1", cfg.MaxAgents))
+	}
+	if cfg.MaxConnections < 0 || (cfg.MaxConnections > 0 && cfg.MaxConnections <= cfg.MaxAgents) {
+		errs = append(errs, fmt.Errorf("max_connections %d: want 0 (no limit) or more than max_agents (%d)", cfg.MaxConnections, cfg.MaxAgents))
 	}
 	if api := cfg.API.Get(); api != nil && api.NetAddr.Endpoint == "" {
 		errs = append(errs, errors.New("api.endpoint: required (host:port) when api is set"))

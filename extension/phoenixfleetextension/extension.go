@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpguard"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/opamplog"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/statefile"
@@ -117,7 +118,7 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("opamp: %w", err)
 	}
-	ln, err := f.cfg.ToListener(ctx)
+	ln, err := httpguard.Listen(ctx, &f.cfg.ServerConfig, f.cfg.MaxConnections)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.cfg.NetAddr.Endpoint, err)
 	}
@@ -145,11 +146,12 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 	if apiCfg == nil {
 		srv.Handler = withDashboard(srv.Handler)
 	}
+	srv.Handler = httpguard.For(&f.cfg.ServerConfig).Wrap(srv.Handler)
 	srv.ConnContext = connContext // plain-HTTP agents: the server tells their requests apart by connection
 	var apiSrv *http.Server
 	var apiLn net.Listener
 	if apiCfg != nil {
-		if apiLn, err = apiCfg.ToListener(ctx); err != nil {
+		if apiLn, err = httpguard.Listen(ctx, apiCfg, f.cfg.MaxConnections); err != nil {
 			_ = ln.Close()
 			return fmt.Errorf("api: listen on %s: %w", apiCfg.NetAddr.Endpoint, err)
 		}
@@ -157,7 +159,7 @@ func (f *phoenixFleet) Start(ctx context.Context, host component.Host) error {
 			_, _ = ln.Close(), apiLn.Close()
 			return fmt.Errorf("api: %w", err)
 		}
-		apiSrv.Handler = withDashboard(apiSrv.Handler)
+		apiSrv.Handler = httpguard.For(apiCfg).Wrap(withDashboard(apiSrv.Handler))
 		f.apiAddr = apiLn.Addr()
 	}
 	f.server, f.apiServer, f.addr, f.opamp, f.stop = srv, apiSrv, ln.Addr(), srvOpAMP, make(chan struct{})

@@ -27,10 +27,13 @@ func createDefaultConfig() component.Config {
 	sc := confighttp.NewDefaultServerConfig()
 	sc.NetAddr.Endpoint = DefaultEndpoint
 	sc.MaxRequestBodySize = 1 << 20 // an agent's report of many experiments
-	sc.ReadHeaderTimeout = 10 * time.Second
+	// Slow and idle clients bounded, as phoenix_control's; WebSocket connections are exempt once upgraded.
+	sc.ReadHeaderTimeout, sc.ReadTimeout, sc.IdleTimeout = 10*time.Second, 30*time.Second, 60*time.Second
 	api := confighttp.NewDefaultServerConfig()
-	api.MaxRequestBodySize, api.ReadHeaderTimeout = 1<<20, 10*time.Second
-	return &Config{ServerConfig: sc, ReportInterval: 30 * time.Second, MaxAgents: 10_000, API: configoptional.Default(api)}
+	api.MaxRequestBodySize = 1 << 20
+	api.ReadHeaderTimeout, api.ReadTimeout, api.IdleTimeout = 10*time.Second, 30*time.Second, 60*time.Second
+	return &Config{ServerConfig: sc, ReportInterval: 30 * time.Second, MaxAgents: 10_000, MaxConnections: 11_024,
+		API: configoptional.Default(api)}
 }
 
 func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
