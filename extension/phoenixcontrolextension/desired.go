@@ -25,6 +25,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 )
 
 // desiredFile is the fleet's desired state, typically a ConfigMap mounted on every node:
@@ -76,6 +77,15 @@ const maxDesiredSize = 1 << 20
 // parseDesired reads a desired-state file strictly: unknown keys, an entry with both or neither of active
 // and rollout, and a percent outside 0..100 are errors, all reported at once.
 func parseDesired(data []byte) (desiredFile, error) {
+	// As for API bodies: building a variant from a deeply nested config costs the square of its depth (and
+	// a file is read again at every poll), so the depth is checked before anything is decoded.
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return desiredFile{}, fmt.Errorf("parse: %w", err)
+	}
+	if yamlDepth(&doc) > httpjson.MaxDepth {
+		return desiredFile{}, fmt.Errorf("parse: nested deeper than %d levels", httpjson.MaxDepth)
+	}
 	var f desiredFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -103,6 +113,19 @@ func parseDesired(data []byte) (desiredFile, error) {
 		errs = append(errs, errors.New("more than one YAML document: the desired state is one document"))
 	}
 	return f, errors.Join(errs...)
+}
+
+// yamlDepth is how deep a YAML node nests mappings and sequences (an alias is a leaf here: yaml.v3 bounds
+// alias expansion itself).
+func yamlDepth(n *yaml.Node) int {
+	deepest := 0
+	for _, c := range n.Content {
+		deepest = max(deepest, yamlDepth(c))
+	}
+	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+		return deepest + 1
+	}
+	return deepest
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -163,6 +164,25 @@ func TestParseDesiredKeysMatchExactly(t *testing.T) {
 			assert.ErrorContains(t, err, w, doc)
 		}
 	}
+}
+
+// TestParseDesiredBoundsNesting: a small file nested thousands deep (in a variant's config) is refused
+// before anything decodes it; 64 levels are fine.
+func TestParseDesiredBoundsNesting(t *testing.T) {
+	deep := func(n int) []byte {
+		return []byte("experiments:\n  experiment/process:\n    variants:\n      deep:\n        processors: [{topk: {k: 5, keep: {patterns: " +
+			strings.Repeat("[", n) + strings.Repeat("]", n) + "}}}]\n")
+	}
+	start := time.Now()
+	_, err := parseDesired(deep(9000))
+	require.ErrorContains(t, err, "nested deeper than 64 levels")
+	assert.Less(t, time.Since(start), 5*time.Second, "refused, not worked through")
+	_, err = parseDesired(deep(55)) // 64 levels with the 9 above
+	require.NoError(t, err)
+	_, err = parseDesired(deep(56))
+	require.ErrorContains(t, err, "nested deeper than 64 levels")
+	_, err = parseDesired([]byte("experiments:\n  x: {active: a, bogus: 1}\n"))
+	require.ErrorContains(t, err, "line 2: field bogus not found", "unknown keys still named where they are")
 }
 
 // TestDesiredStateFileSizeIsBounded: a file over 1 MiB is not read whole; it is an error, reported at GET
