@@ -69,8 +69,32 @@ func (r *registry) setStore(s store) {
 	r.mu.Unlock()
 	for _, e := range exps {
 		r.restoreVariants(e)
+		r.restoreSwitch(e, true, true)
+	}
+}
+
+// restoreSwitch applies e's persisted active variant (active) and run history (runs). A history that does
+// not decode was damaged in place (bbolt keeps no checksum of values): a canary may have been in progress,
+// its candidate persisted as active, so e goes back to the variant it had before, persisted again.
+func (r *registry) restoreSwitch(e control.Experiment, active, runs bool) {
+	before := e.Snapshot().Active
+	if active {
 		r.restore(e)
-		r.runs.loaded(e)
+	}
+	if !runs || r.runs.loaded(e) || e.Snapshot().Active == before {
+		return
+	}
+	if _, err := r.switchActive(context.Background(), e.Name(), before, "storage"); err != nil && !errors.Is(err, errNotPersisted) {
+		r.logger.Error("could not go back to the variant in force before the damaged state was read",
+			zap.String("experiment", e.Name()), zap.String("variant", before), zap.Error(err))
+	}
+}
+
+// unreadable reports a persisted value that does not decode: logged, and damage in the storage status.
+func (r *registry) unreadable(key string, err error) {
+	r.logger.Error("persisted state unreadable (damaged in place): ignored", zap.String("key", key), zap.Error(err))
+	if s, ok := r.currentStore().(*stateStore); ok {
+		s.unreadable(key, err)
 	}
 }
 
@@ -96,8 +120,7 @@ func (r *registry) RegisterExperiment(e control.Experiment) func() {
 	if desired != nil {
 		desired.buildVariants(e) // so may it be one of the file's
 	}
-	r.restore(e)
-	r.runs.loaded(e) // an interrupted canary gives its variant back
+	r.restoreSwitch(e, true, true) // an interrupted canary gives its variant back
 	if desired != nil {
 		desired.registered(e) // the file outranks both
 	}

@@ -41,21 +41,25 @@ func runsKey(experiment string) string { return "runs/" + experiment }
 
 // loaded reads an experiment's persisted history when it registers; a run that was in progress when the
 // collector stopped is marked failed (its window figures were in memory), and a canary gives back the
-// variant it replaced.
-func (m *runManager) loaded(e control.Experiment) {
+// variant it replaced. False: the history is there but does not decode (reported; a new one starts).
+func (m *runManager) loaded(e control.Experiment) bool {
 	experiment := e.Name()
 	s := m.reg.currentStore()
 	if s == nil {
-		return
+		return true
 	}
 	data, err := s.Get(context.Background(), runsKey(experiment))
 	if err != nil || len(data) == 0 {
-		return
+		return true
 	}
 	var hist []*runs.Run
 	if err := json.Unmarshal(data, &hist); err != nil {
-		m.reg.logger.Warn("run history unreadable; starting a new one", zap.String("experiment", experiment), zap.Error(err))
-		return
+		m.reg.unreadable(runsKey(experiment), err)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.history[experiment] = nil
+		m.persist(experiment) // a new history, over the value no restart could read either
+		return false
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -64,6 +68,7 @@ func (m *runManager) loaded(e control.Experiment) {
 	}
 	m.history[experiment] = hist
 	m.persist(experiment)
+	return true
 }
 
 // persist writes an experiment's history (under m.mu).

@@ -280,6 +280,15 @@ func (s *stateStore) changedLocked(cause error) {
 	s.damagedLocked(storageStatus{Status: statusDamaged, Error: cause.Error()})
 }
 
+// unreadable reports a value the file holds that does not decode: damage, reported until restart. The file
+// stays (its structure is sound); the next write of the key replaces the value.
+func (s *stateStore) unreadable(key string, cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errors++
+	s.damagedLocked(storageStatus{Status: statusDamaged, Error: fmt.Sprintf("%s: unreadable value, ignored: %v", key, cause)})
+}
+
 func (s *stateStore) damagedLocked(st storageStatus) {
 	s.setStatusLocked(st)
 	d := s.status
@@ -550,12 +559,7 @@ func (r *registry) applyStored(setHere func(key string) bool) {
 		if !setHere(variantsKey(name)) {
 			r.restoreVariants(e)
 		}
-		if !setHere(activeKey(name)) {
-			r.restore(e)
-		}
-		if !setHere(runsKey(name)) {
-			r.runs.loaded(e)
-		}
+		r.restoreSwitch(e, !setHere(activeKey(name)), !setHere(runsKey(name)))
 	}
 }
 

@@ -4,6 +4,7 @@
 package phoenixcontrolextension
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -676,4 +677,52 @@ func TestFailedWritesAreReportedAndWrittenBack(t *testing.T) {
 	defer stop()
 	assert.Equal(t, "top20", e.Snapshot().Active)
 	assert.Equal(t, []string{run.ID}, runIDs(c), "the history is written once there is room")
+}
+
+// TestValueDamagedInPlace: bbolt keeps no checksum of values, so a byte changed inside the run history
+// passes every structural check. A canary's candidate may then be the persisted active variant with nothing
+// left to say so: the collector starts on the configured variant, reports the damage, and starts a new
+// history over the unreadable one.
+func TestValueDamagedInPlace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, stateFile)
+	c, _, stop := startOnFileStorage(t, dir)
+	putActive(t, c, "top20")
+	_, err := c.runs.start("experiment/process", testSpec())
+	require.NoError(t, err)
+	stop()
+
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		var found bool
+		err := tx.ForEach(func(_ []byte, b *bbolt.Bucket) error {
+			if v := b.Get([]byte("runs/experiment/process")); v != nil {
+				found = true
+				damaged := bytes.Clone(v)
+				damaged[len(damaged)/2] = '{' // one byte, as a bit flip on disk would
+				return b.Put([]byte("runs/experiment/process"), damaged)
+			}
+			return nil
+		})
+		require.True(t, found, "the run history is in the file")
+		return err
+	}))
+	require.NoError(t, db.Close())
+
+	c, e, stop := startOnFileStorage(t, dir)
+	assert.Equal(t, "full", e.Snapshot().Active, "the configured variant, not the persisted one the history cannot vouch for")
+	info := getStorageInfo(t, c)
+	assert.Equal(t, "damaged", info.Status)
+	assert.Contains(t, info.Error, "runs/experiment/process: unreadable value")
+	assert.Empty(t, info.MovedTo, "the file's structure is sound: it stays")
+	assert.Contains(t, metricsOf(t, c), "phoenix_control_storage_ok 0")
+	assert.Contains(t, metricsOf(t, c), "phoenix_control_storage_errors_total 1")
+	assert.Empty(t, runIDs(c), "a new history")
+	stop()
+
+	c, e, stop = startOnFileStorage(t, dir)
+	defer stop()
+	assert.Equal(t, "full", e.Snapshot().Active, "the configured variant was persisted again")
+	assert.Equal(t, "ok", getStorageInfo(t, c).Status, "nothing unreadable is left")
 }

@@ -146,7 +146,7 @@ func deleteDefinition(defs []control.VariantDefinition, name string) []control.V
 }
 
 // storedVariants reads an experiment's persisted API variants (none without storage, or when unreadable:
-// logged).
+// reported as damage).
 func (r *registry) storedVariants(ctx context.Context, name string) []control.VariantDefinition {
 	s := r.currentStore()
 	if s == nil {
@@ -158,7 +158,7 @@ func (r *registry) storedVariants(ctx context.Context, name string) []control.Va
 	}
 	var defs []control.VariantDefinition
 	if err := json.Unmarshal(data, &defs); err != nil {
-		r.logger.Warn("persisted runtime variants unreadable; none rebuilt", zap.String("experiment", name), zap.Error(err))
+		r.unreadable(variantsKey(name), err)
 		return nil
 	}
 	return defs
