@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
@@ -70,18 +71,20 @@ type stateStore struct {
 	mu       sync.Mutex
 	opened   bool
 	closed   bool
-	openedAt time.Time         // the last attempt to open the file
-	path     string            // the client's file when the storage is a file_storage; "": unknown, never moved
-	client   storage.Client    // nil: not persisting
-	seen     fileState         // the file as this process's last operation left it
-	known    map[string][]byte // the state in force: every value read or written
-	set      map[string]bool   // keys this process changed since start: its value stands over a file's
-	dirty    map[string]bool   // keys whose value in force the file may not hold (not persisted, a failed write)
-	damage   *storageStatus    // the damage reported, which stands until restart
-	status   storageStatus
-	errors   uint64
-	retry    *time.Timer    // tries again while unavailable
-	hooks    sync.WaitGroup // onStoredValues running
+	openedAt time.Time      // the last attempt to open the file
+	path     string         // the client's file when the storage is a file_storage; "": unknown, never moved
+	client   storage.Client // nil: not persisting
+	// readValues: the file could not be opened for writing but was read; its values are in known.
+	readValues bool
+	seen       fileState         // the file as this process's last operation left it
+	known      map[string][]byte // the state in force: every value read or written
+	set        map[string]bool   // keys this process changed since start: its value stands over a file's
+	dirty      map[string]bool   // keys whose value in force the file may not hold (not persisted, a failed write)
+	damage     *storageStatus    // the damage reported, which stands until restart
+	status     storageStatus
+	errors     uint64
+	retry      *time.Timer    // tries again while unavailable
+	hooks      sync.WaitGroup // onStoredValues running
 }
 
 func newStateStore(logger *zap.Logger, ext storage.Extension, storageID, owner component.ID) *stateStore {
@@ -145,10 +148,13 @@ func (s *stateStore) openLocked(ctx context.Context) {
 		client, err = s.getClient(ctx)
 	}
 	if err != nil {
+		if stored && readOnly(err) && s.path != "" {
+			s.readStoredLocked()
+		}
 		s.unavailableLocked(openError(err))
 		return
 	}
-	s.client = client
+	s.client, s.readValues = client, false
 	s.verifyPathLocked()
 	s.seen = s.fileLocked()
 	if stored {
@@ -206,15 +212,53 @@ func (s *stateStore) setHere(key string) bool {
 	return s.set[key] || s.dirty[key]
 }
 
+// readOnly: the file cannot be opened for writing, but may be read.
+func readOnly(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission)
+}
+
+// fileStorageBucket is where file_storage keeps a client's values.
+var fileStorageBucket = []byte("default")
+
+// readStoredLocked reads the values of a file that cannot be opened for writing (a read-only volume, its
+// permissions): what was acknowledged stays in force, though nothing persists until the file can be
+// written. The file passed the structural check first, so bbolt reads only what it can.
+func (s *stateStore) readStoredLocked() {
+	err := guardStorage(func() error {
+		db, err := bbolt.Open(s.path, 0, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.View(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(fileStorageBucket)
+			if b == nil {
+				return nil
+			}
+			return b.ForEach(func(k, v []byte) error {
+				if key := string(k); !s.set[key] && !s.dirty[key] {
+					s.known[key] = bytes.Clone(v)
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		s.logger.Warn("state file not readable either: the configured state is in force", zap.String("file", s.path), zap.Error(err))
+		return
+	}
+	s.readValues = true
+}
+
 // openError says, of a file that could not be opened for writing, when it is read-only.
 func openError(err error) error {
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: another process holds the file's lock (another collector on the same directory?)", err)
 	case errors.Is(err, syscall.EROFS):
-		return fmt.Errorf("read-only: the state directory is on a read-only volume: %w", err)
+		return fmt.Errorf("read-only: the state directory is on a read-only volume (its state is read and in force; nothing persists): %w", err)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("read-only: the state file or its directory may not be written by this collector: %w", err)
+		return fmt.Errorf("read-only: the state file or its directory may not be written by this collector (its state is read and in force if readable; nothing persists): %w", err)
 	}
 	return err
 }
@@ -396,6 +440,8 @@ func (s *stateStore) Get(ctx context.Context, key string) ([]byte, error) {
 		return err
 	})
 	switch {
+	case err != nil && s.client == nil && s.readValues: // a file read but not writable: its values stand
+		return bytes.Clone(s.known[key]), nil
 	case err != nil:
 	case dirty || s.dirty[key]: // the file's value is older than the one in force
 		v = bytes.Clone(s.known[key])

@@ -624,6 +624,29 @@ func TestReadOnlyStorageIsReported(t *testing.T) {
 	}
 }
 
+// TestReadOnlyStorageKeepsTheStoredState: a state directory remounted read-only (or no longer writable)
+// still holds what was acknowledged: it is read and in force, and the status says nothing persists.
+func TestReadOnlyStorageKeepsTheStoredState(t *testing.T) {
+	dir := t.TempDir()
+	c, _, stop := startOnFileStorage(t, dir)
+	putActive(t, c, "top20")
+	r, err := c.runs.start("experiment/process", testSpec())
+	require.NoError(t, err)
+	stop()
+	for _, errno := range []syscall.Errno{syscall.EROFS, syscall.EACCES} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			c, e, stop := startOn(t, dir, nil, func(se storage.Extension) storage.Extension { return &deniedStorage{Extension: se, err: errno} })
+			defer stop()
+			assert.Equal(t, "top20", e.Snapshot().Active, "the acknowledged switch")
+			assert.Equal(t, []string{r.ID}, runIDs(c), "and the run history")
+			info := getStorageInfo(t, c)
+			assert.Equal(t, "unavailable", info.Status)
+			assert.Contains(t, info.Error, "read-only")
+			assert.Contains(t, info.Error, "nothing persists")
+		})
+	}
+}
+
 // fullDisk hands out clients whose writes fail while full is set, as bbolt's on a full disk.
 type fullDisk struct {
 	storage.Extension

@@ -214,7 +214,8 @@ func TestFullDisk(t *testing.T) {
 }
 
 // TestReadOnlyStateDirectory: the state directory is read-only (a remounted volume): the collector starts
-// and serves, reports that nothing persists, and switches still work until the restart.
+// on what the file holds and serves, reports that nothing persists, and switches still work until the
+// restart.
 func TestReadOnlyStateDirectory(t *testing.T) {
 	dir := mountTmpfs(t, "4m")
 	example := harness.NewControlExample(t)
@@ -226,6 +227,7 @@ func TestReadOnlyStateDirectory(t *testing.T) {
 	require.NoError(t, err, string(out))
 
 	c = example.Start(t)
+	assert.Equal(t, "top20", active(t, example.API), "the acknowledged switch, read from the read-only file")
 	st := storageOf(t, example.API)
 	assert.Equal(t, "unavailable", st.Status, "%+v", st)
 	assert.Contains(t, st.Error, "read-only")
