@@ -242,6 +242,8 @@ func (a *opampAgent) description() *protobufs.AgentDescription {
 		NonIdentifyingAttributes: []*protobufs.KeyValue{
 			str("host.name", a.info.Node), str("os.type", runtime.GOOS), str("host.arch", runtime.GOARCH),
 			str("phoenix.experiments", strings.Join(a.reg.experimentNames(), ",")),
+			// so that the controller counts it silent only after three of its own intervals
+			str("phoenix.report_interval", a.cfg.ReportInterval.String()),
 		},
 	}
 }

@@ -87,11 +87,28 @@ func (a *agent) stale(now time.Time, silence time.Duration) bool {
 	return now.Sub(a.lastSeen) > silence
 }
 
+// live: connected over WebSocket (the connection says so: an agent need not heartbeat, and
+// otelcol-contrib's does every 30 s whatever the controller's report_interval), or a poller heard from
+// within silence, or three of the intervals it reports at (under a.mu).
+func (a *agent) live(now time.Time, silence time.Duration) bool {
+	silence = max(silence, fleet.SilentReports*a.reportInterval(0))
+	return a.connected && (a.conn != nil && !a.polling || !a.stale(now, silence))
+}
+
+// reportInterval is how often the agent says it reports (phoenix.report_interval), at least the
+// controller's own: it is silent after three of them.
+func (a *agent) reportInterval(controller time.Duration) time.Duration {
+	if d, err := time.ParseDuration(a.labels["phoenix.report_interval"]); err == nil && d > controller && d <= time.Hour {
+		return d
+	}
+	return controller
+}
+
 func (a *agent) view(now time.Time, silence time.Duration) agentView {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	v := agentView{ID: a.uid, Node: a.node, Service: a.service, Version: a.version, Labels: a.labels, Phoenix: a.phoenix,
-		Connected: a.connected && !a.stale(now, silence), LastSeen: a.lastSeen, Healthy: a.healthy, Status: a.status, LastError: a.lastError,
+		Connected: a.live(now, silence), LastSeen: a.lastSeen, Healthy: a.healthy, Status: a.status, LastError: a.lastError,
 		Experiments: map[string]experimentActive{}}
 	if a.figures != nil {
 		for _, e := range a.figures.Experiments {

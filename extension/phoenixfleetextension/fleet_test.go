@@ -8,7 +8,9 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +55,9 @@ func startSimAgent(t testing.TB, url, node string, phoenix bool) *simAgent {
 type simOptions struct {
 	tls *tls.Config
 	uid uuid.UUID
+	// quiet: no heartbeats (ReportsHeartbeat off), as some agents run; labels: more description attributes.
+	quiet  bool
+	labels map[string]string
 }
 
 func startSimAgentWith(t testing.TB, url, node string, phoenix bool, opts simOptions) *simAgent {
@@ -71,12 +76,15 @@ func startSimAgentWith(t testing.TB, url, node string, phoenix bool, opts simOpt
 	}
 	require.NoError(t, a.client.SetAgentDescription(&protobufs.AgentDescription{
 		IdentifyingAttributes:    []*protobufs.KeyValue{str("service.name", service), str("service.version", "0.159.0")},
-		NonIdentifyingAttributes: []*protobufs.KeyValue{str("host.name", node), str("zone", "a")},
+		NonIdentifyingAttributes: append([]*protobufs.KeyValue{str("host.name", node), str("zone", "a")}, extraLabels(opts.labels, str)...),
 	}))
 	require.NoError(t, a.client.SetHealth(&protobufs.ComponentHealth{Healthy: true, Status: "running"}))
 	caps := protobufs.AgentCapabilities_AgentCapabilities_ReportsStatus | protobufs.AgentCapabilities_AgentCapabilities_ReportsHealth |
 		protobufs.AgentCapabilities_AgentCapabilities_AcceptsRemoteConfig | protobufs.AgentCapabilities_AgentCapabilities_ReportsRemoteConfig |
 		protobufs.AgentCapabilities_AgentCapabilities_ReportsHeartbeat
+	if opts.quiet {
+		caps &^= protobufs.AgentCapabilities_AgentCapabilities_ReportsHeartbeat
+	}
 	require.NoError(t, a.client.SetCapabilities(&caps))
 	if phoenix {
 		require.NoError(t, a.client.SetCustomCapabilities(&protobufs.CustomCapabilities{Capabilities: []string{fleet.Capability}}))
@@ -90,6 +98,14 @@ func startSimAgentWith(t testing.TB, url, node string, phoenix bool, opts simOpt
 		TLSConfig: opts.tls, HeartbeatInterval: &interval, Callbacks: types.Callbacks{OnMessage: a.onMessage}}))
 	t.Cleanup(a.stop)
 	return a
+}
+
+func extraLabels(labels map[string]string, str func(k, v string) *protobufs.KeyValue) []*protobufs.KeyValue {
+	var kvs []*protobufs.KeyValue
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		kvs = append(kvs, str(k, labels[k]))
+	}
+	return kvs
 }
 
 func (a *simAgent) onMessage(_ context.Context, msg *types.MessageData) {
@@ -218,3 +234,36 @@ func TestAgentsListed(t *testing.T) {
 }
 
 func nopLogger() *zap.Logger { return zap.NewNop() }
+
+// TestAgentsLiveness: a WebSocket agent that sends no heartbeats (otelcol-contrib's come every 30 s,
+// whatever the controller's report_interval) is connected while its connection is; a poller is connected
+// while it polls; an agent that says it reports less often than the controller's report_interval
+// (phoenix.report_interval) is silent only after three of its own intervals.
+func TestAgentsLiveness(t *testing.T) {
+	f := startFleet(t) // report_interval 1s
+	base := f.Addr().String() + opampPath
+	startSimAgentWith(t, "ws://"+base, "quiet-ws", false, simOptions{quiet: true})
+	poller := startSimAgentWith(t, "http://"+base, "poller", true, simOptions{quiet: true})
+	startSimAgentWith(t, "ws://"+base, "slow", true, simOptions{quiet: true, labels: map[string]string{"phoenix.report_interval": "30s"}})
+	connected := func() map[string]bool {
+		out := map[string]bool{}
+		for _, a := range getAgents(t, f) {
+			out[a.Node] = a.Connected
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { return len(connected()) == 3 }, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(3500 * time.Millisecond) // over three of the controller's report intervals, nothing sent
+	got := connected()
+	assert.True(t, got["quiet-ws"], "an open WebSocket is a connected agent")
+	assert.True(t, got["slow"])
+	agents := f.rollouts.view(time.Now())
+	for _, a := range agents {
+		if a.Node == "slow" {
+			assert.Equal(t, 30*time.Second, a.ReportInterval, "its own interval")
+		}
+	}
+	poller.stop()
+	require.Eventually(t, func() bool { return !connected()["poller"] }, 10*time.Second, 50*time.Millisecond,
+		"a poller that stopped polling drops off")
+}

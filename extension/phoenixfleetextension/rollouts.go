@@ -330,7 +330,8 @@ func decide(rollouts []*fleet.Rollout, a fleet.Agent) (string, bool) {
 func (a *agent) fleetAgent(now time.Time, silence, report time.Duration) fleet.Agent {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	fa := fleet.Agent{ID: a.uid, Node: a.node, Labels: a.labels, Connected: a.connected && !a.stale(now, silence),
+	report = a.reportInterval(report)
+	fa := fleet.Agent{ID: a.uid, Node: a.node, Labels: a.labels, Connected: a.live(now, silence),
 		LastReport: a.lastFigures, ReportInterval: report, Figures: a.figures}
 	if a.remote != nil && a.desired != nil && bytes.Equal(a.remote.LastRemoteConfigHash, a.desiredHash) &&
 		a.remote.Status == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED {

@@ -17,9 +17,9 @@ import (
 // the phoenix_control extension's default opamp.report_interval.
 const DefaultReportInterval = 30 * time.Second
 
-// silentReports is how many report intervals without a report make an agent silent: one late report is
+// SilentReports is how many report intervals without a report make an agent silent: one late report is
 // noise, three are an agent gone.
-const silentReports = 3
+const SilentReports = 3
 
 // Agent is the controller's view of one agent.
 type Agent struct {
@@ -58,13 +58,13 @@ func (a Agent) experiment(name string) (Experiment, bool) {
 	return Experiment{}, false
 }
 
-// silent: no report for more than silentReports intervals (or none at all: fail closed).
+// silent: no report for more than SilentReports intervals (or none at all: fail closed).
 func (a Agent) silent(now time.Time) bool {
 	interval := a.ReportInterval
 	if interval <= 0 {
 		interval = DefaultReportInterval
 	}
-	return a.LastReport.IsZero() || now.Sub(a.LastReport) > silentReports*interval
+	return a.LastReport.IsZero() || now.Sub(a.LastReport) > SilentReports*interval
 }
 
 func (e Experiment) variant(name string) (Variant, bool) {
