@@ -5,8 +5,18 @@ package phoenixcontrolextension
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -55,6 +65,11 @@ func (s *opampServer) stop() {
 }
 
 func startOpAMPServer(t *testing.T, addr string) *opampServer {
+	return startOpAMPServerTLS(t, addr, nil)
+}
+
+// startOpAMPServerTLS is startOpAMPServer serving TLS with tlsCfg (nil: plain).
+func startOpAMPServerTLS(t *testing.T, addr string, tlsCfg *tls.Config) *opampServer {
 	s := &opampServer{t: t}
 	srv := server.New(opamplog.Logger{L: zap.NewNop()})
 	onMessage := func(_ context.Context, _ servertypes.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
@@ -86,7 +101,7 @@ func startOpAMPServer(t *testing.T, addr string) *opampServer {
 		}
 		return out
 	}
-	err := srv.Start(server.StartSettings{ListenEndpoint: addr, Settings: server.Settings{
+	err := srv.Start(server.StartSettings{ListenEndpoint: addr, TLSConfig: tlsCfg, Settings: server.Settings{
 		CustomCapabilities: []string{fleet.Capability},
 		Callbacks: servertypes.Callbacks{OnConnecting: func(r *http.Request) servertypes.ConnectionResponse {
 			s.mu.Lock()
@@ -242,4 +257,56 @@ func TestOpAMPRemoteStateSurvivesARestart(t *testing.T) {
 	reg.RegisterExperiment(exp)
 	assert.Equal(t, "by_executable", exp.Snapshot().Active)
 	assert.Equal(t, sourceOpAMP, d.snapshot().Source)
+}
+
+// TestOpAMPAgentOverTLS: wss and https with the controller's CA in opamp.tls.ca_file; a CA that did not
+// sign the server's certificate connects nothing.
+func TestOpAMPAgentOverTLS(t *testing.T) {
+	cert, caFile := serverCertificate(t)
+	otherCA, _ := serverCertificate(t)
+	otherFile := filepath.Join(t.TempDir(), "other-ca.pem")
+	require.NoError(t, os.WriteFile(otherFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherCA.Certificate[0]}), 0o600))
+	for _, scheme := range []string{"wss", "https"} {
+		t.Run(scheme, func(t *testing.T) {
+			s := startOpAMPServerTLS(t, "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			opamp := func(ca string) map[string]any {
+				return map[string]any{"endpoint": scheme + "://" + s.addr + "/v1/opamp", "report_interval": "1s", "tls": map[string]any{"ca_file": ca}}
+			}
+			c := startControl(t, configFrom(t, map[string]any{"endpoint": "127.0.0.1:0", "node_name": "node-tls", "opamp": opamp(caFile)}), newHost())
+			exp := newFakeExperiment()
+			c.RegisterExperiment(exp)
+			s.eventually("described over TLS", func(s *opampServer) bool {
+				return s.desc != nil && attr(s.desc.NonIdentifyingAttributes, "host.name") == "node-tls"
+			})
+			good := "experiments:\n  experiment/process: {active: top20}\n"
+			s.offer(good)
+			s.eventually("applied", func(s *opampServer) bool {
+				return s.status != nil && s.status.Status == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED
+			})
+			assert.Equal(t, "top20", exp.Snapshot().Active)
+
+			untrusting := startOpAMPServerTLS(t, "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			opampOther := map[string]any{"endpoint": scheme + "://" + untrusting.addr + "/v1/opamp", "report_interval": "1s",
+				"tls": map[string]any{"ca_file": otherFile}}
+			startControl(t, configFrom(t, map[string]any{"endpoint": "127.0.0.1:0", "node_name": "node-x", "opamp": opampOther}), newHost())
+			time.Sleep(2 * time.Second)
+			untrusting.mu.Lock()
+			assert.Nil(t, untrusting.desc, "a server its CA did not sign never hears from the agent")
+			untrusting.mu.Unlock()
+		})
+	}
+}
+
+// serverCertificate is a self-signed certificate for 127.0.0.1 and the PEM file of it, as the CA.
+func serverCertificate(t *testing.T) (tls.Certificate, string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fleet"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caFile
 }
