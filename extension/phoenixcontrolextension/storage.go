@@ -148,10 +148,11 @@ func (s *stateStore) openLocked(ctx context.Context) {
 		client, err = s.getClient(ctx)
 	}
 	if err != nil {
-		if stored && readOnly(err) && s.path != "" {
-			s.readStoredLocked()
+		err = openError(err)
+		if stored && readOnly(err) && s.path != "" && s.readStoredLocked() {
+			err = fmt.Errorf("%w (the file was read: its state is in force; nothing persists)", err)
 		}
-		s.unavailableLocked(openError(err))
+		s.unavailableLocked(err)
 		return
 	}
 	s.client, s.readValues = client, false
@@ -223,7 +224,7 @@ var fileStorageBucket = []byte("default")
 // readStoredLocked reads the values of a file that cannot be opened for writing (a read-only volume, its
 // permissions): what was acknowledged stays in force, though nothing persists until the file can be
 // written. The file passed the structural check first, so bbolt reads only what it can.
-func (s *stateStore) readStoredLocked() {
+func (s *stateStore) readStoredLocked() bool {
 	err := guardStorage(func() error {
 		db, err := bbolt.Open(s.path, 0, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
 		if err != nil {
@@ -245,9 +246,10 @@ func (s *stateStore) readStoredLocked() {
 	})
 	if err != nil {
 		s.logger.Warn("state file not readable either: the configured state is in force", zap.String("file", s.path), zap.Error(err))
-		return
+		return false
 	}
 	s.readValues = true
+	return true
 }
 
 // openError says, of a file that could not be opened for writing, when it is read-only.
@@ -256,9 +258,9 @@ func openError(err error) error {
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: another process holds the file's lock (another collector on the same directory?)", err)
 	case errors.Is(err, syscall.EROFS):
-		return fmt.Errorf("read-only: the state directory is on a read-only volume (its state is read and in force; nothing persists): %w", err)
+		return fmt.Errorf("read-only: the state directory is on a read-only volume: %w", err)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("read-only: the state file or its directory may not be written by this collector (its state is read and in force if readable; nothing persists): %w", err)
+		return fmt.Errorf("read-only: the state file or its directory may not be written by this collector: %w", err)
 	}
 	return err
 }
@@ -299,19 +301,16 @@ func (s *stateStore) getClient(ctx context.Context) (client storage.Client, err 
 // the path is free for a fresh file.
 func (s *stateStore) moveAsideLocked(cause error) bool {
 	s.errors++
-	moved := s.path + ".damaged-" + s.now().UTC().Format("20060102T150405.000Z")
-	for i := 2; ; i++ { // never over an earlier one
-		if _, err := os.Lstat(moved); errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		moved = fmt.Sprintf("%s.damaged-%s-%d", s.path, s.now().UTC().Format("20060102T150405.000Z"), i)
-	}
-	if err := os.Rename(s.path, moved); err != nil {
+	moved, removed, err := statefile.MoveAside(s.path, s.now())
+	if err != nil {
 		s.unavailableLocked(fmt.Errorf("%w; moving the file aside failed: %w", cause, err))
 		return false
 	}
 	s.logger.Error("state file damaged: moved aside; starting on the configured state with a fresh file",
 		zap.String("file", s.path), zap.String("moved_to", moved), zap.Error(cause))
+	if len(removed) > 0 {
+		s.logger.Info("older damaged state files removed", zap.Strings("files", removed), zap.Int("kept", statefile.KeptAside))
+	}
 	s.damagedLocked(storageStatus{Status: statusDamaged, Error: cause.Error(), MovedTo: moved})
 	return true
 }

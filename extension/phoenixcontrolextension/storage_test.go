@@ -749,3 +749,21 @@ func TestValueDamagedInPlace(t *testing.T) {
 	assert.Equal(t, "full", e.Snapshot().Active, "the configured variant was persisted again")
 	assert.Equal(t, "ok", getStorageInfo(t, c).Status, "nothing unreadable is left")
 }
+
+// TestDamagedFilesAreBounded: a file damaged at every start leaves at most the newest three aside
+// (statefile.MoveAside, phoenix_fleet's too).
+func TestDamagedFilesAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, stateFile)
+	for i, stamp := range []string{"20261101T000000.000Z", "20261102T000000.000Z", "20261103T000000.000Z", "20261103T000000.000Z-2"} {
+		require.NoError(t, os.WriteFile(path+".damaged-"+stamp, []byte{byte(i)}, 0o600))
+	}
+	require.NoError(t, os.WriteFile(path, []byte("not a bbolt file"), 0o600))
+	c, _, stop := startOnFileStorage(t, dir)
+	defer stop()
+	info := getStorageInfo(t, c)
+	require.Equal(t, "damaged", info.Status)
+	left, err := filepath.Glob(path + ".damaged-*")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{path + ".damaged-20261103T000000.000Z", path + ".damaged-20261103T000000.000Z-2", info.MovedTo}, left)
+}

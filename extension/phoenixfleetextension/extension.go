@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -66,14 +65,15 @@ func (f *phoenixFleet) NotifyConfig(ctx context.Context, conf *confmap.Conf) err
 	damage := ""
 	if path, err := statefile.Path(conf, f.cfg.Storage, f.set.ID); err == nil && path != "" {
 		if _, err := statefile.Check(path); err != nil {
-			aside := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405"))
-			if rerr := os.Rename(path, aside); rerr != nil {
+			aside, removed, rerr := statefile.MoveAside(path, time.Now())
+			if rerr != nil {
 				f.set.Logger.Error("fleet state damaged and not moved aside: running without persistence", zap.Error(err), zap.NamedError("rename", rerr))
 				f.rollouts.storageErr = fmt.Sprintf("damaged (%v), not moved aside (%v)", err, rerr)
 				return nil
 			}
 			damage = fmt.Sprintf("damaged (%v): moved aside to %s; the rollouts started afresh", err, aside)
-			f.set.Logger.Error("fleet state damaged: moved aside, rollouts start afresh", zap.Error(err), zap.String("moved_to", aside))
+			f.set.Logger.Error("fleet state damaged: moved aside, rollouts start afresh", zap.Error(err), zap.String("moved_to", aside),
+				zap.Strings("older_removed", removed))
 		}
 	}
 	client, err := f.storage.GetClient(ctx, component.KindExtension, f.set.ID, "")
