@@ -176,6 +176,17 @@ func (r rendered) pod(t *testing.T) (corev1.PodTemplateSpec, map[string]string) 
 	return corev1.PodTemplateSpec{}, nil
 }
 
+// fullname is the release's fullname, as the workload carries it (the fleet renders as its own release).
+func (r rendered) fullname() string {
+	if r.daemonSet != nil {
+		return r.daemonSet.Name
+	}
+	if r.deployment != nil {
+		return r.deployment.Name
+	}
+	return ""
+}
+
 // collector is the otelcol-phoenix container of the pod (sidecars may run beside it).
 func collector(t *testing.T, spec corev1.PodSpec) corev1.Container {
 	t.Helper()
@@ -211,7 +222,11 @@ func TestCIValues(t *testing.T) {
 			out, err := helm(t, "lint", "--strict", chartDir(t), "-f", file)
 			require.NoError(t, err, out)
 
-			out = render(t, "-f", file)
+			release := "phoenix"
+			if values.Presets.Fleet.Enabled {
+				release = fleetRelease // its own release, where the agents' default endpoint looks
+			}
+			out = renderAs(t, release, "-f", file)
 			golden(t, filepath.Join(chartDir(t), "examples", name, "rendered.yaml"), out)
 			r := decode(t, out)
 			checkPod(t, r, values)
@@ -587,7 +602,7 @@ func checkPresets(t *testing.T, r rendered, v values) {
 
 	checkFleet(t, r, v, cfg)
 
-	svc := r.services["phoenix-otelcol-phoenix"]
+	svc := r.services[r.fullname()]
 	assert.Equal(t, v.serviceEnabled(), svc != nil, "the collector Service: on for a gateway, off for agents unless enabled")
 	if svc != nil {
 		want := corev1.ServiceInternalTrafficPolicyCluster

@@ -69,7 +69,7 @@ func checkFleet(t *testing.T, r rendered, v values, cfg relay) {
 		dir, _ := cfg.Extensions["file_storage/fleet"]["directory"].(string)
 		assert.Equal(t, "fleet", mounts[dir], "the rollouts are kept on the fleet volume")
 
-		svc := r.services["phoenix-otelcol-phoenix"]
+		svc := r.services[r.fullname()]
 		require.NotNil(t, svc, "the agents connect through the Service")
 		sp := servicePort(svc, "opamp")
 		assert.Equal(t, port, sp.Port)
