@@ -186,6 +186,10 @@ service: {telemetry: {metrics: {level: none, readers: [{pull: {exporter: {promet
 exporters: {prometheus: {endpoint: "0.0.0.0:8888"}}
 service: {telemetry: {metrics: {readers: [{pull: {exporter: {prometheus: {host: localhost, port: 0}}}}]}},
 	pipelines: {metrics: {exporters: [debug, prometheus]}}}`},
+		{name: "an empty port is a free one, as at start (an unset ${env:PORT})", doc: `
+extensions: {phoenix_fleet: {endpoint: "127.0.0.1:"}}
+service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_control, phoenix_fleet],
+	pipelines: {metrics: {exporters: [debug]}}}`},
 		{name: "distinct ports and client endpoints are fine", doc: `
 receivers: {otlp: {protocols: {grpc: {endpoint: "0.0.0.0:4317"}, http: {endpoint: "0.0.0.0:4318"}}},
 	fluentforward: {endpoint: "unix:///var/run/fluent.sock"},

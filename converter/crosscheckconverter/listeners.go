@@ -78,6 +78,9 @@ func (k *check) endpoints(used map[string][]component.ID) {
 		if err != nil || strings.Contains(l.value, "://") {
 			continue // a URL, a socket path (unix:///…), an unresolved value: the component's own business
 		}
+		if port == "" {
+			port = "0" // as net listens: a free port (an unset ${env:PORT}, say)
+		}
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 0 || n > 65535 {
 			k.problems = append(k.problems, fmt.Errorf("%s: %s %q: port %s is not in 0..65535", l.owner, l.path, l.value, port))
