@@ -75,9 +75,10 @@ unit-test: ## unit tests of our own packages, with -race
 # Each go-fuzz target, package:name. Their corpora are committed in the package's testdata/fuzz/<name>/.
 FUZZ_TARGETS := extension/phoenixcontrolextension:FuzzAPI extension/phoenixcontrolextension:FuzzDesiredState \
                 extension/phoenixcontrolextension:FuzzConfig \
+                extension/phoenixfleetextension:FuzzAPI extension/phoenixfleetextension:FuzzConfig \
                 processor/topkprocessor:FuzzConfig processor/experimentprocessor:FuzzConfig \
                 receiver/simulatedprocessreceiver:FuzzConfig
-FUZZ_TIME ?= 10s
+FUZZ_TIME ?= 20s
 
 fuzz: ## run every go-fuzz target for FUZZ_TIME each (a crash is written to testdata/fuzz and fails)
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \

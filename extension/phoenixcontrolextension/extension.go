@@ -124,7 +124,7 @@ func (c *phoenixControl) Shutdown(ctx context.Context) error {
 	if c.server != nil {
 		close(c.stop)
 		c.events.Close() // open event streams end now, not at the shutdown deadline
-		errs = append(errs, shutdownWithin(ctx, c.server, shutdownGrace))
+		errs = append(errs, httpguard.Shutdown(ctx, c.server))
 		<-c.done
 		c.server = nil
 	}
@@ -170,21 +170,4 @@ func (c *phoenixControl) Addr() net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.addr
-}
-
-// shutdownGrace bounds how long clients can hold a shutdown, so that the collector's whole stop stays within
-// 2 s: in-flight requests get this long to finish, then every connection is closed.
-const shutdownGrace = 1500 * time.Millisecond
-
-func shutdownWithin(ctx context.Context, srv *http.Server, grace time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, grace)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		_ = srv.Close() // slow bodies, stuck readers: closed, not waited for
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil // the grace is the bound, not a failure
-		}
-		return err
-	}
-	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 
 	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension/internal/metadata"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/httpguard"
 )
 
 // do sends one request with the given Host and Origin headers and returns the status.
@@ -207,7 +208,7 @@ func TestShutdownBoundedWhateverClientsDo(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	require.NoError(t, c.Shutdown(ctx))
-	assert.Less(t, time.Since(start), shutdownGrace+3*time.Second)
+	assert.Less(t, time.Since(start), httpguard.ShutdownGrace+3*time.Second)
 }
 
 func newControlForTest(t *testing.T, cfg *Config) *phoenixControl {

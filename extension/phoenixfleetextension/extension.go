@@ -207,7 +207,7 @@ func (f *phoenixFleet) Shutdown(ctx context.Context) error {
 	close(f.stop)
 	f.rollouts.events.Close() // open event streams end now, not at the shutdown deadline
 	f.agents.closeAll()
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, httpguard.ShutdownGrace) // one bound for all: a slow body cannot stretch it
 	defer cancel()
 	var errs []error
 	if err := f.opamp.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {

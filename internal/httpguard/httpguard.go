@@ -11,11 +11,13 @@ package httpguard // import "github.com/phoenix-platform/otelcol-phoenix/interna
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -148,4 +150,23 @@ func originMatches(pattern, origin string) bool {
 		return prefix == origin
 	}
 	return len(origin) >= len(prefix)+len(suffix) && strings.HasPrefix(origin, prefix) && strings.HasSuffix(origin, suffix)
+}
+
+// ShutdownGrace bounds how long clients can hold a server's shutdown, so that the collector's whole stop
+// stays within 2 s: in-flight requests get this long to finish, then every connection is closed (a slow
+// body is otherwise cut only by the read timeout).
+const ShutdownGrace = 1500 * time.Millisecond
+
+// Shutdown stops srv within ShutdownGrace whatever its clients do.
+func Shutdown(ctx context.Context, srv *http.Server) error {
+	ctx, cancel := context.WithTimeout(ctx, ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close() // slow bodies, stuck readers: closed, not waited for
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil // the grace is the bound, not a failure
+		}
+		return err
+	}
+	return nil
 }
