@@ -5,18 +5,9 @@ package phoenixcontrolextension
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +22,7 @@ import (
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/opamplog"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/testcert"
 )
 
 // opampServer is a minimal OpAMP server on opamp-go's own server package, not ours: it keeps what agents
@@ -262,10 +254,8 @@ func TestOpAMPRemoteStateSurvivesARestart(t *testing.T) {
 // TestOpAMPAgentOverTLS: wss and https with the controller's CA in opamp.tls.ca_file; a CA that did not
 // sign the server's certificate connects nothing.
 func TestOpAMPAgentOverTLS(t *testing.T) {
-	cert, caFile := serverCertificate(t)
-	otherCA, _ := serverCertificate(t)
-	otherFile := filepath.Join(t.TempDir(), "other-ca.pem")
-	require.NoError(t, os.WriteFile(otherFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherCA.Certificate[0]}), 0o600))
+	server, other := testcert.New(t), testcert.New(t)
+	cert, caFile, otherFile := server.Certificate, server.CertFile, other.CertFile
 	for _, scheme := range []string{"wss", "https"} {
 		t.Run(scheme, func(t *testing.T) {
 			s := startOpAMPServerTLS(t, "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
@@ -295,18 +285,4 @@ func TestOpAMPAgentOverTLS(t *testing.T) {
 			untrusting.mu.Unlock()
 		})
 	}
-}
-
-// serverCertificate is a self-signed certificate for 127.0.0.1 and the PEM file of it, as the CA.
-func serverCertificate(t *testing.T) (tls.Certificate, string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fleet"}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caFile
 }

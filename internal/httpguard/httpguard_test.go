@@ -5,20 +5,10 @@ package httpguard
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configtls"
+
+	"github.com/phoenix-platform/otelcol-phoenix/internal/testcert"
 )
 
 func TestGuard(t *testing.T) {
@@ -75,10 +67,10 @@ func TestFor(t *testing.T) {
 // TestListenUnderTLS: the server still sees TLS connections under the limit (a request's TLS state, HTTP/2;
 // a limit over TLS would hide them), and the limit holds.
 func TestListenUnderTLS(t *testing.T) {
-	certFile, keyFile := selfSigned(t)
+	c := testcert.New(t)
 	cfg := confighttp.NewDefaultServerConfig()
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
-	cfg.TLS = configoptional.Some(configtls.ServerConfig{Config: configtls.Config{CertFile: certFile, KeyFile: keyFile}})
+	cfg.TLS = configoptional.Some(configtls.ServerConfig{Config: configtls.Config{CertFile: c.CertFile, KeyFile: c.KeyFile}})
 	serve := func(limit int) (net.Listener, chan *http.Request) {
 		ln, err := Listen(context.Background(), &cfg, limit)
 		require.NoError(t, err)
@@ -128,21 +120,4 @@ func TestListenUnderTLS(t *testing.T) {
 		t.Fatal("the third connection was never served")
 	}
 	held[1].Close()
-}
-
-func selfSigned(t *testing.T) (certFile, keyFile string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
-	require.False(t, strings.Contains(certFile, " "))
-	return certFile, keyFile
 }
