@@ -95,10 +95,14 @@ func (a *agent) live(now time.Time, silence time.Duration) bool {
 	return a.connected && (a.conn != nil && !a.polling || !a.stale(now, silence))
 }
 
+// maxDeclaredInterval bounds what an agent may say of its report interval: longer, it could stay
+// unsilent (and hold a wave) for hours without a report.
+const maxDeclaredInterval = 10 * time.Minute
+
 // reportInterval is how often the agent says it reports (phoenix.report_interval), at least the
 // controller's own: it is silent after three of them.
 func (a *agent) reportInterval(controller time.Duration) time.Duration {
-	if d, err := time.ParseDuration(a.labels["phoenix.report_interval"]); err == nil && d > controller && d <= time.Hour {
+	if d, err := time.ParseDuration(a.labels["phoenix.report_interval"]); err == nil && d > controller && d <= maxDeclaredInterval {
 		return d
 	}
 	return controller

@@ -409,9 +409,18 @@ func (r *Rollout) health(now time.Time, byID map[string]Agent) []string {
 			problems = append(problems, fmt.Sprintf("%s no longer runs %s (active: %s)", m.Node, r.Spec.Candidate, e.Active))
 		case stuck(a.Figures.At, e):
 			problems = append(problems, fmt.Sprintf("%s: no new window since %s (window %s)", m.Node, e.WindowEnd.Format(time.RFC3339), e.Window))
+		case pendingTooLong(m, e, r.Spec.Candidate):
+			problems = append(problems, fmt.Sprintf("%s: %s still pending (added within the window) %d windows after it was applied", m.Node, r.Spec.Candidate, stuckWindows))
 		}
 	}
 	return problems
+}
+
+// pendingTooLong: the candidate, applied, is still pending (not measured over a whole window) stuckWindows
+// windows later, by the agent's clock: its guardrails are never checked, and the soak would wait for ever.
+func pendingTooLong(m Member, e Experiment, candidate string) bool {
+	v, ok := e.variant(candidate)
+	return ok && v.Pending && !m.AppliedAt.IsZero() && e.Window > 0 && e.WindowEnd.Sub(m.AppliedAt) > stuckWindows*e.Window
 }
 
 // stuck: the agent reports but its last complete window is more than stuckWindows windows old, by its own
@@ -465,6 +474,11 @@ func (r *Rollout) breach(now time.Time, byID map[string]Agent, breached, reasons
 		v.Nodes = append(v.Nodes, r.member(id).Node)
 	}
 	w := &r.Waves[len(r.Waves)-1]
+	if r.breached() { // again, while paused on the first: one record says both
+		w.Verdict.Reasons = append(w.Verdict.Reasons, v.Reasons...)
+		w.Verdict.Nodes = append(w.Verdict.Nodes, v.Nodes...)
+		v = w.Verdict
+	}
 	w.Verdict, r.Verdict = v, v
 	if w.EndedAt.IsZero() {
 		w.EndedAt = now
@@ -472,6 +486,32 @@ func (r *Rollout) breach(now time.Time, byID map[string]Agent, breached, reasons
 	done := r.rollbackWave(breached)
 	r.pause(now, fmt.Sprintf("guardrail broken: %s; %s (resume retries the wave; cancel or rollback ends the rollout)",
 		strings.Join(reasons, "; "), done))
+}
+
+// breached: the wave in progress broke a guardrail and waits, rolled back and paused, for a resume.
+func (r *Rollout) breached() bool {
+	n := len(r.Waves)
+	return (r.Phase == runs.Initializing || r.Phase == runs.Running) && n > 0 && r.Waves[n-1].Verdict != nil && !r.Waves[n-1].Verdict.Pass
+}
+
+// maxTries bounds the records one wave keeps: each retry after a breach is a record of its own (with its
+// agents), and the rollout is persisted whole at every change.
+const maxTries = 5
+
+// retryWave starts the wave again after a breach, as a new record of it; the oldest of its records beyond
+// maxTries is dropped (the events keep what happened).
+func (r *Rollout) retryWave(now time.Time) {
+	r.Waves = append(r.Waves, WaveRun{Wave: r.Wave, StartedAt: now})
+	r.Verdict = nil
+	var tries []int
+	for i, w := range r.Waves {
+		if w.Wave == r.Wave {
+			tries = append(tries, i)
+		}
+	}
+	if len(tries) > maxTries {
+		r.Waves = slices.Delete(r.Waves, tries[0], tries[0]+1)
+	}
 }
 
 // rollbackWave gives the wave's new agents, and those excluded, the baseline: the agents of the wave
@@ -630,7 +670,9 @@ func (r *Rollout) Restarted(now time.Time) {
 	for i := range r.Assigned {
 		r.Assigned[i].AppliedAt = time.Time{}
 	}
-	r.Waves[len(r.Waves)-1].AppliedAt = time.Time{}
+	if last := &r.Waves[len(r.Waves)-1]; last.EndedAt.IsZero() { // a breached one is history
+		last.AppliedAt = time.Time{}
+	}
 	r.WaveSince = now
 	r.event(now, "%s: the controller restarted; the wave is applied and soaked again", r.waveName())
 }
@@ -663,9 +705,8 @@ func (r *Rollout) Resume(now time.Time, agents []Agent) error {
 	}
 	r.Assigned = kept
 	r.Paused, r.PauseReason, r.WaveSince = false, "", now
-	if n := len(r.Waves); n > 0 && !r.Waves[n-1].EndedAt.IsZero() { // breached
-		r.Waves = append(r.Waves, WaveRun{Wave: r.Wave, StartedAt: now})
-		r.Verdict = nil
+	if r.breached() {
+		r.retryWave(now)
 	}
 	if len(r.Waves) > 0 {
 		r.Waves[len(r.Waves)-1].AppliedAt = time.Time{}
