@@ -57,9 +57,14 @@ func (q *querier) Select(_ context.Context, sortSeries bool, _ *storage.SelectHi
 			}
 		}
 		s.mu.RUnlock()
-		// Closed chunks are immutable and open ones copied: what fell out of MaxRange is cut off unlocked.
-		for _, x := range out[from:] {
-			x.(*snapSeries).trim(minValid)
+		// The engine reads no sample before the querier's mint, so only a query reaching further back than
+		// the store holds needs what fell out of MaxRange cut off (re-encoding, unlocked: closed chunks are
+		// immutable and open ones copied). Trimming every query cost each one a copy of every series' oldest
+		// chunk once the store held its full range.
+		if q.mint < minValid {
+			for _, x := range out[from:] {
+				x.(*snapSeries).trim(minValid)
+			}
 		}
 	})
 	if sortSeries {

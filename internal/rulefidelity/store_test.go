@@ -317,3 +317,31 @@ func TestStoreConcurrentAppendAndEvaluate(t *testing.T) {
 		}
 	}
 }
+
+// A query within the store's range sees exactly PromQL's samples although the store still holds older ones
+// (whole chunks are freed only periodically); one reaching further back than MaxRange sees the range only.
+// The expected counts are PromQL's: a range (t-r, t] at a 10 s interval holds r/10s samples.
+func TestStoreQueriesSeeTheirRangeOnly(t *testing.T) {
+	t.Parallel()
+	s := NewStore(StoreOptions{ResourceToTelemetry: true, MaxRange: 10 * time.Minute})
+	for i := range 180 { // 30 minutes at 10 s: the oldest chunk straddles the range's start
+		s.Append(processMetrics(t0.Add(time.Duration(i)*10*time.Second), proc{pid: 1, exe: "a", host: "h", cpuUser: float64(i)}))
+	}
+	at := t0.Add(179 * 10 * time.Second)
+	e := NewEvaluator(mustLoad(t, Options{Inline: map[string]string{"q": "up"}}), EvaluatorOptions{})
+	defer e.Close()
+	sel := `process_cpu_time_seconds_total{state="user"}`
+	for query, want := range map[string]float64{
+		`count_over_time(` + sel + `[5m])`:           30,
+		`count_over_time(` + sel + `[9m] offset 1m)`: 54,
+		`max_over_time(` + sel + `[4m:1m])`:          174, // steps at whole minutes: the last at 29m
+		sel + ` offset 9m`:                           179 - 54,
+		`count_over_time(` + sel + `[20m])`:          61, // [newest-10m, newest]: the range held, both ends
+		`min_over_time(` + sel + `[30m])`:            179 - 60,
+	} {
+		v, err := e.instant(context.Background(), s, query, at)
+		require.NoError(t, err, query)
+		require.Len(t, v, 1, query)
+		assert.Equal(t, want, v[0].F, query)
+	}
+}
