@@ -5,19 +5,10 @@ package phoenixfleetextension
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,75 +24,22 @@ import (
 
 	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixfleetextension/internal/metadata"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/testcert"
 )
-
-// testPKI is a CA and what it signs, for mutual TLS on loopback.
-type testPKI struct {
-	dir  string
-	ca   *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-	n    int64
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fleet-test-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	ca, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	p := &testPKI{dir: t.TempDir(), ca: ca, key: key, pool: x509.NewCertPool(), n: 1}
-	p.pool.AddCert(ca)
-	writePEM(t, filepath.Join(p.dir, "ca.pem"), "CERTIFICATE", der)
-	return p
-}
-
-// issue signs a certificate for cn (and dns names), writes it and its key as <name>.pem / <name>-key.pem,
-// and returns it as a tls.Certificate.
-func (p *testPKI) issue(t *testing.T, name, cn string, dns []string, server bool) tls.Certificate {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	p.n++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.n), Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if server {
-		tmpl.ExtKeyUsage, tmpl.IPAddresses = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.key)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	writePEM(t, filepath.Join(p.dir, name+".pem"), "CERTIFICATE", der)
-	writePEM(t, filepath.Join(p.dir, name+"-key.pem"), "EC PRIVATE KEY", keyDER)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
-}
-
-func (p *testPKI) client(cert tls.Certificate) *tls.Config {
-	return &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-}
 
 // identityFleet starts phoenix_fleet with node_identity: certificate and mutual TLS from pki (max_agents 4)
 // and returns it with an API client (node-a's certificate) and a reader of its agents table (UID → node).
-func identityFleet(t *testing.T, pki *testPKI, apiCert tls.Certificate) (*phoenixFleet, *http.Client, func() map[string]agentView) {
-	pki.issue(t, "server", "fleet", nil, true)
+func identityFleet(t *testing.T, pki *testcert.PKI, apiCert tls.Certificate) (*phoenixFleet, *http.Client, func() map[string]agentView) {
+	pki.Issue(t, "server", "fleet", nil, true)
 	cfg := createDefaultConfig().(*Config)
 	require.NoError(t, confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:0", "report_interval": "1s", "max_agents": 4,
-		"node_identity": "certificate", "tls": map[string]any{"cert_file": filepath.Join(pki.dir, "server.pem"),
-			"key_file": filepath.Join(pki.dir, "server-key.pem"), "client_ca_file": filepath.Join(pki.dir, "ca.pem")}}).Unmarshal(cfg))
+		"node_identity": "certificate", "tls": map[string]any{"cert_file": filepath.Join(pki.Dir, "server.pem"),
+			"key_file": filepath.Join(pki.Dir, "server-key.pem"), "client_ca_file": pki.CAFile()}}).Unmarshal(cfg))
 	require.NoError(t, cfg.Validate())
 	f := newFleet(cfg, extensiontest.NewNopSettings(metadata.Type))
 	require.NoError(t, f.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, f.Shutdown(context.Background())) })
-	api := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.client(apiCert)}}
+	api := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.Client(apiCert)}}
 	agents := func() map[string]agentView {
 		resp, err := api.Get("https://" + f.Addr().String() + "/api/v1/fleet/agents")
 		require.NoError(t, err)
@@ -121,9 +59,9 @@ func identityFleet(t *testing.T, pki *testPKI, apiCert tls.Certificate) (*phoeni
 // its client certificate names (common name or DNS name); one reporting another node's name, or taking
 // over another node's instance UID, is refused and changes nothing; no certificate, no connection.
 func TestNodeIdentityFromCertificates(t *testing.T) {
-	pki := newTestPKI(t)
-	certA := pki.issue(t, "node-a", "node-a", nil, false)
-	certB := pki.issue(t, "node-b", "node-b.internal", []string{"node-b"}, false)
+	pki := testcert.NewPKI(t)
+	certA := pki.Issue(t, "node-a", "node-a", nil, false)
+	certB := pki.Issue(t, "node-b", "node-b.internal", []string{"node-b"}, false)
 	f, api, agentsView := identityFleet(t, pki, certA)
 	url := "wss://" + f.Addr().String() + "/v1/opamp"
 	agents := func() map[string]string {
@@ -135,17 +73,17 @@ func TestNodeIdentityFromCertificates(t *testing.T) {
 	}
 	uidOf := func(node string) string { return uuid.NewSHA1(uuid.NameSpaceURL, []byte(node)).String() }
 
-	a := startSimAgentWith(t, url, "node-a", true, simOptions{tls: pki.client(certA)})
-	startSimAgentWith(t, url, "node-b", true, simOptions{tls: pki.client(certB)}) // its DNS name
+	a := startSimAgentWith(t, url, "node-a", true, simOptions{tls: pki.Client(certA)})
+	startSimAgentWith(t, url, "node-b", true, simOptions{tls: pki.Client(certB)}) // its DNS name
 	require.Eventually(t, func() bool { m := agents(); return m[uidOf("node-a")] == "node-a" && m[uidOf("node-b")] == "node-b" },
 		10*time.Second, 50*time.Millisecond, "both nodes listed under their certificates' names")
 
 	// node-b's certificate, claiming to be node-c: refused.
-	startSimAgentWith(t, url, "node-c", true, simOptions{tls: pki.client(certB)})
+	startSimAgentWith(t, url, "node-c", true, simOptions{tls: pki.Client(certB)})
 	// node-a goes; node-b's certificate takes node-a's UID, as node-a and as itself: both refused.
 	a.stop()
-	startSimAgentWith(t, url, "node-a", true, simOptions{tls: pki.client(certB), uid: uuid.MustParse(uidOf("node-a"))})
-	startSimAgentWith(t, url, "node-b", true, simOptions{tls: pki.client(certB), uid: uuid.MustParse(uidOf("node-a"))})
+	startSimAgentWith(t, url, "node-a", true, simOptions{tls: pki.Client(certB), uid: uuid.MustParse(uidOf("node-a"))})
+	startSimAgentWith(t, url, "node-b", true, simOptions{tls: pki.Client(certB), uid: uuid.MustParse(uidOf("node-a"))})
 	time.Sleep(time.Second) // several heartbeats of each
 	m := agents()
 	assert.NotContains(t, m, uidOf("node-c"), "a node reporting another's name is not listed")
@@ -153,7 +91,7 @@ func TestNodeIdentityFromCertificates(t *testing.T) {
 	assert.Len(t, m, 2)
 
 	// Without a client certificate there is no connection at all (tls.client_ca_file).
-	noCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool, MinVersion: tls.VersionTLS12}}}
+	noCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool, MinVersion: tls.VersionTLS12}}}
 	if resp, err := noCert.Get("https://" + f.Addr().String() + "/api/v1/fleet/info"); err == nil {
 		resp.Body.Close()
 		t.Fatalf("a client without a certificate got %s", resp.Status)
@@ -192,43 +130,43 @@ func TestNodeIdentityConfig(t *testing.T) {
 // certificate used it first; one certificate is one agent (it cannot fill max_agents); a second host.name
 // cannot change the label selectors match; names compare as DNS names; refusals are counted.
 func TestNodeIdentityHolds(t *testing.T) {
-	pki := newTestPKI(t)
-	certEvil := pki.issue(t, "evil", "evil", nil, false)
-	certVictim := pki.issue(t, "victim", "victim", nil, false)
-	certD := pki.issue(t, "node-d", "Node-D", nil, false)
+	pki := testcert.NewPKI(t)
+	certEvil := pki.Issue(t, "evil", "evil", nil, false)
+	certVictim := pki.Issue(t, "victim", "victim", nil, false)
+	certD := pki.Issue(t, "node-d", "Node-D", nil, false)
 	f, api, agents := identityFleet(t, pki, certEvil)
 	url := "wss://" + f.Addr().String() + "/v1/opamp"
 	victimUID := fleet.NodeUID("victim")
 
 	// evil takes victim's UID first, as itself: accepted (nothing says whose it is yet)...
-	squat := startSimAgentWith(t, url, "evil", true, simOptions{tls: pki.client(certEvil), uid: victimUID})
+	squat := startSimAgentWith(t, url, "evil", true, simOptions{tls: pki.Client(certEvil), uid: victimUID})
 	require.Eventually(t, func() bool { return agents()[victimUID.String()].Node == "evil" }, 10*time.Second, 50*time.Millisecond)
 	// ...and more agents of evil's: refused, the node has its one.
 	for range 4 {
-		startSimAgentWith(t, url, "evil", true, simOptions{tls: pki.client(certEvil), uid: uuid.New()})
+		startSimAgentWith(t, url, "evil", true, simOptions{tls: pki.Client(certEvil), uid: uuid.New()})
 	}
 	// victim comes with the UID its name gives: it is victim's; the squatter's connection goes.
-	startSimAgentWith(t, url, "victim", true, simOptions{tls: pki.client(certVictim), uid: victimUID})
+	startSimAgentWith(t, url, "victim", true, simOptions{tls: pki.Client(certVictim), uid: victimUID})
 	require.Eventually(t, func() bool { return agents()[victimUID.String()].Node == "victim" }, 10*time.Second, 50*time.Millisecond,
 		"the rightful node reclaims its UID")
 	squat.stop()
 
 	// Names compare as DNS names: Node-D's certificate, host.name "node-d.".
-	startSimAgentWith(t, url, "node-d.", true, simOptions{tls: pki.client(certD)})
+	startSimAgentWith(t, url, "node-d.", true, simOptions{tls: pki.Client(certD)})
 	require.Eventually(t, func() bool {
 		return agents()[uuid.NewSHA1(uuid.NameSpaceURL, []byte("node-d.")).String()].Node == "node-d."
 	},
 		10*time.Second, 50*time.Millisecond)
 	// however it is spelt, node-d is one node: more agents of it are refused
-	startSimAgentWith(t, url, "NODE-D", true, simOptions{tls: pki.client(certD), uid: uuid.New()})
-	startSimAgentWith(t, url, "node-d", true, simOptions{tls: pki.client(certD), uid: uuid.New()})
+	startSimAgentWith(t, url, "NODE-D", true, simOptions{tls: pki.Client(certD), uid: uuid.New()})
+	startSimAgentWith(t, url, "node-d", true, simOptions{tls: pki.Client(certD), uid: uuid.New()})
 	// a certificate naming two nodes may rename its agent (same UID) once the first is gone
-	certXY := pki.issue(t, "node-xy", "node-x", []string{"node-x", "node-y"}, false)
+	certXY := pki.Issue(t, "node-xy", "node-x", []string{"node-x", "node-y"}, false)
 	uidXY := uuid.New()
-	x := startSimAgentWith(t, url, "node-x", true, simOptions{tls: pki.client(certXY), uid: uidXY})
+	x := startSimAgentWith(t, url, "node-x", true, simOptions{tls: pki.Client(certXY), uid: uidXY})
 	require.Eventually(t, func() bool { return agents()[uidXY.String()].Node == "node-x" }, 10*time.Second, 50*time.Millisecond)
 	x.stop()
-	startSimAgentWith(t, url, "node-y", true, simOptions{tls: pki.client(certXY), uid: uidXY})
+	startSimAgentWith(t, url, "node-y", true, simOptions{tls: pki.Client(certXY), uid: uidXY})
 	require.Eventually(t, func() bool { return agents()[uidXY.String()].Node == "node-y" }, 10*time.Second, 50*time.Millisecond,
 		"renamed within its certificate's names")
 	time.Sleep(500 * time.Millisecond)

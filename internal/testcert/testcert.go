@@ -1,7 +1,8 @@
 // Copyright The otelcol-phoenix Authors
 // SPDX-License-Identifier: Apache-2.0
 
-// Package testcert makes the self-signed server certificates tests serve TLS with.
+// Package testcert makes the certificates tests serve TLS with: a self-signed server certificate, or a CA
+// issuing server and client certificates for mutual TLS.
 package testcert // import "github.com/phoenix-platform/otelcol-phoenix/internal/testcert"
 
 import (
@@ -11,10 +12,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -45,7 +44,7 @@ func New(t testing.TB) Files {
 	dir := t.TempDir()
 	f := Files{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"),
 		Certificate: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
-	require.NoError(t, os.WriteFile(f.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(f.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	writePEM(t, f.CertFile, "CERTIFICATE", der)
+	writePEM(t, f.KeyFile, "EC PRIVATE KEY", keyDER)
 	return f
 }

@@ -264,6 +264,11 @@ type values struct {
 				Endpoint       string      `json:"endpoint"`
 				Token          tokenValues `json:"token"`
 				ReportInterval string      `json:"reportInterval"`
+				TLS            struct {
+					CASecret          string         `json:"caSecret"`
+					CAKey             string         `json:"caKey"`
+					ClientCertificate map[string]any `json:"clientCertificate"`
+				} `json:"tls"`
 			} `json:"opamp"`
 		} `json:"control"`
 		Fleet struct {
@@ -272,7 +277,12 @@ type values struct {
 			Token          tokenValues `json:"token"`
 			ReportInterval string      `json:"reportInterval"`
 			MaxAgents      int         `json:"maxAgents"`
-			Persistence    struct {
+			TLS            struct {
+				SecretName   string `json:"secretName"`
+				NodeIdentity string `json:"nodeIdentity"`
+			} `json:"tls"`
+			APIPort     int32 `json:"apiPort"`
+			Persistence struct {
 				Enabled       bool   `json:"enabled"`
 				Size          string `json:"size"`
 				StorageClass  string `json:"storageClass"`
@@ -903,6 +913,17 @@ func TestInvalidCombinationsFailWithEveryReason(t *testing.T) {
 			"rollout.rollingUpdate with presets.fleet: the controller is replaced with Recreate",
 			"presets.fleet.persistence.existingClaim needs presets.fleet.persistence.enabled",
 			"ports.opamp: the chart's own opamp port has that name",
+		}},
+		{[]string{"mode=deployment", "presets.fleet.enabled=true", "presets.fleet.token.value=x", "presets.fleet.tls.nodeIdentity=certificate"}, []string{
+			"presets.fleet.tls.nodeIdentity: certificate needs presets.fleet.tls.secretName",
+			"presets.fleet.tls.nodeIdentity: certificate needs presets.fleet.apiPort",
+		}},
+		{[]string{"mode=deployment", "presets.fleet.enabled=true", "presets.fleet.token.value=x", "presets.fleet.apiPort=4320"}, []string{
+			"presets.fleet.apiPort 4320 is presets.fleet.port",
+		}},
+		{[]string{"presets.control.enabled=true", "presets.control.token.value=x", "presets.control.opamp.enabled=true", "presets.control.opamp.token.value=a",
+			"presets.control.opamp.endpoint=ws://fleet:4320/v1/opamp", "presets.control.opamp.tls.caSecret=ca"}, []string{
+			"presets.control.opamp.tls is set and the endpoint ws://fleet:4320/v1/opamp is plain: use wss:// or https://",
 		}},
 		{[]string{"presets.control.opamp.enabled=true"}, []string{
 			"presets.control.opamp needs presets.control",

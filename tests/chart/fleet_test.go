@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/phoenix-platform/otelcol-phoenix/internal/testcert"
 	"github.com/phoenix-platform/otelcol-phoenix/tests/harness"
 )
 
@@ -96,6 +97,7 @@ func checkFleet(t *testing.T, r rendered, v values, cfg relay) {
 			assert.NotNil(t, vol.EmptyDir)
 		}
 		checkFleetToken(t, r, c, f.Token)
+		checkFleetTLS(t, r, v, fl)
 	}
 
 	o := v.Presets.Control.OpAMP
@@ -105,13 +107,156 @@ func checkFleet(t *testing.T, r rendered, v values, cfg relay) {
 		want := o.Endpoint
 		if want == "" {
 			want = "ws://" + fleetRelease + "-otelcol-phoenix." + namespace + ".svc:4320/v1/opamp"
+			if o.TLS.CASecret != "" || len(o.TLS.ClientCertificate) > 0 {
+				want = "wss" + strings.TrimPrefix(want, "ws")
+			}
 		}
 		assert.Equal(t, want, opamp["endpoint"], "the controller release's Service by default")
+		checkAgentTLS(t, r, v, opamp)
 		assert.Equal(t, map[string]any{"Authorization": "Bearer ${env:PHOENIX_FLEET_TOKEN}"}, opamp["headers"])
 		assert.Equal(t, o.ReportInterval, opamp["report_interval"])
 		checkFleetToken(t, r, c, o.Token)
 	}
 	assert.Equal(t, f.Enabled || opamp != nil, envFrom(c, "PHOENIX_FLEET_TOKEN") != nil, "the fleet token only where it is used")
+}
+
+// checkFleetTLS: presets.fleet.tls serves the controller's ports with the Secret's certificate, mounted
+// whole from that Secret; nodeIdentity: certificate asks agents for certificates of the Secret's CA; apiPort
+// moves the API to a port of its own (container and Service port api), with the token and no client
+// certificate.
+func checkFleetTLS(t *testing.T, r rendered, v values, fl map[string]any) {
+	t.Helper()
+	f := v.Presets.Fleet
+	tmpl, _ := r.pod(t)
+	files := mountedFiles(t, tmpl.Spec)
+	tlsCfg, _ := fl["tls"].(map[string]any)
+	assert.Equal(t, f.TLS.SecretName != "", tlsCfg != nil, "TLS iff presets.fleet.tls.secretName")
+	for key, want := range map[string]string{"cert_file": "tls.crt", "key_file": "tls.key", "client_ca_file": "ca.crt"} {
+		path, ok := tlsCfg[key].(string)
+		if key == "client_ca_file" && f.TLS.NodeIdentity != "certificate" {
+			assert.False(t, ok, "no client CA without nodeIdentity: certificate")
+			continue
+		}
+		if tlsCfg == nil {
+			continue
+		}
+		assert.Equal(t, mountedFile{volume: "fleet-tls", secret: f.TLS.SecretName, key: want}, files[path], "%s %s", key, path)
+	}
+	if f.TLS.NodeIdentity == "certificate" {
+		assert.Equal(t, "certificate", fl["node_identity"])
+	} else {
+		assert.Nil(t, fl["node_identity"])
+	}
+	api, _ := fl["api"].(map[string]any)
+	c := collector(t, tmpl.Spec)
+	assert.Equal(t, f.APIPort != 0, api != nil, "api: iff presets.fleet.apiPort")
+	assert.Equal(t, f.APIPort != 0, slices.Contains(portNames(c), "api"), "the api container port iff apiPort")
+	if api == nil {
+		return
+	}
+	assert.Equal(t, fmt.Sprintf("0.0.0.0:%d", f.APIPort), api["endpoint"])
+	assert.Equal(t, f.APIPort, containerPort(c, "api").ContainerPort)
+	assert.Equal(t, map[string]any{"authenticator": "bearertokenauth/fleet"}, api["auth"], "the operators' token")
+	sp := servicePort(r.services[r.fullname()], "api")
+	assert.Equal(t, f.APIPort, sp.Port)
+	assert.Equal(t, "api", sp.TargetPort.String())
+	if apiTLS, _ := api["tls"].(map[string]any); f.TLS.SecretName != "" {
+		require.NotNil(t, apiTLS, "the API is served over TLS too")
+		assert.Equal(t, tlsCfg["cert_file"], apiTLS["cert_file"])
+		assert.Equal(t, tlsCfg["key_file"], apiTLS["key_file"])
+		assert.Nil(t, apiTLS["client_ca_file"], "no node certificate asked of the operators")
+	} else {
+		assert.Nil(t, apiTLS)
+	}
+}
+
+// checkAgentTLS: the agents trust the CA of presets.control.opamp.tls.caSecret (its caKey, mounted from it)
+// and present the node's certificate from the clientCertificate volume.
+func checkAgentTLS(t *testing.T, r rendered, v values, opamp map[string]any) {
+	t.Helper()
+	o := v.Presets.Control.OpAMP.TLS
+	tmpl, _ := r.pod(t)
+	files := mountedFiles(t, tmpl.Spec)
+	tlsCfg, _ := opamp["tls"].(map[string]any)
+	assert.Equal(t, o.CASecret != "" || len(o.ClientCertificate) > 0, tlsCfg != nil, "a tls block iff presets.control.opamp.tls")
+	if o.CASecret != "" {
+		assert.Equal(t, mountedFile{volume: "opamp-ca", secret: o.CASecret, key: o.CAKey}, files[tlsCfg["ca_file"].(string)])
+	} else {
+		assert.Nil(t, tlsCfg["ca_file"], "the system roots")
+	}
+	if len(o.ClientCertificate) == 0 {
+		assert.Nil(t, tlsCfg["cert_file"])
+		return
+	}
+	for key, want := range map[string]string{"cert_file": "tls.crt", "key_file": "tls.key"} {
+		path, _ := tlsCfg[key].(string)
+		assert.Equal(t, mountedFile{volume: "opamp-client", key: want}, files[path], "%s %s", key, path)
+	}
+	vol, err := json.Marshal(volume(t, tmpl.Spec, "opamp-client").VolumeSource)
+	require.NoError(t, err)
+	want, err := json.Marshal(o.ClientCertificate)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(vol), "the volume source as given")
+}
+
+// mountFiles does what kubelet does for the named volumes: writes their files (name → source path) into a
+// directory and points the config's paths under each volume's mount path at it, so the binary reads the
+// files at the very paths the pod mounts them.
+func mountFiles(t *testing.T, spec corev1.PodSpec, cfg string, volumes map[string]map[string]string) string {
+	t.Helper()
+	for _, m := range collector(t, spec).VolumeMounts {
+		files, ok := volumes[m.Name]
+		if !ok {
+			continue
+		}
+		delete(volumes, m.Name)
+		dir := t.TempDir()
+		for name, src := range files {
+			data, err := os.ReadFile(src)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o600))
+		}
+		require.Contains(t, cfg, m.MountPath+"/", "the config reads volume %s", m.Name)
+		cfg = strings.ReplaceAll(cfg, m.MountPath+"/", dir+"/")
+	}
+	require.Empty(t, volumes, "volumes the collector does not mount")
+	return cfg
+}
+
+// mountedFile is where a path in the collector's container comes from: a volume, the Secret it is made
+// of (if any) and the file's name in it.
+type mountedFile struct{ volume, secret, key string }
+
+// mountedFiles resolves the files of the collector's read-only volume mounts, by the path the config names.
+// A Secret volume listing items has those paths only; a whole volume has any name under its mount.
+func mountedFiles(t *testing.T, spec corev1.PodSpec) map[string]mountedFile {
+	t.Helper()
+	volumes := map[string]corev1.Volume{}
+	for _, v := range spec.Volumes {
+		volumes[v.Name] = v
+	}
+	out := map[string]mountedFile{}
+	for _, m := range collector(t, spec).VolumeMounts {
+		v := volumes[m.Name]
+		if !m.ReadOnly || m.SubPath != "" {
+			continue
+		}
+		switch {
+		case v.Secret != nil && len(v.Secret.Items) > 0:
+			for _, it := range v.Secret.Items {
+				out[m.MountPath+"/"+it.Path] = mountedFile{volume: m.Name, secret: v.Secret.SecretName, key: it.Key}
+			}
+		case v.Secret != nil:
+			for _, key := range []string{"tls.crt", "tls.key", "ca.crt"} {
+				out[m.MountPath+"/"+key] = mountedFile{volume: m.Name, secret: v.Secret.SecretName, key: key}
+			}
+		default:
+			for _, key := range []string{"tls.crt", "tls.key"} {
+				out[m.MountPath+"/"+key] = mountedFile{volume: m.Name, key: key}
+			}
+		}
+	}
+	return out
 }
 
 // checkFleetToken: PHOENIX_FLEET_TOKEN comes from the user's Secret, or the one the chart makes of the value.
@@ -229,16 +374,28 @@ func TestFleetStorageAndNotes(t *testing.T) {
 // TestFleetRolloutOverTheRenderedConfigs runs what the two releases render — the controller's config and
 // one agent's, each with its pod's environment and the token of the controller's Secret — and has the
 // controller list the agent and roll top20 out to it: the chart's wiring (endpoint, path, token header,
-// auth, storage) works end to end. Only what a pod has and this machine has not is changed: loopback
-// ports for the pods' addresses, the Service name for the controller's address, state directories, and
-// short intervals so the wave is judged in seconds.
+// auth, storage, and with mutual TLS the certificates' mounts, node identity and the API's own port) works
+// end to end. Only what a pod has and this machine has not is changed: loopback ports for the pods'
+// addresses, the Service name for the controller's address, state directories, the mounted Secrets' and
+// volumes' files (a test CA's, at the paths the pods mount them), and short intervals so the wave is judged
+// in seconds.
 func TestFleetRolloutOverTheRenderedConfigs(t *testing.T) {
+	t.Run("token", func(t *testing.T) { rolloutOverRendered(t, "fleet", "fleet-agents", false) })
+	t.Run("mutual_tls", func(t *testing.T) { rolloutOverRendered(t, "fleet-mtls", "fleet-agents-mtls", true) })
+}
+
+func rolloutOverRendered(t *testing.T, controllerCI, agentsCI string, mtls bool) {
 	bin := harness.Binary(t)
-	controller := decode(t, renderAs(t, fleetRelease, "-f", ciFile(t, "fleet"), "--set", "presets.fleet.reportInterval=1s"))
-	agents := decode(t, render(t, "-f", ciFile(t, "fleet-agents"), "--set", "presets.control.opamp.reportInterval=1s"))
-	ref := envFrom(collector(t, func() corev1.PodSpec { p, _ := agents.pod(t); return p.Spec }()), "PHOENIX_FLEET_TOKEN")
+	controller := decode(t, renderAs(t, fleetRelease, "-f", ciFile(t, controllerCI), "--set", "presets.fleet.reportInterval=1s"))
+	agents := decode(t, render(t, "-f", ciFile(t, agentsCI), "--set", "presets.control.opamp.reportInterval=1s"))
+	agentPod, _ := agents.pod(t)
+	ctlPod, _ := controller.pod(t)
+	ref := envFrom(collector(t, agentPod.Spec), "PHOENIX_FLEET_TOKEN")
 	require.NotNil(t, ref)
-	token := string(controller.secrets[ref.Name].Data[ref.Key])
+	token := "the-fleet-token" // a Secret of the user's (existingSecret)
+	if s := controller.secrets[ref.Name]; s != nil {
+		token = string(s.Data[ref.Key])
+	}
 	require.NotEmpty(t, token)
 
 	write := func(name, cfg string) string {
@@ -246,9 +403,29 @@ func TestFleetRolloutOverTheRenderedConfigs(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 		return path
 	}
-	ctlCfg, ctlPorts := harness.RewritePorts(t, write("controller.yaml", collectorConfig(t, controller)))
-	agentCfg, agentPorts := harness.RewritePorts(t, write("agent.yaml", collectorConfig(t, agents)))
-	fleetURL := "http://127.0.0.1:" + strconv.Itoa(ctlPorts[4320])
+	ctlConfig, agentConfig := collectorConfig(t, controller), collectorConfig(t, agents)
+	scheme, client := "http", &http.Client{Timeout: 10 * time.Second}
+	if mtls {
+		// What kubelet mounts: the controller's kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt), the
+		// agents' CA Secret and the node's own certificate, naming it.
+		pki := testcert.NewPKI(t)
+		svc := fleetRelease + "-otelcol-phoenix." + namespace + ".svc"
+		pki.Issue(t, "server", svc, []string{svc}, true)
+		pki.Issue(t, "node-1", "node-1", nil, false)
+		ctlConfig = mountFiles(t, ctlPod.Spec, ctlConfig, map[string]map[string]string{
+			"fleet-tls": {"tls.crt": pki.Dir + "/server.pem", "tls.key": pki.Dir + "/server-key.pem", "ca.crt": pki.CAFile()}})
+		agentConfig = mountFiles(t, agentPod.Spec, agentConfig, map[string]map[string]string{
+			"opamp-ca":     {"ca.crt": pki.CAFile()},
+			"opamp-client": {"tls.crt": pki.Dir + "/node-1.pem", "tls.key": pki.Dir + "/node-1-key.pem"}})
+		scheme, client = "https", &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.Client()}}
+	}
+	ctlCfg, ctlPorts := harness.RewritePorts(t, write("controller.yaml", ctlConfig))
+	agentCfg, agentPorts := harness.RewritePorts(t, write("agent.yaml", agentConfig))
+	opampPort, apiPort := ctlPorts[4320], ctlPorts[4320]
+	if mtls {
+		apiPort = ctlPorts[4321]
+	}
+	fleetURL := scheme + "://127.0.0.1:" + strconv.Itoa(apiPort)
 	podEnv := append(os.Environ(), "MY_POD_IP=127.0.0.1", "K8S_NODE_NAME=node-1", "PHOENIX_FLEET_TOKEN="+token)
 
 	ctl := exec.Command(bin, "--config", ctlCfg, "--set=service::telemetry::metrics::level=none",
@@ -258,9 +435,10 @@ func TestFleetRolloutOverTheRenderedConfigs(t *testing.T) {
 	_, err := ctlC.WaitHTTP("http://127.0.0.1:"+strconv.Itoa(ctlPorts[13133])+"/", http.StatusOK, 60*time.Second)
 	require.NoError(t, err, "the controller is healthy")
 
+	wsScheme := strings.Replace(scheme, "http", "ws", 1)
 	agent := exec.Command(bin, "--config", agentCfg, "--set=service::telemetry::metrics::level=none",
 		"--set=extensions::file_storage/phoenix::directory="+t.TempDir(),
-		"--set=extensions::phoenix_control::opamp::endpoint=ws://127.0.0.1:"+strconv.Itoa(ctlPorts[4320])+"/v1/opamp",
+		"--set=extensions::phoenix_control::opamp::endpoint="+wsScheme+"://127.0.0.1:"+strconv.Itoa(opampPort)+"/v1/opamp",
 		"--set=receivers::simulated_process::collection_interval=1s", "--set=processors::experiment/process::window=2s")
 	agent.Env = append(podEnv, "PHOENIX_CONTROL_TOKEN=control-token")
 	agentC := harness.StartCmd(t, agent)
@@ -275,13 +453,21 @@ func TestFleetRolloutOverTheRenderedConfigs(t *testing.T) {
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
-		status, b := send(t, req)
+		status, b := send(t, client, req)
 		return status, b
 	}
 	unauthenticated, err := http.NewRequest(http.MethodGet, fleetURL+"/api/v1/fleet/agents", nil)
 	require.NoError(t, err)
-	status, body := send(t, unauthenticated)
+	status, body := send(t, client, unauthenticated)
 	assert.Equal(t, http.StatusUnauthorized, status, "the API needs the token: %s", body)
+	if mtls {
+		// The opamp port asks for a node's certificate: the operators' client, with the token, is refused.
+		req, err := http.NewRequest(http.MethodGet, scheme+"://127.0.0.1:"+strconv.Itoa(opampPort)+"/api/v1/fleet/agents", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		_, err = client.Do(req)
+		assert.Error(t, err, "no client certificate, no TLS session on the agents' port")
+	}
 
 	require.NoError(t, agentC.WaitFor(30*time.Second, func() error {
 		_, body := fleet(http.MethodGet, "/api/v1/fleet/agents", "")
@@ -332,9 +518,9 @@ func TestFleetRolloutOverTheRenderedConfigs(t *testing.T) {
 	require.NoError(t, ctlC.Stop(30*time.Second))
 }
 
-func send(t *testing.T, req *http.Request) (int, string) {
+func send(t *testing.T, client *http.Client, req *http.Request) (int, string) {
 	t.Helper()
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var b strings.Builder

@@ -411,6 +411,19 @@ extensions:
       headers:
         Authorization: "Bearer ${env:PHOENIX_FLEET_TOKEN}"
       report_interval: {{ $c.opamp.reportInterval }}
+      {{- with $c.opamp.tls }}
+      {{- if or .caSecret .clientCertificate }}
+      tls:
+        {{- if .caSecret }}
+        ca_file: /etc/otelcol-phoenix/opamp-ca/{{ .caKey }}
+        {{- end }}
+        {{- if .clientCertificate }}
+        # This node's own certificate, naming it (the controller's node_identity: certificate).
+        cert_file: /etc/otelcol-phoenix/opamp-client/tls.crt
+        key_file: /etc/otelcol-phoenix/opamp-client/tls.key
+        {{- end }}
+      {{- end }}
+      {{- end }}
     {{- end }}
 {{- end }}
 
@@ -430,6 +443,28 @@ extensions:
     storage: file_storage/fleet
     report_interval: {{ $f.reportInterval }}
     max_agents: {{ int $f.maxAgents }}
+    {{- if $f.tls.secretName }}
+    tls:
+      cert_file: /etc/otelcol-phoenix/fleet-tls/tls.crt
+      key_file: /etc/otelcol-phoenix/fleet-tls/tls.key
+      {{- if eq $f.tls.nodeIdentity "certificate" }}
+      client_ca_file: /etc/otelcol-phoenix/fleet-tls/ca.crt
+    # Each agent's client certificate must name the node it reports (a node cannot speak for another).
+    node_identity: certificate
+      {{- end }}
+    {{- end }}
+    {{- if $f.apiPort }}
+    # The operators: the API, the page and /metrics, with the token and no client certificate.
+    api:
+      endpoint: 0.0.0.0:{{ $f.apiPort }}
+      auth:
+        authenticator: bearertokenauth/fleet
+      {{- if $f.tls.secretName }}
+      tls:
+        cert_file: /etc/otelcol-phoenix/fleet-tls/tls.crt
+        key_file: /etc/otelcol-phoenix/fleet-tls/tls.key
+      {{- end }}
+    {{- end }}
 {{- end }}
 
 {{/* The desired-state file: the configured experiments (their null keys, unset by a later values file,

@@ -167,7 +167,8 @@ fullnameOverride) on port 4320.
 {{- $release := printf "%s-fleet" .Release.Name }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- $service := ternary $release (printf "%s-%s" $release $name) (contains $name $release) | trunc 63 | trimSuffix "-" }}
-{{- printf "ws://%s.%s.svc:4320/v1/opamp" $service (include "otelcol-phoenix.namespace" .) }}
+{{- $tls := or .Values.presets.control.opamp.tls.caSecret .Values.presets.control.opamp.tls.clientCertificate }}
+{{- printf "%s://%s.%s.svc:4320/v1/opamp" (ternary "wss" "ws" (not (empty $tls))) $service (include "otelcol-phoenix.namespace" .) }}
 {{- end }}
 {{- end }}
 
@@ -252,6 +253,9 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal
 {{- if and .token.existingSecret .token.value }}
 {{- $errs = append $errs "presets.control.opamp.token: set existingSecret or value, not both" }}
 {{- end }}
+{{- if and (or .tls.caSecret .tls.clientCertificate) (regexMatch "^(ws|http)://" .endpoint) }}
+{{- $errs = append $errs (printf "presets.control.opamp.tls is set and the endpoint %s is plain: use wss:// or https:// (or leave the endpoint empty)" .endpoint) }}
+{{- end }}
 {{- end }}
 {{- with $p.fleet }}
 {{- if .enabled }}
@@ -275,6 +279,17 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal
 {{- end }}
 {{- if and .token.existingSecret .token.value }}
 {{- $errs = append $errs "presets.fleet.token: set existingSecret or value, not both" }}
+{{- end }}
+{{- if eq .tls.nodeIdentity "certificate" }}
+{{- if not .tls.secretName }}
+{{- $errs = append $errs "presets.fleet.tls.nodeIdentity: certificate needs presets.fleet.tls.secretName (the controller's tls.crt and tls.key, and ca.crt, the CA of the nodes' client certificates)" }}
+{{- end }}
+{{- if not .apiPort }}
+{{- $errs = append $errs "presets.fleet.tls.nodeIdentity: certificate needs presets.fleet.apiPort: the opamp port then asks every client for a node's certificate, so the operators' API, page and /metrics need a port of their own" }}
+{{- end }}
+{{- end }}
+{{- if and .apiPort (eq (int .apiPort) (int .port)) }}
+{{- $errs = append $errs (printf "presets.fleet.apiPort %d is presets.fleet.port: give the API another port, or 0 to serve it on the opamp port" (int .apiPort)) }}
 {{- end }}
 {{- end }}
 {{- if and $p.desiredState.enabled (not $p.control.enabled) }}
@@ -357,7 +372,7 @@ redefines a configured one. */}}
 would refuse only at apply time or, for duplicates, not at all. */}}
 {{- $portNames := list "health" }}
 {{- if $p.control.enabled }}{{ $portNames = append $portNames "control" }}{{ end }}
-{{- if $p.fleet.enabled }}{{ $portNames = append $portNames "opamp" }}{{ end }}
+{{- if $p.fleet.enabled }}{{ $portNames = append $portNames "opamp" }}{{ if $p.fleet.apiPort }}{{ $portNames = append $portNames "api" }}{{ end }}{{ end }}
 {{- $hostPorts := dict }}
 {{- range $name, $port := .Values.ports }}
 {{- if $port.enabled }}

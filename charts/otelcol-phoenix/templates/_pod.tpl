@@ -171,6 +171,11 @@ spec:
         - name: opamp
           containerPort: {{ $p.fleet.port }}
           protocol: TCP
+        {{- if $p.fleet.apiPort }}
+        - name: api
+          containerPort: {{ $p.fleet.apiPort }}
+          protocol: TCP
+        {{- end }}
         {{- end }}
         - name: health
           containerPort: 13133
@@ -223,6 +228,23 @@ spec:
         {{- if $p.fleet.enabled }}
         - name: fleet
           mountPath: /var/lib/otelcol-phoenix-fleet
+        {{- if $p.fleet.tls.secretName }}
+        - name: fleet-tls
+          mountPath: /etc/otelcol-phoenix/fleet-tls
+          readOnly: true
+        {{- end }}
+        {{- end }}
+        {{- if and $p.control.enabled $p.control.opamp.enabled }}
+        {{- if $p.control.opamp.tls.caSecret }}
+        - name: opamp-ca
+          mountPath: /etc/otelcol-phoenix/opamp-ca
+          readOnly: true
+        {{- end }}
+        {{- if $p.control.opamp.tls.clientCertificate }}
+        - name: opamp-client
+          mountPath: /etc/otelcol-phoenix/opamp-client
+          readOnly: true
+        {{- end }}
         {{- end }}
         {{- if $p.desiredState.enabled }}
         # The whole directory, not a subPath: kubelet updates it in place when the ConfigMap changes.
@@ -294,6 +316,28 @@ spec:
       {{- else }}
       emptyDir: {}
       {{- end }}
+    {{- if $p.fleet.tls.secretName }}
+    # Whole, not subPaths: kubelet updates it in place when the certificate is renewed.
+    - name: fleet-tls
+      secret:
+        secretName: {{ $p.fleet.tls.secretName }}
+    {{- end }}
+    {{- end }}
+    {{- if and $p.control.enabled $p.control.opamp.enabled }}
+    {{- with $p.control.opamp.tls }}
+    {{- if .caSecret }}
+    - name: opamp-ca
+      secret:
+        secretName: {{ .caSecret }}
+        items:
+          - key: {{ .caKey }}
+            path: {{ .caKey }}
+    {{- end }}
+    {{- with .clientCertificate }}
+    - name: opamp-client
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- end }}
     {{- end }}
     {{- if $p.desiredState.enabled }}
     - name: desired-state
