@@ -5,6 +5,7 @@ package phoenixcontrolextension // import "github.com/phoenix-platform/otelcol-p
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -101,7 +103,8 @@ type opampAgent struct {
 	mu          sync.Mutex
 	experiments []string // as last described
 	stop        chan struct{}
-	done        chan struct{}
+	done        chan struct{} // closed when reporting (or waiting for the TLS files) ends
+	started     atomic.Bool   // the client was started
 }
 
 func newOpAMPAgent(cfg *OpAMPConfig, reg *registry, desired *desiredState, info apiInfo, logger *zap.Logger) *opampAgent {
@@ -125,19 +128,10 @@ const (
 		protobufs.AgentCapabilities_AgentCapabilities_ReportsHeartbeat
 )
 
-// Start connects in the background; only settings the client refuses fail it.
+// Start connects in the background; only settings the client refuses fail it. TLS files that cannot be
+// loaded (a node's certificate not there yet, a key it cannot read) are retried: the node keeps running
+// its pipelines without the controller meanwhile, as when the server is away.
 func (a *opampAgent) Start(ctx context.Context) error {
-	tlsCfg, err := a.cfg.TLS.LoadTLSConfig(ctx)
-	if err != nil {
-		return fmt.Errorf("opamp.tls: %w", err)
-	}
-	if strings.HasPrefix(a.cfg.Endpoint, "ws://") || strings.HasPrefix(a.cfg.Endpoint, "http://") {
-		tlsCfg = nil
-	}
-	header := http.Header{}
-	for k, v := range a.cfg.Headers {
-		header.Set(k, string(v))
-	}
 	if err := a.client.SetAgentDescription(a.description()); err != nil {
 		return err
 	}
@@ -150,8 +144,61 @@ func (a *opampAgent) Start(ctx context.Context) error {
 	if err := a.client.SetCustomCapabilities(&protobufs.CustomCapabilities{Capabilities: []string{fleet.Capability}}); err != nil {
 		return err
 	}
+	tlsCfg, err := a.cfg.TLS.LoadTLSConfig(ctx)
+	if err == nil {
+		if err := a.connect(tlsCfg); err != nil {
+			return err
+		}
+		go a.report()
+		return nil
+	}
+	a.logger.Error("OpAMP TLS files not loaded: the node runs without its fleet controller until they are (retried every "+
+		tlsRetry.String()+")", zap.Error(err))
+	go a.awaitTLS(tlsRetry)
+	return nil
+}
+
+// tlsRetry is how often TLS files that failed to load are tried again.
+var tlsRetry = 10 * time.Second
+
+// awaitTLS loads the TLS files every retry until they load, then connects and reports.
+func (a *opampAgent) awaitTLS(retry time.Duration) {
+	t := time.NewTicker(retry)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			close(a.done)
+			return
+		case <-t.C:
+		}
+		tlsCfg, err := a.cfg.TLS.LoadTLSConfig(context.Background())
+		if err != nil {
+			a.logger.Debug("OpAMP TLS files still not loaded", zap.Error(err))
+			continue
+		}
+		if err := a.connect(tlsCfg); err != nil {
+			a.logger.Error("OpAMP client not started", zap.Error(err))
+			close(a.done)
+			return
+		}
+		a.logger.Info("OpAMP TLS files loaded; connecting")
+		a.report()
+		return
+	}
+}
+
+// connect starts the client, which then reconnects on its own.
+func (a *opampAgent) connect(tlsCfg *tls.Config) error {
+	if strings.HasPrefix(a.cfg.Endpoint, "ws://") || strings.HasPrefix(a.cfg.Endpoint, "http://") {
+		tlsCfg = nil
+	}
+	header := http.Header{}
+	for k, v := range a.cfg.Headers {
+		header.Set(k, string(v))
+	}
 	interval := a.cfg.ReportInterval
-	err = a.client.Start(context.Background(), types.StartSettings{
+	err := a.client.Start(context.Background(), types.StartSettings{
 		OpAMPServerURL:    a.cfg.Endpoint,
 		Header:            header,
 		TLSConfig:         tlsCfg,
@@ -172,7 +219,7 @@ func (a *opampAgent) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("opamp: %w", err)
 	}
-	go a.report()
+	a.started.Store(true)
 	return nil
 }
 
@@ -180,6 +227,9 @@ func (a *opampAgent) Start(ctx context.Context) error {
 func (a *opampAgent) Shutdown(ctx context.Context) error {
 	close(a.stop)
 	<-a.done
+	if !a.started.Load() {
+		return nil
+	}
 	return a.client.Stop(ctx)
 }
 

@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +20,10 @@ import (
 	servertypes "github.com/open-telemetry/opamp-go/server/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.uber.org/zap"
 
+	"github.com/phoenix-platform/otelcol-phoenix/extension/phoenixcontrolextension/internal/metadata"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/fleet"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/opamplog"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/testcert"
@@ -285,4 +289,54 @@ func TestOpAMPAgentOverTLS(t *testing.T) {
 			untrusting.mu.Unlock()
 		})
 	}
+}
+
+// TestOpAMPAgentWaitsForItsCertificate: TLS files that are not there yet (a node's certificate its bootstrap
+// has not written) do not stop the collector, which serves without the controller; once they are, the
+// agent connects with them (mutual TLS) and takes the controller's desired state.
+func TestOpAMPAgentWaitsForItsCertificate(t *testing.T) {
+	defer func(d time.Duration) { tlsRetry = d }(tlsRetry)
+	tlsRetry = 100 * time.Millisecond
+	pki := testcert.NewPKI(t)
+	server := pki.Issue(t, "server", "fleet", nil, true)
+	s := startOpAMPServerTLS(t, "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{server}, MinVersion: tls.VersionTLS12,
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.Pool})
+	dir := t.TempDir() // the node's certificate directory, empty
+	c := startControl(t, configFrom(t, map[string]any{"endpoint": "127.0.0.1:0", "node_name": "node-late", "opamp": map[string]any{
+		"endpoint": "wss://" + s.addr + "/v1/opamp", "report_interval": "1s",
+		"tls": map[string]any{"ca_file": pki.CAFile(), "cert_file": filepath.Join(dir, "tls.crt"), "key_file": filepath.Join(dir, "tls.key")}}}), newHost())
+	exp := newFakeExperiment()
+	c.RegisterExperiment(exp)
+	time.Sleep(500 * time.Millisecond)
+	s.mu.Lock()
+	assert.Nil(t, s.desc, "no certificate, no connection")
+	s.mu.Unlock()
+
+	pki.Issue(t, "node-late", "node-late", nil, false)
+	for from, to := range map[string]string{"node-late.pem": "tls.crt", "node-late-key.pem": "tls.key"} {
+		data, err := os.ReadFile(filepath.Join(pki.Dir, from))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, to), data, 0o600))
+	}
+	s.eventually("described once its certificate is there", func(s *opampServer) bool {
+		return s.desc != nil && attr(s.desc.NonIdentifyingAttributes, "host.name") == "node-late"
+	})
+	s.offer("experiments:\n  experiment/process: {active: top20}\n")
+	s.eventually("applied", func(s *opampServer) bool {
+		return s.status != nil && s.status.Status == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED
+	})
+	assert.Equal(t, "top20", exp.Snapshot().Active)
+}
+
+// TestOpAMPAgentWithoutCertificateStops: an agent still waiting for its TLS files shuts down at once.
+func TestOpAMPAgentWithoutCertificateStops(t *testing.T) {
+	dir := t.TempDir()
+	c := newControl(configFrom(t, map[string]any{"endpoint": "127.0.0.1:0", "node_name": "node-none", "opamp": map[string]any{
+		"endpoint": "wss://127.0.0.1:1/v1/opamp", "report_interval": "1s",
+		"tls": map[string]any{"cert_file": filepath.Join(dir, "tls.crt"), "key_file": filepath.Join(dir, "tls.key")}}}),
+		extensiontest.NewNopSettings(metadata.Type))
+	require.NoError(t, c.Start(context.Background(), newHost()), "a certificate not there yet does not stop the collector")
+	start := time.Now()
+	require.NoError(t, c.Shutdown(context.Background()))
+	assert.Less(t, time.Since(start), 2*time.Second)
 }

@@ -919,7 +919,13 @@ func TestInvalidCombinationsFailWithEveryReason(t *testing.T) {
 			"presets.fleet.tls.nodeIdentity: certificate needs presets.fleet.apiPort",
 		}},
 		{[]string{"mode=deployment", "presets.fleet.enabled=true", "presets.fleet.token.value=x", "presets.fleet.apiPort=4320"}, []string{
-			"presets.fleet.apiPort 4320 is presets.fleet.port",
+			"presets.fleet.apiPort 4320/TCP is presets.fleet.port too",
+		}},
+		{[]string{"mode=deployment", "presets.fleet.enabled=true", "presets.fleet.token.value=x", "presets.fleet.apiPort=4317",
+			"presets.fleet.port=13133", "presets.control.enabled=true", "presets.control.token.value=x", "presets.control.port=4318"}, []string{
+			"ports.otlp-http.containerPort 4318/TCP is presets.control.port too",
+			"presets.fleet.port 13133/TCP is the health port too",
+			"ports.otlp.containerPort 4317/TCP is presets.fleet.apiPort too",
 		}},
 		{[]string{"presets.control.enabled=true", "presets.control.token.value=x", "presets.control.opamp.enabled=true", "presets.control.opamp.token.value=a",
 			"presets.control.opamp.endpoint=ws://fleet:4320/v1/opamp", "presets.control.opamp.tls.caSecret=ca"}, []string{

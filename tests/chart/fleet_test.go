@@ -142,6 +142,16 @@ func checkFleetTLS(t *testing.T, r rendered, v values, fl map[string]any) {
 		}
 		assert.Equal(t, mountedFile{volume: "fleet-tls", secret: f.TLS.SecretName, key: want}, files[path], "%s %s", key, path)
 	}
+	if tlsCfg != nil {
+		assert.Equal(t, "5m", tlsCfg["reload_interval"], "a renewed certificate is read again")
+		assert.Equal(t, f.TLS.NodeIdentity == "certificate", tlsCfg["client_ca_file_reload"] == true, "and a renewed CA")
+		for _, name := range []string{"opamp", "api"} {
+			if sp := servicePort(r.services[r.fullname()], name); sp.Name != "" {
+				require.NotNil(t, sp.AppProtocol)
+				assert.Equal(t, "https", *sp.AppProtocol, "the Service says %s is TLS (meshes and load balancers read it)", name)
+			}
+		}
+	}
 	if f.TLS.NodeIdentity == "certificate" {
 		assert.Equal(t, "certificate", fl["node_identity"])
 	} else {
@@ -165,6 +175,7 @@ func checkFleetTLS(t *testing.T, r rendered, v values, fl map[string]any) {
 		assert.Equal(t, tlsCfg["cert_file"], apiTLS["cert_file"])
 		assert.Equal(t, tlsCfg["key_file"], apiTLS["key_file"])
 		assert.Nil(t, apiTLS["client_ca_file"], "no node certificate asked of the operators")
+		assert.Equal(t, "5m", apiTLS["reload_interval"])
 	} else {
 		assert.Nil(t, apiTLS)
 	}
@@ -179,6 +190,9 @@ func checkAgentTLS(t *testing.T, r rendered, v values, opamp map[string]any) {
 	files := mountedFiles(t, tmpl.Spec)
 	tlsCfg, _ := opamp["tls"].(map[string]any)
 	assert.Equal(t, o.CASecret != "" || len(o.ClientCertificate) > 0, tlsCfg != nil, "a tls block iff presets.control.opamp.tls")
+	if tlsCfg != nil {
+		assert.Equal(t, "5m", tlsCfg["reload_interval"], "a renewed node certificate or CA is read again")
+	}
 	if o.CASecret != "" {
 		assert.Equal(t, mountedFile{volume: "opamp-ca", secret: o.CASecret, key: o.CAKey}, files[tlsCfg["ca_file"].(string)])
 	} else {
@@ -197,6 +211,18 @@ func checkAgentTLS(t *testing.T, r rendered, v values, opamp map[string]any) {
 	want, err := json.Marshal(o.ClientCertificate)
 	require.NoError(t, err)
 	assert.JSONEq(t, string(want), string(vol), "the volume source as given")
+}
+
+// TestFleetTLSSettingsOff: the fleet's TLS settings are checked only with presets.fleet and the agents' only
+// with presets.control.opamp; an unset (null) caKey is ca.crt, in the config and the Secret volume alike.
+func TestFleetTLSSettingsOff(t *testing.T) {
+	out, err := helm(t, "template", "phoenix", chartDir(t), "--set", "presets.fleet.tls.nodeIdentity=certificate",
+		"--set", "presets.control.opamp.tls.caSecret=ca", "--set", "presets.control.opamp.endpoint=ws://a:1/v1/opamp")
+	require.NoError(t, err, out)
+	r := decode(t, render(t, "-f", ciFile(t, "fleet-agents-mtls"), "--set", "presets.control.opamp.tls.caKey=null"))
+	tlsCfg, _ := opampOf(t, r)["tls"].(map[string]any)
+	pod, _ := r.pod(t)
+	assert.Equal(t, mountedFile{volume: "opamp-ca", secret: "phoenix-fleet-ca", key: "ca.crt"}, mountedFiles(t, pod.Spec)[tlsCfg["ca_file"].(string)])
 }
 
 // mountFiles does what kubelet does for the named volumes: writes their files (name → source path) into a

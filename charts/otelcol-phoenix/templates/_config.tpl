@@ -414,8 +414,10 @@ extensions:
       {{- with $c.opamp.tls }}
       {{- if or .caSecret .clientCertificate }}
       tls:
+        # Renewed files (kubelet updates the mounts in place) are read again this often.
+        reload_interval: 5m
         {{- if .caSecret }}
-        ca_file: /etc/otelcol-phoenix/opamp-ca/{{ .caKey }}
+        ca_file: /etc/otelcol-phoenix/opamp-ca/{{ default "ca.crt" .caKey }}
         {{- end }}
         {{- if .clientCertificate }}
         # This node's own certificate, naming it (the controller's node_identity: certificate).
@@ -447,8 +449,11 @@ extensions:
     tls:
       cert_file: /etc/otelcol-phoenix/fleet-tls/tls.crt
       key_file: /etc/otelcol-phoenix/fleet-tls/tls.key
+      # A renewed certificate (kubelet updates the Secret's mount in place) is read again this often.
+      reload_interval: 5m
       {{- if eq $f.tls.nodeIdentity "certificate" }}
       client_ca_file: /etc/otelcol-phoenix/fleet-tls/ca.crt
+      client_ca_file_reload: true
     # Each agent's client certificate must name the node it reports (a node cannot speak for another).
     node_identity: certificate
       {{- end }}
@@ -463,6 +468,7 @@ extensions:
       tls:
         cert_file: /etc/otelcol-phoenix/fleet-tls/tls.crt
         key_file: /etc/otelcol-phoenix/fleet-tls/tls.key
+        reload_interval: 5m
       {{- end }}
     {{- end }}
 {{- end }}

@@ -249,12 +249,12 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal
 {{- if not (or .token.existingSecret .token.value) }}
 {{- $errs = append $errs "presets.control.opamp needs the controller's bearer token: set presets.control.opamp.token.existingSecret (the Secret the controller release reads, the token under token.key) or presets.control.opamp.token.value" }}
 {{- end }}
+{{- if and (or .tls.caSecret .tls.clientCertificate) (regexMatch "^(ws|http)://" .endpoint) }}
+{{- $errs = append $errs (printf "presets.control.opamp.tls is set and the endpoint %s is plain: use wss:// or https:// (or leave the endpoint empty)" .endpoint) }}
+{{- end }}
 {{- end }}
 {{- if and .token.existingSecret .token.value }}
 {{- $errs = append $errs "presets.control.opamp.token: set existingSecret or value, not both" }}
-{{- end }}
-{{- if and (or .tls.caSecret .tls.clientCertificate) (regexMatch "^(ws|http)://" .endpoint) }}
-{{- $errs = append $errs (printf "presets.control.opamp.tls is set and the endpoint %s is plain: use wss:// or https:// (or leave the endpoint empty)" .endpoint) }}
 {{- end }}
 {{- end }}
 {{- with $p.fleet }}
@@ -276,10 +276,6 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal
 {{- if and .persistence.existingClaim (not .persistence.enabled) }}
 {{- $errs = append $errs "presets.fleet.persistence.existingClaim needs presets.fleet.persistence.enabled (off, the rollouts are kept in an emptyDir)" }}
 {{- end }}
-{{- end }}
-{{- if and .token.existingSecret .token.value }}
-{{- $errs = append $errs "presets.fleet.token: set existingSecret or value, not both" }}
-{{- end }}
 {{- if eq .tls.nodeIdentity "certificate" }}
 {{- if not .tls.secretName }}
 {{- $errs = append $errs "presets.fleet.tls.nodeIdentity: certificate needs presets.fleet.tls.secretName (the controller's tls.crt and tls.key, and ca.crt, the CA of the nodes' client certificates)" }}
@@ -288,8 +284,9 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal
 {{- $errs = append $errs "presets.fleet.tls.nodeIdentity: certificate needs presets.fleet.apiPort: the opamp port then asks every client for a node's certificate, so the operators' API, page and /metrics need a port of their own" }}
 {{- end }}
 {{- end }}
-{{- if and .apiPort (eq (int .apiPort) (int .port)) }}
-{{- $errs = append $errs (printf "presets.fleet.apiPort %d is presets.fleet.port: give the API another port, or 0 to serve it on the opamp port" (int .apiPort)) }}
+{{- end }}
+{{- if and .token.existingSecret .token.value }}
+{{- $errs = append $errs "presets.fleet.token: set existingSecret or value, not both" }}
 {{- end }}
 {{- end }}
 {{- if and $p.desiredState.enabled (not $p.control.enabled) }}
@@ -374,6 +371,19 @@ would refuse only at apply time or, for duplicates, not at all. */}}
 {{- if $p.control.enabled }}{{ $portNames = append $portNames "control" }}{{ end }}
 {{- if $p.fleet.enabled }}{{ $portNames = append $portNames "opamp" }}{{ if $p.fleet.apiPort }}{{ $portNames = append $portNames "api" }}{{ end }}{{ end }}
 {{- $hostPorts := dict }}
+{{- /* The container's port numbers: two listeners on one number fail the collector's start ("address already
+in use") and two Service ports on one number the apply. */}}
+{{- $numbers := dict "13133/TCP" "the health port" }}
+{{- if $p.control.enabled }}{{ $numbers = (include "otelcol-phoenix.claimPort" (list $numbers $errs (printf "%v/TCP" $p.control.port) "presets.control.port") | fromYaml) }}{{ $errs = $numbers.errs }}{{ $numbers = $numbers.ports }}{{ end }}
+{{- if $p.fleet.enabled }}
+{{- $numbers = (include "otelcol-phoenix.claimPort" (list $numbers $errs (printf "%v/TCP" $p.fleet.port) "presets.fleet.port") | fromYaml) }}{{ $errs = $numbers.errs }}{{ $numbers = $numbers.ports }}
+{{- if $p.fleet.apiPort }}{{ $numbers = (include "otelcol-phoenix.claimPort" (list $numbers $errs (printf "%v/TCP" $p.fleet.apiPort) "presets.fleet.apiPort") | fromYaml) }}{{ $errs = $numbers.errs }}{{ $numbers = $numbers.ports }}{{ end }}
+{{- end }}
+{{- range $name, $port := .Values.ports }}
+{{- if and $port.enabled $port.containerPort }}
+{{- $numbers = (include "otelcol-phoenix.claimPort" (list $numbers $errs (printf "%v/%s" $port.containerPort ($port.protocol | default "TCP")) (printf "ports.%s.containerPort" $name)) | fromYaml) }}{{ $errs = $numbers.errs }}{{ $numbers = $numbers.ports }}
+{{- end }}
+{{- end }}
 {{- range $name, $port := .Values.ports }}
 {{- if $port.enabled }}
 {{- if gt (len $name) 15 }}
@@ -451,4 +461,16 @@ would refuse only at apply time or, for duplicates, not at all. */}}
 {{- if $errs }}
 {{- fail (printf "\n\ninvalid values:\n  - %s\n" (join "\n  - " $errs)) }}
 {{- end }}
+{{- end }}
+
+{{/* claimPort: (list ports errs "number/protocol" what) → {ports, errs}: the port claimed by what, or an error
+naming the one that has it. */}}
+{{- define "otelcol-phoenix.claimPort" -}}
+{{- $ports := index . 0 }}{{ $errs := index . 1 }}{{ $n := index . 2 }}{{ $what := index . 3 }}
+{{- if hasKey $ports $n }}
+{{- $errs = append $errs (printf "%s %s is %s too: two listeners on one port fail the collector's start; give it another" $what $n (get $ports $n)) }}
+{{- else }}
+{{- $_ := set $ports $n $what }}
+{{- end }}
+{{- toYaml (dict "ports" $ports "errs" $errs) }}
 {{- end }}

@@ -330,8 +330,8 @@ spec:
       secret:
         secretName: {{ .caSecret }}
         items:
-          - key: {{ .caKey }}
-            path: {{ .caKey }}
+          - key: {{ default "ca.crt" .caKey }}
+            path: {{ default "ca.crt" .caKey }}
     {{- end }}
     {{- with .clientCertificate }}
     - name: opamp-client
