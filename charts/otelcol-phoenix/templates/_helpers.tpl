@@ -373,15 +373,24 @@ would refuse only at apply time or, for duplicates, not at all. */}}
 {{- $hostPorts := dict }}
 {{- /* The container's port numbers: two listeners on one number fail the collector's start ("address already
 in use") and two Service ports on one number the apply. */}}
-{{- $numbers := dict "13133/TCP" "the health port" }}
-{{- if $p.control.enabled }}{{ $numbers = (include "otelcol-phoenix.claimPort" (list $numbers $errs (printf "%v/TCP" $p.control.port) "presets.control.port") | fromYaml) }}{{ $errs = $numbers.errs }}{{ $numbers = $numbers.ports }}{{ end }}
+{{- $claims := list (list "13133/TCP" "the health port") }}
+{{- if $p.control.enabled }}{{ $claims = append $claims (list (printf "%v/TCP" $p.control.port) "presets.control.port") }}{{ end }}
 {{- if $p.fleet.enabled }}
-{{- $numbers = (include "otelcol-phoenix.claimPort" (list $numbers $errs (printf "%v/TCP" $p.fleet.port) "presets.fleet.port") | fromYaml) }}{{ $errs = $numbers.errs }}{{ $numbers = $numbers.ports }}
-{{- if $p.fleet.apiPort }}{{ $numbers = (include "otelcol-phoenix.claimPort" (list $numbers $errs (printf "%v/TCP" $p.fleet.apiPort) "presets.fleet.apiPort") | fromYaml) }}{{ $errs = $numbers.errs }}{{ $numbers = $numbers.ports }}{{ end }}
+{{- $claims = append $claims (list (printf "%v/TCP" $p.fleet.port) "presets.fleet.port") }}
+{{- if $p.fleet.apiPort }}{{ $claims = append $claims (list (printf "%v/TCP" $p.fleet.apiPort) "presets.fleet.apiPort") }}{{ end }}
 {{- end }}
 {{- range $name, $port := .Values.ports }}
 {{- if and $port.enabled $port.containerPort }}
-{{- $numbers = (include "otelcol-phoenix.claimPort" (list $numbers $errs (printf "%v/%s" $port.containerPort ($port.protocol | default "TCP")) (printf "ports.%s.containerPort" $name)) | fromYaml) }}{{ $errs = $numbers.errs }}{{ $numbers = $numbers.ports }}
+{{- $claims = append $claims (list (printf "%v/%s" $port.containerPort ($port.protocol | default "TCP")) (printf "ports.%s.containerPort" $name)) }}
+{{- end }}
+{{- end }}
+{{- $numbers := dict }}
+{{- range $claims }}
+{{- $n := index . 0 }}{{ $what := index . 1 }}
+{{- if hasKey $numbers $n }}
+{{- $errs = append $errs (printf "%s %s is %s too: two listeners on one port fail the collector's start; give it another" $what $n (get $numbers $n)) }}
+{{- else }}
+{{- $_ := set $numbers $n $what }}
 {{- end }}
 {{- end }}
 {{- range $name, $port := .Values.ports }}
@@ -461,16 +470,4 @@ in use") and two Service ports on one number the apply. */}}
 {{- if $errs }}
 {{- fail (printf "\n\ninvalid values:\n  - %s\n" (join "\n  - " $errs)) }}
 {{- end }}
-{{- end }}
-
-{{/* claimPort: (list ports errs "number/protocol" what) → {ports, errs}: the port claimed by what, or an error
-naming the one that has it. */}}
-{{- define "otelcol-phoenix.claimPort" -}}
-{{- $ports := index . 0 }}{{ $errs := index . 1 }}{{ $n := index . 2 }}{{ $what := index . 3 }}
-{{- if hasKey $ports $n }}
-{{- $errs = append $errs (printf "%s %s is %s too: two listeners on one port fail the collector's start; give it another" $what $n (get $ports $n)) }}
-{{- else }}
-{{- $_ := set $ports $n $what }}
-{{- end }}
-{{- toYaml (dict "ports" $ports "errs" $errs) }}
 {{- end }}
