@@ -84,3 +84,16 @@ if ((status != 0)); then
 fi
 bin=$build_dir/otelcol-phoenix
 echo "build: $bin built in $(elapsed) ($(du -h "$bin" | cut -f1))"
+
+# Our packages are tested, vetted and fuzzed in the root module, so it must select the versions the binary
+# links: then the tests exercise what ships, and the binary reuses the compile of everything the two share.
+# ocb's module requires ours, so its versions are never lower; a higher one comes from a component only the
+# distribution has, and go.mod must take it.
+drift=$(join <(CGO_ENABLED=0 go list -deps -f '{{with .Module}}{{if .Version}}{{.Path}} {{.Version}}{{end}}{{end}}' ./... | sort -u) \
+             <(go version -m "$bin" | awk '$1 == "dep" {print $2, $3}' | sort -u) | awk '$2 != $3')
+if [[ -n "$drift" ]]; then
+  echo "build: go.mod selects other versions than the binary links (module, go.mod, binary):"
+  echo "$drift" | sed 's/^/build:   /'
+  echo "build: align them:  go get $(echo "$drift" | awk '{printf "%s@%s ", $1, $3}')&& go mod tidy"
+  exit 1
+fi
