@@ -6,7 +6,9 @@ package hostile
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,17 +34,16 @@ import (
 // goodRollout is a rollout the controller would start: its one agent reports the experiment and candidate.
 const goodRollout = `{"experiment":"experiment/process","candidate":"top20","waves":[{"count":1}],"soak":"1m"}`
 
-// startFleetTarget runs a fleet controller with phoenix_fleet's defaults on a loopback port (no auth: the
-// guards are on), pprof beside it, and one otelcol-phoenix agent connected, so that a rejected rollout is
-// one that would otherwise have started.
-func startFleetTarget(t *testing.T) (*target, *harness.Collector) {
-	port, pprofPort := harness.FreePort(t), harness.FreePort(t)
+// fleetConfig is a fleet controller with phoenix_fleet's defaults on loopback ports (no auth: the guards are
+// on), pprof beside it, and extra settings of phoenix_fleet (indented under it).
+func fleetConfig(t *testing.T, pprofPort, port int, extra string) string {
 	config := filepath.Join(t.TempDir(), "fleet.yaml")
 	require.NoError(t, os.WriteFile(config, []byte(fmt.Sprintf(`extensions:
   pprof:
     endpoint: 127.0.0.1:%d
   phoenix_fleet:
     endpoint: 127.0.0.1:%d
+%s
 receivers:
   simulated_process:
     collection_interval: 10s
@@ -58,15 +59,33 @@ service:
     metrics:
       receivers: [simulated_process]
       exporters: [nop]
-`, pprofPort, port)), 0o600))
-	c := harness.Start(t, harness.Binary(t), config)
-	api := "http://127.0.0.1:" + strconv.Itoa(port)
+`, pprofPort, port, extra)), 0o600))
+	return config
+}
+
+// startFleetTarget runs a fleet controller and one otelcol-phoenix agent connected, so that a rejected
+// rollout is one that would otherwise have started. With separateAPI the fleet API is on a server of its own
+// (api:), and that server is the target; the agents' endpoint then serves OpAMP only.
+func startFleetTarget(t *testing.T, separateAPI bool) (*target, *harness.Collector) {
+	port, apiPort, pprofPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
+	extra := ""
+	if separateAPI {
+		extra = fmt.Sprintf("    api:\n      endpoint: 127.0.0.1:%d", apiPort)
+	} else {
+		apiPort = port
+	}
+	c := harness.Start(t, harness.Binary(t), fleetConfig(t, pprofPort, port, extra))
+	api := "http://127.0.0.1:" + strconv.Itoa(apiPort)
 	_, err := c.WaitHTTP(api+"/api/v1/fleet/info", http.StatusOK, 60*time.Second)
 	require.NoError(t, err, "the controller serves its API")
-	uid := startAgent(t, "ws://127.0.0.1:"+strconv.Itoa(port)+"/v1/opamp")
+	uid := startAgent(t, "ws://127.0.0.1:"+strconv.Itoa(port)+"/v1/opamp", "node-a")
+	reads := []string{"/api/v1/fleet/rollouts", "/api/v1/fleet/agents", "/api/v1/fleet/agents/" + uid, "/"}
+	if !separateAPI {
+		reads = append(reads, "/v1/opamp")
+	}
 	tg := &target{api: api, addr: strings.TrimPrefix(api, "http://"), pprof: "http://127.0.0.1:" + strconv.Itoa(pprofPort), pid: c.Pid(),
 		info:    "/api/v1/fleet/info",
-		reads:   []string{"/api/v1/fleet/rollouts", "/api/v1/fleet/agents", "/api/v1/fleet/agents/" + uid, "/", "/v1/opamp"},
+		reads:   reads,
 		writes:  []request{{http.MethodPost, "/api/v1/fleet/rollouts", goodRollout}},
 		maxBody: 1 << 20,
 		events:  "/api/v1/fleet/events", // "rollout" events only when one changes: none unasked
@@ -85,41 +104,61 @@ service:
 	return tg, c
 }
 
-// startAgent connects an otelcol-phoenix agent over WebSocket that reports experiment/process with a
-// top20 variant once; it returns its instance UID.
-func startAgent(t *testing.T, url string) string {
+// startAgent connects an otelcol-phoenix agent for node over WebSocket that reports experiment/process with
+// a top20 variant once; it returns its instance UID.
+func startAgent(t *testing.T, url, node string) string {
+	uid, send := connectAgent(t, url, node)
+	require.Eventually(t, send, 30*time.Second, 50*time.Millisecond, "figures sent")
+	return uid
+}
+
+// connectAgent starts the agent; send tries once to send its figures, false until it is connected.
+func connectAgent(t *testing.T, url, node string) (uid string, send func() bool) {
 	c := client.NewWebSocket(opamplog.Logger{L: zap.NewNop()})
 	str := func(k, v string) *protobufs.KeyValue {
 		return &protobufs.KeyValue{Key: k, Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_StringValue{StringValue: v}}}
 	}
 	require.NoError(t, c.SetAgentDescription(&protobufs.AgentDescription{
 		IdentifyingAttributes:    []*protobufs.KeyValue{str("service.name", "otelcol-phoenix"), str("service.version", "0.159.0")},
-		NonIdentifyingAttributes: []*protobufs.KeyValue{str("host.name", "node-a")},
+		NonIdentifyingAttributes: []*protobufs.KeyValue{str("host.name", node)},
 	}))
 	caps := protobufs.AgentCapabilities_AgentCapabilities_ReportsStatus | protobufs.AgentCapabilities_AgentCapabilities_AcceptsRemoteConfig |
 		protobufs.AgentCapabilities_AgentCapabilities_ReportsRemoteConfig
 	require.NoError(t, c.SetCapabilities(&caps))
 	require.NoError(t, c.SetCustomCapabilities(&protobufs.CustomCapabilities{Capabilities: []string{fleet.Capability}}))
-	uid := uuid.NewSHA1(uuid.NameSpaceURL, []byte("node-a"))
-	require.NoError(t, c.Start(context.Background(), types.StartSettings{OpAMPServerURL: url, InstanceUid: types.InstanceUid(uid)}))
+	id := uuid.NewSHA1(uuid.NameSpaceURL, []byte(node))
+	require.NoError(t, c.Start(context.Background(), types.StartSettings{OpAMPServerURL: url, InstanceUid: types.InstanceUid(id)}))
 	t.Cleanup(func() { _ = c.Stop(context.Background()) })
 	fid := 0.99
-	data, err := fleet.Encode(fleet.Figures{Node: "node-a", Version: "0.159.0", At: time.Now(), Experiments: []fleet.Experiment{{
+	data, err := fleet.Encode(fleet.Figures{Node: node, Version: "0.159.0", At: time.Now(), Experiments: []fleet.Experiment{{
 		Name: "experiment/process", Baseline: "full", Active: "full", Window: time.Second, Complete: true, WindowEnd: time.Now(),
 		Variants: []fleet.Variant{{Name: "full", Series: 1000, Fidelity: &fid, CriticalVisible: 1},
 			{Name: "top20", Series: 200, Fidelity: &fid, CriticalVisible: 1}}}}})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
+	return id.String(), func() bool {
 		_, err := c.SendCustomMessage(&protobufs.CustomMessage{Capability: fleet.Capability, Type: fleet.FiguresType, Data: data})
 		return err == nil
-	}, 10*time.Second, 50*time.Millisecond, "figures sent")
-	return uid.String()
+	}
 }
 
-// TestHostileFleet runs the same attacks at phoenix_fleet's API and OpAMP endpoint.
+// TestHostileFleet runs the same attacks at phoenix_fleet's API: served beside the agents' OpAMP endpoint,
+// and on a server of its own (api:).
 func TestHostileFleet(t *testing.T) {
 	t.Parallel()
-	tg, c := startFleetTarget(t)
+	for _, separateAPI := range []bool{false, true} {
+		name := "one server"
+		if separateAPI {
+			name = "api server"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			attackFleet(t, separateAPI)
+		})
+	}
+}
+
+func attackFleet(t *testing.T, separateAPI bool) {
+	tg, c := startFleetTarget(t, separateAPI)
 	client := &http.Client{Timeout: 10 * time.Second}
 	g0, rss0 := tg.baseline(t)
 	rollouts0, agents0 := tg.get(t, "/api/v1/fleet/rollouts"), agentIDs(tg.get(t, "/api/v1/fleet/agents"))
@@ -142,6 +181,66 @@ func TestHostileFleet(t *testing.T) {
 		assert.Equal(t, http.StatusCreated, tg.send(client, http.MethodPost, "/api/v1/fleet/rollouts", "", own, strings.NewReader(goodRollout)))
 	})
 	t.Run("shutdown with clients attached", func(t *testing.T) { shutdownAttached(t, tg, c) })
+}
+
+// TestFleetAtItsConnectionLimit fills the agents' endpoint past max_connections with idle connections: the
+// limit holds (a new agent waits, nothing is refused with an error), the connected agent stays, the
+// operators' api server answers as before, and once the flood ends the waiting agent comes in.
+func TestFleetAtItsConnectionLimit(t *testing.T) {
+	t.Parallel()
+	const maxConnections = 8
+	port, apiPort, pprofPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
+	c := harness.Start(t, harness.Binary(t), fleetConfig(t, pprofPort, port, fmt.Sprintf(
+		"    max_agents: 4\n    max_connections: %d\n    api:\n      endpoint: 127.0.0.1:%d", maxConnections, apiPort)))
+	api := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	_, err := c.WaitHTTP(api+"/api/v1/fleet/info", http.StatusOK, 60*time.Second)
+	require.NoError(t, err, "the controller serves its API")
+	opamp := "ws://127.0.0.1:" + strconv.Itoa(port) + "/v1/opamp"
+	startAgent(t, opamp, "node-a")
+	require.NoError(t, c.WaitFor(10*time.Second, func() error {
+		return harness.ExpectBodyContains(api+"/api/v1/fleet/agents", `"node-a"`)
+	}), "the first agent is in")
+
+	// node-a holds one connection; the flood takes every other one and waits in the backlog for more.
+	var flood []net.Conn
+	for range 4 * maxConnections {
+		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 5*time.Second)
+		require.NoError(t, err, "the kernel queues connections past the limit")
+		flood = append(flood, conn)
+	}
+	closeFlood := func() {
+		for _, conn := range flood {
+			_ = conn.Close()
+		}
+		flood = nil
+	}
+	defer closeFlood()
+
+	uidB, sendB := connectAgent(t, opamp, "node-b") // its WebSocket dial waits in the backlog
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !sendB(); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for range 3 { // over ~3 s: below the 10 s header timeout that would free the flood's accepted slots
+		resp, err := client.Get(api + "/api/v1/fleet/agents")
+		require.NoError(t, err, "the api server has limits of its own: the agents' flood does not reach it")
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Contains(t, string(body), `"node-a"`, "the connected agent stays")
+		assert.NotContains(t, string(body), uidB, "no connection past max_connections is served")
+		time.Sleep(time.Second)
+	}
+
+	closeFlood()
+	<-sent
+	require.NoError(t, c.WaitFor(30*time.Second, func() error {
+		return harness.ExpectBodyContains(api+"/api/v1/fleet/agents", uidB)
+	}), "the waiting agent comes in once the flood ends")
 }
 
 var agentID = regexp.MustCompile(`"id": ?"([^"]*)"`)

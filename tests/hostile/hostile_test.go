@@ -1,11 +1,12 @@
 // Copyright The otelcol-phoenix Authors
 // SPDX-License-Identifier: Apache-2.0
 
-// Package hostile attacks the built binary's HTTP APIs — phoenix_control's and phoenix_fleet's — as hostile
-// and broken clients would: slowloris headers and bodies, a thousand idle connections, hundreds of event
+// Package hostile attacks the built binary's HTTP APIs — phoenix_control's and phoenix_fleet's, the latter
+// both on one server with the agents' OpAMP and on its own api: server — as hostile and broken clients would: slowloris headers and bodies, a thousand idle connections, hundreds of event
 // streams, oversized and deeply nested bodies, DNS rebinding, header and path fuzzing. It checks that they
 // never answer 5xx, that a rejected request changes nothing, that memory and goroutines come back to where
-// they were, and that the collector still stops promptly with clients attached.
+// they were, and that the collector still stops promptly with clients attached. phoenix_fleet's agents'
+// endpoint is also filled past max_connections: the limit holds and the operators' api server still answers.
 package hostile
 
 import (
