@@ -95,5 +95,6 @@ if [[ -n "$drift" ]]; then
   echo "build: go.mod selects other versions than the binary links (module, go.mod, binary):"
   echo "$drift" | sed 's/^/build:   /'
   echo "build: align them:  go get $(echo "$drift" | awk '{printf "%s@%s ", $1, $3}')&& go mod tidy"
+  rm -f "$bin" # or make would take it as up to date and never check again
   exit 1
 fi
