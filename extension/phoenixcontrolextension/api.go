@@ -19,11 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/service/hostcapabilities"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	nooptrace "go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
 
-	"github.com/phoenix-platform/otelcol-phoenix/internal/components"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/httpjson"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/procsim"
@@ -48,10 +48,10 @@ type api struct {
 	keepalive time.Duration
 	// streams counts open event streams against maxStreams.
 	streams, maxStreams atomic.Int64
-	// factories are the build's processors, for the catalogue and for chains validated without an
+	// factories are the collector's processors, for the catalogue and for chains validated without an
 	// experiment (checkSettings names their telemetry).
 	factories     map[component.Type]processor.Factory
-	catalogue     []catalogueEntry
+	catalogue     func() []catalogueEntry // made when first asked for
 	checkSettings processor.Settings
 }
 
@@ -61,9 +61,10 @@ type apiInfo struct {
 	Version string `json:"version"`
 }
 
-func newAPI(reg *registry, info apiInfo, maxBody int64) *api {
-	build := buildProcessors()
-	a := &api{reg: reg, info: info, maxBody: maxBody, keepalive: 15 * time.Second, factories: build.factories, catalogue: build.catalogue,
+// newAPI serves reg; factories are the collector's processors (hostProcessors).
+func newAPI(reg *registry, info apiInfo, maxBody int64, factories map[component.Type]processor.Factory) *api {
+	a := &api{reg: reg, info: info, maxBody: maxBody, keepalive: 15 * time.Second, factories: factories,
+		catalogue: sync.OnceValue(func() []catalogueEntry { return catalogue(factories) }),
 		checkSettings: processor.Settings{ID: component.MustNewIDWithName("experiment", "validate"),
 			TelemetrySettings: component.TelemetrySettings{Logger: zap.NewNop(), MeterProvider: noopmetric.NewMeterProvider(),
 				TracerProvider: nooptrace.NewTracerProvider()}}}
@@ -97,15 +98,23 @@ func newAPI(reg *registry, info apiInfo, maxBody int64) *api {
 	return a
 }
 
-// buildProcessors are the build's processor factories and their catalogue, made once per process.
-var buildProcessors = sync.OnceValue(func() (b struct {
-	factories map[component.Type]processor.Factory
-	catalogue []catalogueEntry
-}) {
-	b.factories = components.ProcessorFactories()
-	b.catalogue = catalogue(b.factories)
-	return b
-})
+// hostProcessors are the processor factories of the collector the extension runs in, as its host lists
+// them: the catalogue and validation then answer for this build, whichever components it was built with.
+// A host without the capabilities (tests, other hosts) gives none, and every type is unknown.
+func hostProcessors(host component.Host) map[component.Type]processor.Factory {
+	modules, ok := host.(hostcapabilities.ModuleInfo)
+	factories, ok2 := host.(hostcapabilities.ComponentFactory)
+	if !ok || !ok2 {
+		return nil
+	}
+	out := map[component.Type]processor.Factory{}
+	for t := range modules.GetModuleInfos().Processor {
+		if f, ok := factories.GetFactory(component.KindProcessor, t).(processor.Factory); ok {
+			out[t] = f
+		}
+	}
+	return out
+}
 
 // handler routes requests; wrong methods and unknown paths get JSON errors too.
 func (a *api) handler() http.Handler {

@@ -202,7 +202,7 @@ func TestAPISteps(t *testing.T) {
 	reg := newRegistry(zap.NewNop())
 	reg.RegisterExperiment(newFakeExperiment())
 	reg.RegisterSimulator("simulated_process", newSimulator(t))
-	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 1024).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 1024, testProcessors()).handler())
 	defer srv.Close()
 	exp := "/api/v1/experiments/experiment%2Fprocess"
 	sim := "/api/v1/simulators/simulated_process"
@@ -263,7 +263,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		slices.Sort(documented[path])
 	}
 	served := map[string][]string{}
-	for _, r := range newAPI(newRegistry(zap.NewNop()), apiInfo{Node: "node-a"}, 1).routes {
+	for _, r := range newAPI(newRegistry(zap.NewNop()), apiInfo{Node: "node-a"}, 1, testProcessors()).routes {
 		for m := range r.methods {
 			served[r.pattern] = append(served[r.pattern], m)
 		}

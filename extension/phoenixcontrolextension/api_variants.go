@@ -29,7 +29,7 @@ import (
 // defaultLimits check a chain validated without naming an experiment: the experiment processor's defaults.
 var defaultLimits = experimentprocessor.Limits{MaxVariants: 8, MaxChainLength: 16}
 
-// lookup finds a processor factory of this build.
+// lookup finds a processor factory of this collector.
 func (a *api) lookup(t component.Type) processor.Factory { return a.factories[t] }
 
 // canRunInVariant is experimentprocessor.CanRunInVariant on a type's name.
@@ -92,10 +92,10 @@ type catalogueEntry struct {
 	ConfigError string `json:"config_error,omitempty"`
 }
 
-// catalogue lists the build's processors that can run in a variant: those with a metrics pipeline, neither
+// catalogue lists the collector's processors that can run in a variant: those with a metrics pipeline, neither
 // asynchronous (batch) nor an experiment.
 func catalogue(factories map[component.Type]processor.Factory) []catalogueEntry {
-	var out []catalogueEntry
+	out := []catalogueEntry{}
 	seen := map[component.Type]bool{}
 	for _, f := range factories {
 		t := f.Type()
@@ -156,7 +156,7 @@ func durationsAsText(v reflect.Value, m map[string]any) {
 }
 
 func (a *api) listProcessors(w http.ResponseWriter, _ *http.Request) {
-	httpjson.Write(w, http.StatusOK, map[string]any{"processors": a.catalogue})
+	httpjson.Write(w, http.StatusOK, map[string]any{"processors": a.catalogue()})
 }
 
 func (a *api) listTemplates(w http.ResponseWriter, _ *http.Request) {

@@ -100,7 +100,7 @@ func TestDesiredStatePrecedence(t *testing.T) {
 	assert.Contains(t, st.LastError, `experiment/process: no variant "nope"`)
 	assert.Equal(t, "full", st.Applied["experiment/process"])
 
-	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 1024).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 1024, testProcessors()).handler())
 	defer srv.Close()
 	run(t, srv, []step{{"status", "GET", "/api/v1/desired-state", "", "", 200, []string{`"node": "node-1"`, `no variant \"nope\"`}}})
 
@@ -209,7 +209,7 @@ func TestDesiredStateFileSizeIsBounded(t *testing.T) {
 	d.poll(now.Add(time.Minute))
 	assert.Equal(t, "top20", exp.Snapshot().Active, "the last good state is kept")
 	assert.Contains(t, d.snapshot().LastError, "larger than 1048576 bytes")
-	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-1"}, 1024).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-1"}, 1024, testProcessors()).handler())
 	defer srv.Close()
 	run(t, srv, []step{{"status", "GET", "/api/v1/desired-state", "", "", 200, []string{`larger than 1048576 bytes`}}})
 

@@ -74,7 +74,11 @@ func (c *phoenixControl) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("listen on %s: %w", c.cfg.NetAddr.Endpoint, err)
 	}
 	info := apiInfo{Node: nodeName(c.cfg.NodeName), Version: c.set.BuildInfo.Version}
-	a := newAPI(c.registry, info, c.cfg.MaxRequestBodySize)
+	factories := hostProcessors(host)
+	if factories == nil {
+		c.set.Logger.Warn("the collector's host does not list its processors: the builder's catalogue is empty and validate refuses every type")
+	}
+	a := newAPI(c.registry, info, c.cfg.MaxRequestBodySize, factories)
 	a.maxStreams.Store(int64(c.cfg.MaxEventStreams))
 	srv, err := c.cfg.ToServer(ctx, host.GetExtensions(), c.set.TelemetrySettings, a.handler(), serverOptions()...)
 	if err != nil {

@@ -66,7 +66,7 @@ func FuzzAPI(f *testing.F) {
 			req.Header.Set("Content-Type", ct)
 		}
 		rec := httptest.NewRecorder()
-		newAPI(reg, apiInfo{Node: "node-a"}, 1024).handler().ServeHTTP(rec, req)
+		newAPI(reg, apiInfo{Node: "node-a"}, 1024, testProcessors()).handler().ServeHTTP(rec, req)
 
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s %q: %d %s", req.Method, req.URL, body, rec.Code, rec.Body)

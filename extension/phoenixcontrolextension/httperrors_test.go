@@ -22,7 +22,7 @@ import (
 
 // TestMethodNotAllowedHeader: Allow lists the methods as HTTP has them, comma-separated and sorted.
 func TestMethodNotAllowedHeader(t *testing.T) {
-	srv := httptest.NewServer(newAPI(newRegistry(zap.NewNop()), apiInfo{}, 1024).handler())
+	srv := httptest.NewServer(newAPI(newRegistry(zap.NewNop()), apiInfo{}, 1024, testProcessors()).handler())
 	defer srv.Close()
 	for path, want := range map[string]string{
 		"/api/v1/experiments/e/active": "PUT",

@@ -96,7 +96,7 @@ func TestImportNeedsAMetricsPipeline(t *testing.T) {
 // error.problems, in the API's error shape; with pipeline the chosen one is imported.
 func TestImportRoutePipelineChoice(t *testing.T) {
 	reg := newRegistry(zap.NewNop())
-	srv := httptest.NewServer(newAPI(reg, apiInfo{}, 1<<16).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{}, 1<<16, testProcessors()).handler())
 	defer srv.Close()
 	post := func(req importRequest) (int, []byte) {
 		body, _ := json.Marshal(req)

@@ -78,7 +78,7 @@ func TestCostInTheAPI(t *testing.T) {
 	reg := newRegistry(zap.NewNop())
 	reg.RegisterExperiment(costedExperiment())
 	reg.RegisterExperiment(newFakeExperiment()) // no cost
-	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 1024).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 1024, testProcessors()).handler())
 	defer srv.Close()
 	run(t, srv, []step{
 		{"cost", "GET", "/api/v1/experiments/experiment%2Fcosted", "", "", 200, []string{`"cost": {`, `"model": "active_series"`,

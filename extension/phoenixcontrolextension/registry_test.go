@@ -54,7 +54,7 @@ func TestConcurrentSwitchesAgreeWithStorage(t *testing.T) {
 	desiredPath := filepath.Join(t.TempDir(), "desired.yaml")
 	desired := newDesiredState(desiredPath, "node-1", reg, zap.NewNop())
 	reg.desired = desired
-	srv := httptest.NewServer(newAPI(reg, apiInfo{}, 1024).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{}, 1024, testProcessors()).handler())
 	defer srv.Close()
 	url := srv.URL + "/api/v1/experiments/experiment%2Fprocess/active"
 

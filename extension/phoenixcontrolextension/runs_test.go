@@ -25,7 +25,7 @@ import (
 func TestRunsAPI(t *testing.T) {
 	reg := newRegistry(zap.NewNop())
 	reg.RegisterExperiment(newFakeExperiment())
-	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 4096).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 4096, testProcessors()).handler())
 	defer srv.Close()
 	runs := "/api/v1/experiments/experiment%2Fprocess/runs"
 	run(t, srv, []step{

@@ -44,7 +44,7 @@ func TestAuditLines(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	reg := newRegistry(zap.New(core))
 	reg.RegisterExperiment(newFakeExperiment())
-	handler := newAPI(reg, apiInfo{}, 1<<16).handler()
+	handler := newAPI(reg, apiInfo{}, 1<<16, testProcessors()).handler()
 	addr := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 4242}
 	do := func(method, path, body string, auth client.AuthData) int {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))

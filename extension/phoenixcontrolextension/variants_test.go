@@ -33,7 +33,7 @@ func TestRuntimeVariantRoutes(t *testing.T) {
 	reg.RegisterExperiment(newFakeExperiment())
 	events, unsubscribe := reg.events.Subscribe()
 	defer unsubscribe()
-	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 4096).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-a"}, 4096, testProcessors()).handler())
 	defer srv.Close()
 	exp := "/api/v1/experiments/experiment%2Fprocess"
 	run(t, srv, []step{
@@ -165,7 +165,7 @@ func TestDesiredStateVariants(t *testing.T) {
 	assert.Contains(t, st.VariantErrors["experiment/process"]["top20"], "source config", "a configured variant is not redefined")
 	assert.Empty(t, st.LastError, "the rest is applied")
 
-	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-1"}, 1024).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{Node: "node-1"}, 1024, testProcessors()).handler())
 	defer srv.Close()
 	run(t, srv, []step{{"reported per node", "GET", "/api/v1/desired-state", "", "", 200, []string{`"variant_errors": {`, `"broken": "`}}})
 
@@ -219,21 +219,21 @@ func TestDesiredStateVariants(t *testing.T) {
 	assert.Empty(t, d.snapshot().VariantErrors)
 }
 
-// TestCatalogue: the build's processors a variant can run, with their default configuration; not batch,
-// not the experiment, not those without metrics.
+// TestCatalogue: the host's processors a variant can run, with their default configuration; not batch,
+// not the experiment. The distribution's own list (no Kubernetes or cloud lookups either) is checked on the
+// binary: tests/smoke TestProcessorCatalogue.
 func TestCatalogue(t *testing.T) {
-	a := newAPI(newRegistry(zap.NewNop()), apiInfo{}, 1024)
+	a := newAPI(newRegistry(zap.NewNop()), apiInfo{}, 1024, testProcessors())
 	types := map[string]catalogueEntry{}
-	for _, e := range a.catalogue {
+	for _, e := range a.catalogue() {
 		types[e.Type] = e
 	}
 	for _, want := range []string{"topk", "filter", "transform", "attributes", "resource", "metrics_transform", "groupbyattrs", "memory_limiter"} {
 		require.Contains(t, types, want)
 		assert.NotEmpty(t, types[want].Stability, want)
 	}
-	// Not asynchronous ones, nor those that reach out of the collector (an API caller must not make it call
-	// the Kubernetes API, cloud metadata or an address of theirs), nor traces-only ones.
-	for _, not := range []string{"batch", "interval", "experiment", "k8s_attributes", "resource_detection", "tail_sampling", "groupbytrace"} {
+	// Not asynchronous ones.
+	for _, not := range []string{"batch", "interval", "experiment"} {
 		assert.NotContains(t, types, not)
 	}
 	assert.Equal(t, 20, types["topk"].DefaultConfig["k"], "the factory's default configuration")
@@ -245,7 +245,7 @@ func TestCatalogue(t *testing.T) {
 // TestTemplatesBuild: every template, with its defaults and with given values, builds with the build's own
 // processors; bad values are refused with why.
 func TestTemplatesBuild(t *testing.T) {
-	a := newAPI(newRegistry(zap.NewNop()), apiInfo{}, 1024)
+	a := newAPI(newRegistry(zap.NewNop()), apiInfo{}, 1024, testProcessors())
 	check := func(r templates.Rendered) {
 		t.Helper()
 		problems := experimentprocessor.CheckDefinition(context.Background(), a.checkSettings,
@@ -291,7 +291,7 @@ func lookupIn(a *api) experimentprocessor.FactoryLookup {
 func TestValidateAndImport(t *testing.T) {
 	reg := newRegistry(zap.NewNop())
 	reg.RegisterExperiment(newFakeExperiment())
-	srv := httptest.NewServer(newAPI(reg, apiInfo{}, 1<<16).handler())
+	srv := httptest.NewServer(newAPI(reg, apiInfo{}, 1<<16, testProcessors()).handler())
 	defer srv.Close()
 	post := func(path, body string) (int, map[string]any) {
 		resp, err := srv.Client().Post(srv.URL+path, "application/json", strings.NewReader(body))

@@ -2,8 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package components lists the processors this build has, as builder-config.yaml does (a test keeps the
-// two equal), for what cannot reach the factories the collector is given: the crosscheck converter, and the
-// control extension's catalogue of what a variant can use.
+// two equal), for what cannot reach the factories the collector is given: the crosscheck converter, which
+// checks a config for `validate` before any host exists. Components that run ask the host instead.
 package components // import "github.com/phoenix-platform/otelcol-phoenix/internal/components"
 
 import (
