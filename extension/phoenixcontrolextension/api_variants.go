@@ -111,6 +111,7 @@ func catalogue(factories map[component.Type]processor.Factory) []catalogueEntry 
 		} else {
 			e.DefaultConfig = conf.ToStringMap()
 			durationsAsText(reflect.ValueOf(def), e.DefaultConfig)
+			keepSendable(e.DefaultConfig)
 		}
 		if e.DefaultConfig == nil {
 			e.DefaultConfig = map[string]any{}
@@ -119,6 +120,25 @@ func catalogue(factories map[component.Type]processor.Factory) []catalogueEntry 
 	}
 	slices.SortFunc(out, func(x, y catalogueEntry) int { return strings.Compare(x.Type, y.Type) })
 	return out
+}
+
+// keepSendable leaves out of a default configuration what would not come back as it is when the builder
+// posts it: nulls (unset lists, which some processors refuse as null) and integers JSON's float64 rounds
+// (max_streams: MaxInt64 would come back beyond int64). A key left out takes the factory's default anyway.
+func keepSendable(m map[string]any) {
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			keepSendable(sub)
+			continue
+		}
+		r := reflect.ValueOf(v)
+		switch {
+		case !r.IsValid(), (r.Kind() == reflect.Slice || r.Kind() == reflect.Map || r.Kind() == reflect.Pointer) && r.IsNil():
+			delete(m, k)
+		case r.CanInt() && (r.Int() > 1<<53 || r.Int() < -(1<<53)), r.CanUint() && r.Uint() > 1<<53:
+			delete(m, k)
+		}
+	}
 }
 
 // durationsAsText writes the durations of a configuration struct into its marshalled map as a user writes

@@ -242,6 +242,27 @@ func TestCatalogue(t *testing.T) {
 	assert.Empty(t, types["filter"].ConfigError)
 }
 
+// TestCatalogueDefaultsSendBack: a default configuration, sent back as the builder sends it (through JSON),
+// is judged as an empty configuration is — it says nothing the factory's default does not.
+func TestCatalogueDefaultsSendBack(t *testing.T) {
+	a := newAPI(newRegistry(zap.NewNop()), apiInfo{}, 1024, testProcessors())
+	check := func(typ string, cfg map[string]any) []string {
+		var msgs []string
+		for _, p := range experimentprocessor.CheckDefinition(context.Background(), a.checkSettings,
+			control.VariantDefinition{Name: "v", Processors: []map[string]map[string]any{{typ: cfg}}}, defaultLimits, lookupIn(a)) {
+			msgs = append(msgs, p.Message)
+		}
+		return msgs
+	}
+	for _, e := range a.catalogue() {
+		b, err := json.Marshal(e.DefaultConfig)
+		require.NoError(t, err)
+		var sent map[string]any
+		require.NoError(t, json.Unmarshal(b, &sent))
+		assert.Equal(t, check(e.Type, map[string]any{}), check(e.Type, sent), "%s: %s", e.Type, b)
+	}
+}
+
 // TestTemplatesBuild: every template, with its defaults and with given values, builds with the build's own
 // processors; bad values are refused with why.
 func TestTemplatesBuild(t *testing.T) {
