@@ -132,10 +132,9 @@ func keepSendable(m map[string]any) {
 			continue
 		}
 		r := reflect.ValueOf(v)
-		switch {
-		case !r.IsValid(), (r.Kind() == reflect.Slice || r.Kind() == reflect.Map || r.Kind() == reflect.Pointer) && r.IsNil():
-			delete(m, k)
-		case r.CanInt() && (r.Int() > 1<<53 || r.Int() < -(1<<53)), r.CanUint() && r.Uint() > 1<<53:
+		null := !r.IsValid() || (r.Kind() == reflect.Slice || r.Kind() == reflect.Map || r.Kind() == reflect.Pointer) && r.IsNil()
+		inexact := r.CanInt() && (r.Int() > 1<<53 || r.Int() < -(1<<53)) || r.CanUint() && r.Uint() > 1<<53
+		if null || inexact {
 			delete(m, k)
 		}
 	}

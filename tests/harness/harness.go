@@ -121,15 +121,15 @@ func RepoRoot(t testing.TB) string {
 // port of some outbound connection (seen once in 60 kill-and-restart cycles: "bind: address already in use").
 func FreePort(t testing.TB) int {
 	t.Helper()
-	low := ephemeralLow()
 	portsMu.Lock()
 	defer portsMu.Unlock()
+	span := ephemeralLow() - firstPort
 	for range 200 {
-		p := 10000 + rand.IntN(max(low-10000, 1))
-		if low <= 10000 {
-			p = 0 // no room below the kernel's range: let it choose
+		p := 0 // no room below the kernel's range: let it choose
+		if span > 0 {
+			p = firstPort + rand.IntN(span)
 		}
-		if p != 0 && portsGiven[p] {
+		if portsGiven[p] {
 			continue
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
@@ -145,13 +145,16 @@ func FreePort(t testing.TB) int {
 	return 0
 }
 
+// firstPort is the lowest port FreePort gives, above the well-known and common service ports.
+const firstPort = 10000
+
 var (
 	portsMu    sync.Mutex
 	portsGiven = map[int]bool{} // never hand a port out twice in one test binary
 )
 
 // ephemeralLow is the first port of the kernel's ephemeral range (Linux's default when it cannot be read).
-func ephemeralLow() int {
+var ephemeralLow = sync.OnceValue(func() int {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if f := strings.Fields(string(b)); err == nil && len(f) == 2 {
 		if n, err := strconv.Atoi(f[0]); err == nil {
@@ -159,7 +162,7 @@ func ephemeralLow() int {
 		}
 	}
 	return 32768
-}
+})
 
 var endpointRE = regexp.MustCompile(`(localhost|127\.0\.0\.1|0\.0\.0\.0|\$\{env:MY_POD_IP\}):(\d{2,5})`)
 
