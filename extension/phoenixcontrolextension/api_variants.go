@@ -123,8 +123,9 @@ func catalogue(factories map[component.Type]processor.Factory) []catalogueEntry 
 }
 
 // keepSendable leaves out of a default configuration what would not come back as it is when the builder
-// posts it: nulls (unset lists, which some processors refuse as null) and integers JSON's float64 rounds
-// (max_streams: MaxInt64 would come back beyond int64). A key left out takes the factory's default anyway.
+// posts it: nulls (unset lists, which some processors refuse as null), integers JSON's float64 rounds
+// (max_streams: MaxInt64 would come back beyond int64) and secrets, which marshal masked (redaction's unset
+// hmac_key would come back as the key "[REDACTED]"). A key left out takes the factory's default anyway.
 func keepSendable(m map[string]any) {
 	for k, v := range m {
 		if sub, ok := v.(map[string]any); ok {
@@ -134,7 +135,8 @@ func keepSendable(m map[string]any) {
 		r := reflect.ValueOf(v)
 		null := !r.IsValid() || (r.Kind() == reflect.Slice || r.Kind() == reflect.Map || r.Kind() == reflect.Pointer) && r.IsNil()
 		inexact := r.CanInt() && (r.Int() > 1<<53 || r.Int() < -(1<<53)) || r.CanUint() && r.Uint() > 1<<53
-		if null || inexact {
+		masked := v == any(maskedSecret)
+		if null || inexact || masked {
 			delete(m, k)
 		}
 	}
@@ -226,6 +228,9 @@ type validateResponse struct {
 
 // placeholderName stands for a chain validated before it has a name.
 const placeholderName = "candidate"
+
+// maskedSecret is how a configopaque secret marshals, whatever its value.
+const maskedSecret = "[REDACTED]"
 
 func (a *api) validateChain(w http.ResponseWriter, r *http.Request) {
 	var req validateRequest

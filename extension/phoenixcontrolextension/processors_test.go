@@ -11,6 +11,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/groupbyattrsprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/intervalprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/metricstransformprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	"go.opentelemetry.io/collector/component"
@@ -23,7 +24,7 @@ import (
 )
 
 // testProcessors stand for the host's processors in the API's tests: ours, those the templates and the
-// examples use, and some a variant must not run. The distribution's whole set, as its host lists it, is
+// examples use, one with a secret in its configuration, and some a variant must not run. The distribution's whole set, as its host lists it, is
 // checked on the built binary (tests/smoke TestProcessorCatalogue); these few keep the Kubernetes and
 // cloud clients of the others out of this package's test build, which the fuzzer instruments.
 func testProcessors() map[component.Type]processor.Factory {
@@ -33,7 +34,7 @@ func testProcessors() map[component.Type]processor.Factory {
 		memorylimiterprocessor.NewFactory(), filterprocessor.NewFactory(), transformprocessor.NewFactory(),
 		attributesprocessor.NewFactory(), resourceprocessor.NewFactory(), metricstransformprocessor.NewFactory(),
 		groupbyattrsprocessor.NewFactory(), cumulativetodeltaprocessor.NewFactory(),
-		deltatocumulativeprocessor.NewFactory(), intervalprocessor.NewFactory(),
+		deltatocumulativeprocessor.NewFactory(), intervalprocessor.NewFactory(), redactionprocessor.NewFactory(),
 	} {
 		out[f.Type()] = f
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -243,9 +245,11 @@ func TestCatalogue(t *testing.T) {
 }
 
 // TestCatalogueDefaultsSendBack: a default configuration, sent back as the builder sends it (through JSON),
-// is judged as an empty configuration is — it says nothing the factory's default does not.
+// is judged as an empty configuration is and builds the factory's default configuration, field for field —
+// it says nothing the factory's default does not.
 func TestCatalogueDefaultsSendBack(t *testing.T) {
-	a := newAPI(newRegistry(zap.NewNop()), apiInfo{}, 1024, testProcessors())
+	factories := testProcessors()
+	a := newAPI(newRegistry(zap.NewNop()), apiInfo{}, 1024, factories)
 	check := func(typ string, cfg map[string]any) []string {
 		var msgs []string
 		for _, p := range experimentprocessor.CheckDefinition(context.Background(), a.checkSettings,
@@ -260,6 +264,11 @@ func TestCatalogueDefaultsSendBack(t *testing.T) {
 		var sent map[string]any
 		require.NoError(t, json.Unmarshal(b, &sent))
 		assert.Equal(t, check(e.Type, map[string]any{}), check(e.Type, sent), "%s: %s", e.Type, b)
+
+		f := factories[component.MustNewType(e.Type)]
+		built := f.CreateDefaultConfig()
+		require.NoError(t, confmap.NewFromStringMap(sent).Unmarshal(built), e.Type)
+		assert.Equal(t, f.CreateDefaultConfig(), built, "%s: %s", e.Type, b)
 	}
 }
 
