@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/featuregate"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -212,6 +213,37 @@ service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_cont
 			for _, w := range tc.want {
 				assert.ErrorContains(t, err, w)
 			}
+		})
+	}
+}
+
+// TestHealthCheckListeners: health_check listens where its implementation does — the legacy endpoint
+// without the v2 gate; with it, http and grpc when either is set (upstream's own v2 example keeps http on
+// the legacy default port), the legacy endpoint otherwise. Not parallel: it sets a global feature gate.
+func TestHealthCheckListeners(t *testing.T) {
+	const svc = "\nservice: {extensions: [file_storage, bearertokenauth, health_check, phoenix_control, pprof]}"
+	v2 := `extensions: {health_check: {http: {endpoint: "localhost:13133"}, grpc: {endpoint: "localhost:13132"}}, pprof: {endpoint: "localhost:13132"}}`
+	legacy := `extensions: {health_check: {}, pprof: {endpoint: "localhost:13133"}}`
+	for _, tc := range []struct {
+		name, doc string
+		gate      bool
+		want      string
+	}{
+		{name: "v1: the legacy endpoint", doc: legacy, want: `extensions::pprof: endpoint "localhost:13133": extensions::health_check listens there too (endpoint)`},
+		{name: "v1: http and grpc are not served", doc: v2},
+		{name: "v2: http and grpc, not the legacy endpoint", gate: true, doc: v2, want: `extensions::pprof: endpoint "localhost:13132": extensions::health_check listens there too (grpc::endpoint)`},
+		{name: "v2: the legacy endpoint when neither is set", gate: true, doc: legacy, want: `extensions::health_check listens there too (endpoint)`},
+		{name: "v2: upstream's example", gate: true, doc: `extensions: {health_check: {http: {endpoint: "localhost:13133"}, grpc: {endpoint: "localhost:13132"}}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, featuregate.GlobalRegistry().Set("extension.healthcheck.useComponentStatus", tc.gate))
+			t.Cleanup(func() { _ = featuregate.GlobalRegistry().Set("extension.healthcheck.useComponentStatus", false) })
+			err := convert(t, tc.doc+svc)
+			if tc.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorContains(t, err, tc.want)
 		})
 	}
 }

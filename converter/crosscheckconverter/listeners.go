@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/featuregate"
 )
 
 // servers are, by kind and type, the settings that are addresses a component of the build listens on, each
@@ -25,7 +26,7 @@ var servers = map[string]map[string]map[string]string{
 		"prometheus":    {"api_server::server_config::endpoint": "api_server::enabled"},
 	},
 	"extensions": {
-		"health_check":    {"endpoint": "", "grpc::endpoint": "", "http::endpoint": ""},
+		"health_check":    {"endpoint": ""}, // the v2 settings instead: healthCheckServers
 		"pprof":           {"endpoint": ""},
 		"zpages":          {"endpoint": ""},
 		"phoenix_control": {"endpoint": ""},
@@ -62,6 +63,9 @@ func (k *check) endpoints(used map[string][]component.ID) {
 				m = k.withDefaults(id, sub)
 			}
 			listens := servers[kind][id.Type().String()]
+			if kind == "extensions" && id.Type().String() == "health_check" {
+				listens = healthCheckServers(m)
+			}
 			for _, l := range findEndpoints(kind+confmap.KeyDelimiter+id.String(), "", m) {
 				if on, ok := listens[l.path]; ok {
 					l.server = on == "" || isTrue(m, on)
@@ -118,6 +122,21 @@ func (k *check) endpoints(used map[string][]component.ID) {
 				l.owner, l.path, l.value, first.owner, first.path))
 		}
 	}
+}
+
+// healthCheckGate switches health_check to its v2 server, which listens on `http` and `grpc` when either is
+// set and on the legacy `endpoint` otherwise; without the gate only the legacy `endpoint` listens.
+const healthCheckGate = "extension.healthcheck.useComponentStatus"
+
+func healthCheckServers(m map[string]any) map[string]string {
+	v2 := false
+	featuregate.GlobalRegistry().VisitAll(func(g *featuregate.Gate) {
+		v2 = v2 || g.ID() == healthCheckGate && g.IsEnabled()
+	})
+	if v2 && (m["http"] != nil || m["grpc"] != nil) {
+		return map[string]string{"http::endpoint": "", "grpc::endpoint": ""}
+	}
+	return map[string]string{"endpoint": ""}
 }
 
 // withDefaults is an extension's config over its factory's defaults, so a listener left at its default
