@@ -869,6 +869,7 @@ func TestInvalidCombinationsFailWithEveryReason(t *testing.T) {
 			"presets.hostMetrics needs mode: daemonset",
 			"presets.desiredState needs presets.control",
 		}},
+		{[]string{"mode=statefulset"}, []string{`mode "statefulset": not supported by this chart, which runs daemonset (a collector per node) or deployment (a gateway)`}},
 		{[]string{"presets.hostMetrics.enabled=true", "presets.simulator.enabled=true"}, []string{"pick one process-metrics source"}},
 		{[]string{"presets.experiment.enabled=true"}, []string{"presets.experiment needs process metrics"}},
 		{[]string{"presets.simulator.enabled=true", "presets.experiment.enabled=true", "presets.experiment.active=top5"}, []string{`presets.experiment.active "top5": want full, top20 or by_executable`}},

@@ -201,6 +201,9 @@ GOMEMLIMIT: 80% of the memory limit, in MiB. Accepts Ki, Mi, Gi, Ti, the decimal
 {{- define "otelcol-phoenix.validate" -}}
 {{- $p := .Values.presets }}
 {{- $errs := list }}
+{{- if not (has .Values.mode (list "daemonset" "deployment")) }}
+{{- $errs = append $errs (printf "mode %q: not supported by this chart, which runs daemonset (a collector per node) or deployment (a gateway); upstream's statefulset has no counterpart here" .Values.mode) }}
+{{- end }}
 {{- if and $p.hostMetrics.enabled (ne .Values.mode "daemonset") }}
 {{- $errs = append $errs "presets.hostMetrics needs mode: daemonset (it reads the node's own /proc)" }}
 {{- end }}
