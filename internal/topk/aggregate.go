@@ -165,6 +165,7 @@ func (a *aggregate) emit(rms pmetric.ResourceMetricsSlice) {
 			s.start = a.ts
 		}
 	}
+	endsLast(ms)
 	a.ending = false
 }
 

@@ -925,6 +925,7 @@ func markStale(rm pmetric.ResourceMetrics) {
 				}
 			}
 		}
+		endsLast(ms)
 	}
 }
 

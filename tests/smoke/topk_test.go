@@ -19,7 +19,11 @@ import (
 	"github.com/phoenix-platform/otelcol-phoenix/tests/harness"
 )
 
-var pidLabel = regexp.MustCompile(`process_pid="(\d+)"`)
+var (
+	pidLabel    = regexp.MustCompile(`process_pid="(\d+)"`)
+	stateLabel  = regexp.MustCompile(`state="(\w+)"`)
+	cpuTimeLine = regexp.MustCompile(`(?m)^process_cpu_time_seconds_total\{.*$`)
+)
 
 // TestTopKExample runs examples/topk.yaml: of 200 simulated processes only the top 10, the critical agents
 // (and any retained) reach the Prometheus exporter, plus one "other" resource.
@@ -47,5 +51,25 @@ func TestTopKExample(t *testing.T) {
 	// 10 ranked + kubelet, containerd, systemd, + at most a few retained for 2 intervals.
 	assert.GreaterOrEqual(t, len(pids), 13, "the top 10 and the critical agents are exported")
 	assert.LessOrEqual(t, len(pids), 30, fmt.Sprintf("200 processes reduced (got %d)", len(pids)))
+
+	// A process leaving the top K ends all its series at once, as the exporter serves them: no pid keeps
+	// some of its CPU states (the exporter at v0.159 read a metric only up to its first end point, so an
+	// exited process's "system" and "wait" stayed served, frozen, for metric_expiration).
+	for scrape := range 12 {
+		time.Sleep(time.Second)
+		resp, err := http.Get(url)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		states := map[string][]string{}
+		for _, m := range cpuTimeLine.FindAllStringSubmatch(string(b), -1) {
+			if pid := pidLabel.FindStringSubmatch(m[0]); pid != nil {
+				states[pid[1]] = append(states[pid[1]], stateLabel.FindStringSubmatch(m[0])[1])
+			}
+		}
+		for pid, s := range states {
+			require.Len(t, s, 3, "scrape %d: pid %s is served with the CPU states %v only", scrape, pid, s)
+		}
+	}
 	require.NoError(t, c.Stop(30*time.Second))
 }
