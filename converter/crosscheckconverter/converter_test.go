@@ -217,6 +217,23 @@ service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_cont
 	}
 }
 
+// TestEachProblemOnce: a port out of range on a component that checks its own is said once, in its words,
+// with the converter's other problems; a service name is a port as at start.
+func TestEachProblemOnce(t *testing.T) {
+	t.Parallel()
+	err := convert(t, `
+extensions: {phoenix_control: {endpoint: "127.0.0.1:99999"}, pprof: {endpoint: "localhost:http"}}
+exporters: {prometheus: {endpoint: "127.0.0.1:99999"}}
+service: {extensions: [file_storage, bearertokenauth, health_check, phoenix_control, pprof],
+	pipelines: {metrics: {exporters: [debug, prometheus]}}}`)
+	require.Error(t, err)
+	msg := err.Error()
+	assert.Equal(t, 1, strings.Count(msg, "phoenix_control: endpoint"), msg)
+	assert.Contains(t, msg, `extensions::phoenix_control: endpoint "127.0.0.1:99999": port 99999: want 0..65535`)
+	assert.Contains(t, msg, `exporters::prometheus: endpoint "127.0.0.1:99999": port 99999 is not in 0..65535`)
+	assert.NotContains(t, msg, "pprof")
+}
+
 // TestHealthCheckListeners: health_check listens where its implementation does — the legacy endpoint
 // without the v2 gate; with it, http and grpc when either is set (upstream's own v2 example keeps http on
 // the legacy default port), the legacy endpoint otherwise. Not parallel: it sets a global feature gate.

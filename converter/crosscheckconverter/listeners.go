@@ -35,6 +35,10 @@ var servers = map[string]map[string]map[string]string{
 	"exporters": {"prometheus": {"endpoint": ""}},
 }
 
+// checksItsPorts: components whose own Validate reports a port out of range (the converter lists it with the
+// problems it finds, so reporting it here too would say it twice).
+var checksItsPorts = map[string]bool{"extensions::phoenix_control": true}
+
 // telemetryMetrics is where the collector's own metrics readers are set; without `readers` it serves
 // Prometheus on localhost:8888, unless the level is none.
 const telemetryMetrics = "service::telemetry::metrics"
@@ -86,8 +90,13 @@ func (k *check) endpoints(used map[string][]component.ID) {
 			port = "0" // as net listens: a free port (an unset ${env:PORT}, say)
 		}
 		n, err := strconv.Atoi(port)
+		if err != nil {
+			n, err = net.LookupPort("tcp", port) // a service name ("http") listens as its number
+		}
 		if err != nil || n < 0 || n > 65535 {
-			k.problems = append(k.problems, fmt.Errorf("%s: %s %q: port %s is not in 0..65535", l.owner, l.path, l.value, port))
+			if !checksItsPorts[strings.SplitN(l.owner, "/", 2)[0]] {
+				k.problems = append(k.problems, fmt.Errorf("%s: %s %q: port %s is not in 0..65535", l.owner, l.path, l.value, port))
+			}
 			continue
 		}
 		if n != 0 && l.server {

@@ -5,6 +5,7 @@ package simulatedprocessreceiver
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,4 +59,11 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"memory 1048576 bytes", "churn_rate 2", "kill_rate -1"} {
 		assert.ErrorContains(t, err, want)
 	}
+	var lines []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if strings.Contains(line, "interval") {
+			lines = append(lines, line)
+		}
+	}
+	assert.Len(t, lines, 1, "the interval is reported once")
 }
