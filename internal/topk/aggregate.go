@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/identity"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/seriesend"
 )
 
 // aggregate is a synthetic resource fed by processes: the "other" bucket of a host, or a group. Cumulative
@@ -165,7 +166,7 @@ func (a *aggregate) emit(rms pmetric.ResourceMetricsSlice) {
 			s.start = a.ts
 		}
 	}
-	endsLast(ms)
+	seriesend.LastInMetric(ms)
 	a.ending = false
 }
 

@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/phoenix-platform/otelcol-phoenix/internal/identity"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/seriesend"
 )
 
 // RankMode says how the ranking metric becomes a score.
@@ -925,7 +926,7 @@ func markStale(rm pmetric.ResourceMetrics) {
 				}
 			}
 		}
-		endsLast(ms)
+		seriesend.LastInMetric(ms)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/phoenix-platform/otelcol-phoenix/internal/control"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/experiment"
 	"github.com/phoenix-platform/otelcol-phoenix/internal/rulefidelity"
+	"github.com/phoenix-platform/otelcol-phoenix/internal/seriesend"
 	"github.com/phoenix-platform/otelcol-phoenix/processor/experimentprocessor/internal/metadata"
 )
 
@@ -95,6 +96,9 @@ type experimentProcessor struct {
 	now       func() time.Time
 
 	state atomic.Pointer[variantSet]
+	// handover ends, for a window after a switch in shadow mode, the series the variant that flowed sent
+	// and the one that flows now does not (nil when none).
+	handover atomic.Pointer[handover]
 	// inflight is held for reading by every batch: a removed variant's chain is shut down once the
 	// batches that may still run it are done.
 	inflight sync.RWMutex
@@ -120,6 +124,13 @@ type experimentProcessor struct {
 }
 
 var _ control.Experiment = (*experimentProcessor)(nil)
+
+// handover is a switch being handed over: from the variant that flowed to the one that flows.
+type handover struct {
+	from, to *variant
+	until    time.Time
+	ends     *seriesend.Handover
+}
 
 func newExperimentProcessor(cfg *Config, set processor.Settings) (*experimentProcessor, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
@@ -539,6 +550,7 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 	}
 	for i, v := range vs.variants {
 		if v == active {
+			p.handOver(vs, outs, i, now)
 			if outs[i].ResourceMetrics().Len() == 0 {
 				return outs[i], processorhelper.ErrSkipProcessingData
 			}
@@ -581,6 +593,9 @@ func (p *experimentProcessor) inputOwner(vs *variantSet, md pmetric.Metrics) *va
 		return vs.variants[len(vs.variants)-1]
 	case vs.active.first == nil:
 		return nil
+	}
+	if h := p.handingOver(vs); h != nil && h.from.first == nil {
+		return nil // the input is the previous variant's output, which the handover reads
 	}
 	return vs.active
 }
@@ -704,6 +719,35 @@ func (p *experimentProcessor) recordActive(ctx context.Context) {
 	}
 }
 
+// handingOver is the handover of the switch to vs's active variant, if one is under way.
+func (p *experimentProcessor) handingOver(vs *variantSet) *handover {
+	if h := p.handover.Load(); h != nil && h.to == vs.active {
+		return h
+	}
+	return nil
+}
+
+// handOver ends in the active variant's output (outs[active]) the series the previous variant's output of
+// the same batch has and it has not; a window after the switch it stops.
+func (p *experimentProcessor) handOver(vs *variantSet, outs []pmetric.Metrics, active int, now time.Time) {
+	h := p.handingOver(vs)
+	if h == nil {
+		return
+	}
+	if !now.Before(h.until) {
+		if p.handover.CompareAndSwap(h, nil) {
+			p.set.Logger.Info("Switch handed over: the series only the previous variant sent were ended",
+				zap.String("from", h.from.name), zap.String("to", h.to.name), zap.Int("series_ended", h.ends.Ended()))
+		}
+		return
+	}
+	for i, v := range vs.variants {
+		if v == h.from && outs[i] != (pmetric.Metrics{}) { // zero: its chain failed on this batch
+			h.ends.End(outs[i], outs[active])
+		}
+	}
+}
+
 // Name implements control.Experiment.
 func (p *experimentProcessor) Name() string { return p.id.String() }
 
@@ -715,6 +759,9 @@ func (p *experimentProcessor) SetActive(name string) error {
 	v := vs.find(name)
 	if v == nil {
 		return fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, vs.names())
+	}
+	if v != vs.active && p.cfg.Mode == modeShadow {
+		p.handover.Store(&handover{from: vs.active, to: v, until: p.now().Add(p.cfg.Window), ends: seriesend.NewHandover()})
 	}
 	p.state.Store(vs.with(vs.variants, v))
 	p.recordActive(context.Background())

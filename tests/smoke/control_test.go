@@ -4,6 +4,7 @@
 package smoke
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -64,6 +65,18 @@ func TestControlExample(t *testing.T) {
 	require.NoError(t, c.WaitFor(30*time.Second, func() error {
 		return harness.ExpectBodyContains(exporter, `process_executable_name="other"`)
 	}), "after the switch the top20 variant's output, with its other resource, is exported")
+	// The processes top20 rolls into other end with the switch: the exporter stops serving them at once
+	// (without their end it serves them, frozen, for metric_expiration, 5 minutes, next to other).
+	require.NoError(t, c.WaitFor(10*time.Second, func() error {
+		pids, err := servedCPUStates(exporter)
+		if err != nil {
+			return err
+		}
+		if len(pids) > 30 {
+			return fmt.Errorf("%d processes served after the switch to top20", len(pids))
+		}
+		return nil
+	}), "the processes full sent and top20 does not are no longer served")
 	status, body = call(t, "PUT", api+"/api/v1/experiments/experiment%2Fprocess/active", `{"variant":"nope"}`)
 	require.Equal(t, 422, status, body)
 

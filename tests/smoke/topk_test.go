@@ -19,11 +19,22 @@ import (
 	"github.com/phoenix-platform/otelcol-phoenix/tests/harness"
 )
 
-var (
-	pidLabel    = regexp.MustCompile(`process_pid="(\d+)"`)
-	stateLabel  = regexp.MustCompile(`state="(\w+)"`)
-	cpuTimeLine = regexp.MustCompile(`(?m)^process_cpu_time_seconds_total\{.*$`)
-)
+var pidLabel = regexp.MustCompile(`process_pid="(\d+)"`)
+
+// servedCPUStates scrapes a prometheus exporter: per process_pid, the states of its CPU time served.
+func servedCPUStates(url string) (map[string][]string, error) {
+	samples, err := harness.Scrape(url, func(name string) bool { return name == "process_cpu_time_seconds_total" })
+	if err != nil {
+		return nil, err
+	}
+	states := map[string][]string{}
+	for _, s := range samples {
+		if pid := s.Labels["process_pid"]; pid != "" {
+			states[pid] = append(states[pid], s.Labels["state"])
+		}
+	}
+	return states, nil
+}
 
 // TestTopKExample runs examples/topk.yaml: of 200 simulated processes only the top 10, the critical agents
 // (and any retained) reach the Prometheus exporter, plus one "other" resource.
@@ -57,16 +68,8 @@ func TestTopKExample(t *testing.T) {
 	// exited process's "system" and "wait" stayed served, frozen, for metric_expiration).
 	for scrape := range 12 {
 		time.Sleep(time.Second)
-		resp, err := http.Get(url)
+		states, err := servedCPUStates(url)
 		require.NoError(t, err)
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		states := map[string][]string{}
-		for _, m := range cpuTimeLine.FindAllStringSubmatch(string(b), -1) {
-			if pid := pidLabel.FindStringSubmatch(m[0]); pid != nil {
-				states[pid[1]] = append(states[pid[1]], stateLabel.FindStringSubmatch(m[0])[1])
-			}
-		}
 		for pid, s := range states {
 			require.Len(t, s, 3, "scrape %d: pid %s is served with the CPU states %v only", scrape, pid, s)
 		}

@@ -1,7 +1,7 @@
 // Copyright The otelcol-phoenix Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package topk
+package seriesend
 
 import (
 	"testing"
@@ -11,9 +11,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
-// TestEndsLast: every NoRecordedValue point ends up last in its metric, at most one per metric, and every
+// TestLastInMetric: every NoRecordedValue point ends up last in its metric, at most one per metric, and every
 // point is kept with its metric's name and type.
-func TestEndsLast(t *testing.T) {
+func TestLastInMetric(t *testing.T) {
 	stale := pmetric.DefaultDataPointFlags.WithNoRecordedValue(true)
 	for _, tc := range []struct {
 		name    string
@@ -41,7 +41,7 @@ func TestEndsLast(t *testing.T) {
 					dp.SetFlags(stale)
 				}
 			}
-			endsLast(ms)
+			LastInMetric(ms)
 			require.Equal(t, tc.metrics, ms.Len())
 			seen := map[float64]bool{}
 			for i := 0; i < ms.Len(); i++ {

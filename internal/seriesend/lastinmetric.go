@@ -1,15 +1,15 @@
 // Copyright The otelcol-phoenix Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package topk
+package seriesend
 
 import "go.opentelemetry.io/collector/pdata/pmetric"
 
-// endsLast leaves at most one NoRecordedValue point in each metric, as its last point; every other one
+// LastInMetric leaves at most one NoRecordedValue point in each metric, as its last point; every other one
 // goes into a copy of its metric of its own. The prometheus exporter (v0.159) stops reading a metric at
 // its first such point: the points after it were not taken in, and the series they end stayed served,
 // frozen, until metric_expiration (an exited process's cpu.time "system" and "wait" next to other).
-func endsLast(ms pmetric.MetricSlice) {
+func LastInMetric(ms pmetric.MetricSlice) {
 	for i, n := 0, ms.Len(); i < n; i++ {
 		m := ms.At(i)
 		switch m.Type() {
@@ -29,15 +29,7 @@ func endsLast(ms pmetric.MetricSlice) {
 	}
 }
 
-type flagged interface{ Flags() pmetric.DataPointFlags }
-
-type points[P flagged] interface {
-	Len() int
-	At(int) P
-	RemoveIf(func(P) bool)
-}
-
-func splitEnds[P flagged, S points[P]](ms pmetric.MetricSlice, m pmetric.Metric, pointsOf func(pmetric.Metric) S) {
+func splitEnds[P point, S points[P]](ms pmetric.MetricSlice, m pmetric.Metric, pointsOf func(pmetric.Metric) S) {
 	dps := pointsOf(m)
 	var ends []int
 	for k := 0; k < dps.Len(); k++ {

@@ -1,0 +1,134 @@
+// Copyright The otelcol-phoenix Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package experimentprocessor
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// seriesID is a series as a backend labels it: its resource's attributes, its metric's name and its point's
+// attributes.
+type seriesID struct{ resource, series string }
+
+// liveSeries is what a backend holds after taking in each output in turn: a series is live from a point
+// until a NoRecordedValue point ends it.
+type liveSeries map[seriesID]bool
+
+func (b liveSeries) take(md pmetric.Metrics) (sent map[seriesID]bool) {
+	sent = map[seriesID]bool{}
+	eachPoint(md, func(id seriesID, end bool) {
+		b[id] = !end
+		sent[id] = true
+	})
+	return sent
+}
+
+func eachPoint(md pmetric.Metrics, f func(id seriesID, end bool)) {
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		res := fmt.Sprint(rms.At(i).Resource().Attributes().AsRaw())
+		sms := rms.At(i).ScopeMetrics()
+		for s := 0; s < sms.Len(); s++ {
+			ms := sms.At(s).Metrics()
+			for j := 0; j < ms.Len(); j++ {
+				m := ms.At(j)
+				var dps pmetric.NumberDataPointSlice
+				switch m.Type() {
+				case pmetric.MetricTypeSum:
+					dps = m.Sum().DataPoints()
+				case pmetric.MetricTypeGauge:
+					dps = m.Gauge().DataPoints()
+				default:
+					continue
+				}
+				for k := 0; k < dps.Len(); k++ {
+					f(seriesID{res, fmt.Sprint(m.Name(), dps.At(k).Attributes().AsRaw())}, dps.At(k).Flags().NoRecordedValue())
+				}
+			}
+		}
+	}
+}
+
+// resources are the resources of a batch, by their attributes.
+func resources(md pmetric.Metrics) map[string]bool {
+	out := map[string]bool{}
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		out[fmt.Sprint(md.ResourceMetrics().At(i).Resource().Attributes().AsRaw())] = true
+	}
+	return out
+}
+
+// TestSwitchEndsThePreviousVariantsSeries: after a switch in shadow mode, the series only the previous
+// variant sent end at once (a backend would count them next to the new variant's other for its lookback),
+// each once; none the new variant sends is ended; a switch back ends other. The only series a backend still
+// holds live without a point are those of processes gone from the input (they end so in the baseline too);
+// a resource never in the input (other) is no such process.
+func TestSwitchEndsThePreviousVariantsSeries(t *testing.T) {
+	host := newHost()
+	host.exts[component.MustNewID("phoenix_control")] = &fakeRegistry{}
+	cfg := config(t, map[string]any{"baseline": "full", "active": "full", "window": "1m", "variants": map[string]any{
+		"full": map[string]any{}, "top20": map[string]any{"processors": chains["topk"]}}})
+	cfg.Control = component.MustNewID("phoenix_control")
+	sink := &consumertest.MetricsSink{}
+	p := start(t, cfg, sink, host)
+	backend := liveSeries{}
+	everIn := map[string]bool{}
+	for i, md := range batches(t) {
+		switch i {
+		case 2:
+			require.NoError(t, p.exp.SetActive("top20"))
+		case 4:
+			require.NoError(t, p.exp.SetActive("full"))
+		}
+		present := resources(md)
+		for r := range present {
+			everIn[r] = true
+		}
+		require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+		out := sink.AllMetrics()[len(sink.AllMetrics())-1]
+		live := map[seriesID]bool{}
+		ends := 0
+		eachPoint(out, func(id seriesID, end bool) {
+			if end {
+				ends++
+				assert.False(t, live[id], "batch %d: %s is sent and ended", i, id)
+			} else {
+				live[id] = true
+			}
+		})
+		if i == 2 || i == 4 {
+			assert.Positive(t, ends, "batch %d, after a switch: the previous variant's series end", i)
+		}
+		sent := backend.take(out)
+		ghosts := 0
+		for id, isLive := range backend {
+			if isLive && !sent[id] && (present[id.resource] || !everIn[id.resource]) {
+				ghosts++
+			}
+		}
+		assert.Zero(t, ghosts, "batch %d: series live in the backend that no longer come, of processes still in the input", i)
+	}
+}
+
+// withoutEnds is md without the resources a handover added: those whose every point is an end.
+func withoutEnds(md pmetric.Metrics) pmetric.Metrics {
+	out := pmetric.NewMetrics()
+	md.CopyTo(out)
+	out.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
+		one := pmetric.NewMetrics()
+		rm.CopyTo(one.ResourceMetrics().AppendEmpty())
+		live := false
+		eachPoint(one, func(_ seriesID, end bool) { live = live || !end })
+		return !live
+	})
+	return out
+}
