@@ -4,6 +4,8 @@
 package seriesend
 
 import (
+	"time"
+
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -25,15 +27,15 @@ func BenchmarkHandover(b *testing.B) {
 		for b.Loop() {
 			o := pmetric.NewMetrics()
 			out.CopyTo(o)
-			NewHandover().End(prev, o)
+			NewHandover(nil).End(prev, o, time.Time{})
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/points, "ns/point")
 	})
 	b.Run("later", func(b *testing.B) {
-		h := NewHandover()
-		h.End(prev, pmetric.NewMetrics())
+		h := NewHandover(nil)
+		h.End(prev, pmetric.NewMetrics(), time.Time{})
 		for b.Loop() {
-			h.End(prev, out)
+			h.End(prev, out, time.Time{})
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/points, "ns/point")
 	})

@@ -4,7 +4,9 @@
 package seriesend
 
 import (
+	"math"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -16,91 +18,161 @@ import (
 // not. Without it a backend keeps counting them next to the new variant's rollup of them: for its lookback
 // (5 min) behind remote write, until metric_expiration behind the prometheus exporter.
 //
+// A counter (a cumulative monotonic sum) first flows once more with the previous variant's value of the
+// switch's batch, and ends at its next batch: the growth up to the switch is its own, and the new variant's
+// rollup, rebased onto the previous one's (Continuity), carries it on from there. Anything else ends at once,
+// since a rollup that already counts it would count it twice.
+//
 // A series is its resource's attributes, its metric's name and its point's attributes: coarser than a
 // backend's (no scope, unit or type), so a series the new variant sends is never ended; one that only its
 // scope tells apart is left to the backend's lookback, as without a handover.
 type Handover struct {
+	cont  *Continuity // nil: counters both send are left as they are
 	mu    sync.Mutex
-	ended map[uint64]struct{}
+	state map[uint64]seriesState
+	ended int
 }
 
-// NewHandover starts the handover of one switch.
-func NewHandover() *Handover { return &Handover{ended: map[uint64]struct{}{}} }
+// seriesState is a series' part in a handover.
+type seriesState struct {
+	step  uint8
+	shown float64 // lastValue: the value it flowed with
+}
+
+const (
+	unseen    uint8 = iota
+	lastValue       // a counter the new variant did not send flowed once more with the previous one's value
+	handled         // ended, rebased, or the new variant's own: it flows as the new variant sends it
+)
+
+// NewHandover starts the handover of one switch; counters both variants send are rebased in cont (nil:
+// not).
+func NewHandover(cont *Continuity) *Handover {
+	return &Handover{cont: cont, state: map[uint64]seriesState{}}
+}
 
 // Ended is the number of series ended so far.
 func (h *Handover) Ended() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.ended)
+	return h.ended
 }
 
-// End appends to out, flagged NoRecordedValue, a copy of every point of prev (the previous variant's output
-// of the same batch) whose series out does not have and that no earlier batch ended. Delta sums and delta
-// histograms are left: an exporter turns them into a running total that would restart when they come
-// back. It returns the number of points appended.
-func (h *Handover) End(prev, out pmetric.Metrics) int {
-	sent := map[uint64]struct{}{}
+// sentPoint is what the new variant sent of a series: its value, if a counter's.
+type sentPoint struct {
+	counter bool
+	v       float64
+}
+
+// End hands over one batch: prev and out are the previous and the new variant's output of it. It appends
+// to out the series of prev that out does not have — a counter's last value, or an end (NoRecordedValue)
+// — and rebases, once, the counters both have onto the value that flowed. A series the new variant sends
+// without the previous one is its own from then on. Delta sums and delta histograms are left: an exporter turns
+// them into a running total that would restart when they come back. It returns the number of ends added.
+func (h *Handover) End(prev, out pmetric.Metrics, now time.Time) int {
+	sent := map[uint64]sentPoint{}
 	orms := out.ResourceMetrics()
 	for r := 0; r < orms.Len(); r++ {
 		res := identity.Attrs(orms.At(r).Resource().Attributes())
 		eachMetric(orms.At(r), func(_ pmetric.ScopeMetrics, m pmetric.Metric) {
-			eachKey(m, res, func(_ int, key uint64) { sent[key] = struct{}{} })
+			eachKey(m, res, func(k int, key uint64) { sent[key] = counterPoint(m, k) })
 		})
 	}
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ends := pmetric.NewResourceMetricsSlice()
+	added := pmetric.NewResourceMetricsSlice()
 	n := 0
 	prms := prev.ResourceMetrics()
 	for r := 0; r < prms.Len(); r++ {
 		rm := prms.At(r)
 		res := identity.Attrs(rm.Resource().Attributes())
-		var endRM pmetric.ResourceMetrics
-		var endSM pmetric.ScopeMetrics
-		var lastSM pmetric.ScopeMetrics
+		var addRM pmetric.ResourceMetrics
+		var addSM, lastSM pmetric.ScopeMetrics
+		scope := func(sm pmetric.ScopeMetrics) pmetric.MetricSlice {
+			if addRM == (pmetric.ResourceMetrics{}) {
+				addRM = added.AppendEmpty()
+				rm.Resource().CopyTo(addRM.Resource())
+				addRM.SetSchemaUrl(rm.SchemaUrl())
+			}
+			if addSM == (pmetric.ScopeMetrics{}) || lastSM != sm {
+				addSM, lastSM = addRM.ScopeMetrics().AppendEmpty(), sm
+				sm.Scope().CopyTo(addSM.Scope())
+				addSM.SetSchemaUrl(sm.SchemaUrl())
+			}
+			return addSM.Metrics()
+		}
 		eachMetric(rm, func(sm pmetric.ScopeMetrics, m pmetric.Metric) {
 			if isDelta(m) {
 				return
 			}
-			var marked []int
+			var last, ends []int
 			eachKey(m, res, func(k int, key uint64) {
-				if _, ok := sent[key]; ok {
+				st := h.state[key]
+				if st.step == handled {
 					return
 				}
-				if _, ok := h.ended[key]; ok {
-					return
+				next, both := sent[key]
+				was := counterPoint(m, k)
+				if was.counter && st.step == unseen && h.cont != nil {
+					was.v += h.cont.offset(res, key) // as it flowed
 				}
-				h.ended[key] = struct{}{}
-				marked = append(marked, k)
+				switch {
+				case !both && was.counter && st.step == unseen:
+					last, h.state[key] = append(last, k), seriesState{step: lastValue, shown: was.v}
+				case !both:
+					ends, h.state[key] = append(ends, k), seriesState{step: handled}
+					if h.cont != nil && st.step == lastValue {
+						h.cont.end(res, key, st.shown, now)
+					}
+				case next.counter && (was.counter || st.step == lastValue):
+					if st.step == lastValue {
+						was.v = st.shown
+					}
+					if h.cont != nil {
+						h.cont.rebaseTo(res, key, was.v, next.v)
+					}
+					h.state[key] = seriesState{step: handled}
+				case !was.counter && !next.counter:
+					h.state[key] = seriesState{step: handled} // a gauge sent by both
+				}
 			})
-			if len(marked) == 0 {
-				return
+			if len(last) > 0 {
+				keepPoints(m, scope(sm).AppendEmpty(), last, false)
 			}
-			if endRM == (pmetric.ResourceMetrics{}) {
-				endRM = ends.AppendEmpty()
-				rm.Resource().CopyTo(endRM.Resource())
-				endRM.SetSchemaUrl(rm.SchemaUrl())
+			if len(ends) > 0 {
+				keepPoints(m, scope(sm).AppendEmpty(), ends, true)
+				n += len(ends)
 			}
-			if endSM == (pmetric.ScopeMetrics{}) || lastSM != sm {
-				endSM, lastSM = endRM.ScopeMetrics().AppendEmpty(), sm
-				sm.Scope().CopyTo(endSM.Scope())
-				endSM.SetSchemaUrl(sm.SchemaUrl())
-			}
-			end := endSM.Metrics().AppendEmpty()
-			m.CopyTo(end)
-			keepEnded(end, marked)
-			n += len(marked)
 		})
 	}
-	for r := 0; r < ends.Len(); r++ {
-		sms := ends.At(r).ScopeMetrics()
+	for key := range sent {
+		if h.state[key].step == unseen {
+			h.state[key] = seriesState{step: handled}
+		}
+	}
+	for r := 0; r < added.Len(); r++ {
+		sms := added.At(r).ScopeMetrics()
 		for s := 0; s < sms.Len(); s++ {
 			LastInMetric(sms.At(s).Metrics())
 		}
 	}
-	ends.MoveAndAppendTo(orms)
+	added.MoveAndAppendTo(orms)
+	h.ended += n
 	return n
+}
+
+// counterPoint is point k of m as a counter's sample: a cumulative monotonic sum's finite value.
+func counterPoint(m pmetric.Metric, k int) sentPoint {
+	if !isCumulative(m) {
+		return sentPoint{}
+	}
+	dp := m.Sum().DataPoints().At(k)
+	v := value(dp)
+	if dp.Flags().NoRecordedValue() || math.IsNaN(v) || math.IsInf(v, 0) {
+		return sentPoint{}
+	}
+	return sentPoint{counter: true, v: v}
 }
 
 func eachMetric(rm pmetric.ResourceMetrics, f func(pmetric.ScopeMetrics, pmetric.Metric)) {
@@ -142,19 +214,20 @@ func eachKey(m pmetric.Metric, res uint64, f func(k int, key uint64)) {
 	}
 }
 
-// keepEnded leaves in m only the points at the indexes marked, each flagged NoRecordedValue.
-func keepEnded(m pmetric.Metric, marked []int) {
-	switch m.Type() {
+// keepPoints copies m into dst with only the points at the indexes given, flagged NoRecordedValue if end.
+func keepPoints(m, dst pmetric.Metric, at []int, end bool) {
+	m.CopyTo(dst)
+	switch dst.Type() {
 	case pmetric.MetricTypeGauge:
-		ended(m.Gauge().DataPoints(), marked)
+		keep(dst.Gauge().DataPoints(), at, end)
 	case pmetric.MetricTypeSum:
-		ended(m.Sum().DataPoints(), marked)
+		keep(dst.Sum().DataPoints(), at, end)
 	case pmetric.MetricTypeHistogram:
-		ended(m.Histogram().DataPoints(), marked)
+		keep(dst.Histogram().DataPoints(), at, end)
 	case pmetric.MetricTypeExponentialHistogram:
-		ended(m.ExponentialHistogram().DataPoints(), marked)
+		keep(dst.ExponentialHistogram().DataPoints(), at, end)
 	case pmetric.MetricTypeSummary:
-		ended(m.Summary().DataPoints(), marked)
+		keep(dst.Summary().DataPoints(), at, end)
 	}
 }
 
@@ -176,17 +249,17 @@ func keys[P point, S points[P]](dps S, res, name uint64, f func(k int, key uint6
 	}
 }
 
-func ended[P point, S points[P]](dps S, marked []int) {
-	k, j := -1, 0 // marked is ascending
+func keep[P point, S points[P]](dps S, at []int, end bool) {
+	k, j := -1, 0 // at is ascending
 	dps.RemoveIf(func(P) bool {
 		k++
-		if j < len(marked) && marked[j] == k {
+		if j < len(at) && at[j] == k {
 			j++
 			return false
 		}
 		return true
 	})
-	for i := 0; i < dps.Len(); i++ {
+	for i := 0; end && i < dps.Len(); i++ {
 		dps.At(i).SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
 	}
 }

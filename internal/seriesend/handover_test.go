@@ -4,6 +4,8 @@
 package seriesend
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -66,23 +68,72 @@ func ends(t *testing.T, md pmetric.Metrics) []string {
 	return out
 }
 
+// TestHandoverEndsWhatOnlyThePreviousVariantSent: pid 2, which only the previous variant sent, ends: its
+// gauge at once, its counters after flowing once more with their value at the switch; the delta sum stays;
+// pid 1, sent by both, is left; each series once.
 func TestHandoverEndsWhatOnlyThePreviousVariantSent(t *testing.T) {
 	prev, out := pmetric.NewMetrics(), pmetric.NewMetrics()
 	process(prev, 1)
 	process(prev, 2)
 	process(out, 1)
-	h := NewHandover()
-	require.Equal(t, 3, h.End(prev, out))
-	assert.ElementsMatch(t, []string{"2 process.cpu.time user", "2 process.cpu.time system", "2 process.memory.usage "}, ends(t, out),
-		"pid 2's series end, the delta sum stays; pid 1, still sent, is not ended")
-	assert.Equal(t, 3, h.Ended())
+	h := NewHandover(nil)
+	require.Equal(t, 1, h.End(prev, out, time.Time{}))
+	assert.ElementsMatch(t, []string{"2 process.memory.usage "}, ends(t, out))
+	assert.Equal(t, 4+2+1, out.DataPointCount(), "pid 1's points, pid 2's two CPU states once more, and the end")
 
 	next := pmetric.NewMetrics()
 	process(next, 1)
-	assert.Zero(t, h.End(prev, next), "a series is ended once")
-	assert.Empty(t, ends(t, next))
+	require.Equal(t, 2, h.End(prev, next, time.Time{}), "the counters end at the next batch")
+	assert.ElementsMatch(t, []string{"2 process.cpu.time user", "2 process.cpu.time system"}, ends(t, next))
+	assert.Equal(t, 3, h.Ended())
+
+	again := pmetric.NewMetrics()
+	process(again, 1)
+	assert.Zero(t, h.End(prev, again, time.Time{}), "a series is ended once")
+	assert.Equal(t, 4, again.DataPointCount())
 
 	same := pmetric.NewMetrics()
 	process(same, 3)
-	assert.Zero(t, NewHandover().End(same, same), "an output handed over to itself ends nothing")
+	assert.Zero(t, NewHandover(nil).End(same, same, time.Time{}), "an output handed over to itself ends nothing")
+	assert.Equal(t, 4, same.DataPointCount())
+}
+
+// other is a rollup resource with one counter, as topk's other.
+func other(value float64) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("process.executable.name", "other")
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("process.cpu.time")
+	m.SetEmptySum().SetIsMonotonic(true)
+	m.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	m.Sum().DataPoints().AppendEmpty().SetDoubleValue(value)
+	return md
+}
+
+func otherValue(md pmetric.Metrics) float64 {
+	return md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints().At(0).DoubleValue()
+}
+
+// TestContinuityRebasesACounterBothSend: a rollup both variants send, counted from different starts, flows
+// on from the value it had; the new variant's growth follows; a second switch rebases onto what flowed.
+func TestContinuityRebasesACounterBothSend(t *testing.T) {
+	c := NewContinuity()
+	out := other(40) // top5's other; top20's was 100 at the same batch
+	NewHandover(c).End(other(100), out, time.Time{})
+	c.Apply(out, time.Time{})
+	assert.InDelta(t, 100, otherValue(out), 1e-9)
+	later := other(45)
+	c.Apply(later, time.Time{})
+	assert.InDelta(t, 105, otherValue(later), 1e-9, "the new variant's growth, from the value that flowed")
+	assert.Equal(t, 1, c.Series())
+
+	back := other(120) // top20's own, while 105+ flowed
+	NewHandover(c).End(other(47), back, time.Time{})
+	c.Apply(back, time.Time{})
+	assert.InDelta(t, 107, otherValue(back), 1e-9, "rebased onto what flowed (47 + 60)")
+
+	fresh := NewContinuity()
+	NewHandover(fresh).End(other(10), other(10), time.Time{})
+	assert.Zero(t, fresh.Series(), "equal values need no offset")
 }

@@ -119,16 +119,96 @@ func TestSwitchEndsThePreviousVariantsSeries(t *testing.T) {
 	}
 }
 
-// withoutEnds is md without the resources a handover added: those whose every point is an end.
-func withoutEnds(md pmetric.Metrics) pmetric.Metrics {
+// withoutHandover is md without the resources a switch's handover added: the previous variant's copies of
+// a process, each with an end (its gauges end at once, its counters at the next batch). The simulator
+// sends no ends of its own.
+func withoutHandover(md pmetric.Metrics) pmetric.Metrics {
 	out := pmetric.NewMetrics()
 	md.CopyTo(out)
 	out.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
 		one := pmetric.NewMetrics()
 		rm.CopyTo(one.ResourceMetrics().AppendEmpty())
-		live := false
-		eachPoint(one, func(_ seriesID, end bool) { live = live || !end })
-		return !live
+		ended := false
+		eachPoint(one, func(_ seriesID, end bool) { ended = ended || end })
+		return ended
 	})
 	return out
+}
+
+// growth is what a backend's increase() adds up over a whole stream for one metric: per series, the
+// differences of consecutive samples, a drop counted as a reset from zero; ends are no samples.
+type growth struct {
+	last  map[seriesID]float64
+	total float64
+}
+
+func (g *growth) take(md pmetric.Metrics, metric string) {
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		res := fmt.Sprint(rms.At(i).Resource().Attributes().AsRaw())
+		sms := rms.At(i).ScopeMetrics()
+		for s := 0; s < sms.Len(); s++ {
+			ms := sms.At(s).Metrics()
+			for j := 0; j < ms.Len(); j++ {
+				if ms.At(j).Name() != metric {
+					continue
+				}
+				dps := ms.At(j).Sum().DataPoints()
+				for k := 0; k < dps.Len(); k++ {
+					dp := dps.At(k)
+					if dp.Flags().NoRecordedValue() {
+						continue
+					}
+					id := seriesID{res, fmt.Sprint(dp.Attributes().AsRaw())}
+					v := dp.DoubleValue()
+					if prev, ok := g.last[id]; ok {
+						if v >= prev {
+							g.total += v - prev
+						} else {
+							g.total += v
+						}
+					}
+					g.last[id] = v
+				}
+			}
+		}
+	}
+}
+
+// TestSwitchKeepsCounterTotals: switching between two top K variants and the baseline, the growth a
+// backend adds up from what flowed equals the input's. Each variant's other counts from its own start, so
+// without continuity the backend saw other jump (or drop: a reset) by their difference at each switch
+// (top20 → top5: +5.6%; top20 → full: -11.6%). Not yet exact, so not here (README): a switch back to a
+// variant that rolls processes up differently soon after (top20 → top5 → full: +5.4%; full → top20 → full:
+// +0.5%), and back-to-back switches.
+func TestSwitchKeepsCounterTotals(t *testing.T) {
+	for name, switches := range map[string]map[int]string{
+		"top20 to top5":            {2: "top5"},
+		"top20 to top5, later":     {3: "top5"},
+		"top20 to full":            {2: "full"},
+		"top20 to full to top5":    {2: "full", 4: "top5"},
+		"full to top5, other ends": {0: "full", 3: "top5"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			host := newHost()
+			host.exts[component.MustNewID("phoenix_control")] = &fakeRegistry{}
+			cfg := config(t, map[string]any{"baseline": "full", "active": "top20", "window": "1m", "variants": map[string]any{
+				"full": map[string]any{}, "top20": map[string]any{"processors": chains["topk"]},
+				"top5": map[string]any{"processors": []any{map[string]any{"topk": map[string]any{"k": 5}}}}}})
+			cfg.Control = component.MustNewID("phoenix_control")
+			sink := &consumertest.MetricsSink{}
+			p := start(t, cfg, sink, host)
+			in, out := &growth{last: map[seriesID]float64{}}, &growth{last: map[seriesID]float64{}}
+			for i, md := range batches(t) {
+				if v := switches[i]; v != "" {
+					require.NoError(t, p.exp.SetActive(v))
+				}
+				in.take(md, "process.cpu.time")
+				require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+				out.take(sink.AllMetrics()[len(sink.AllMetrics())-1], "process.cpu.time")
+			}
+			require.Positive(t, in.total)
+			assert.InEpsilon(t, in.total, out.total, 0.001, "CPU time a backend adds up: input %v, output %v", in.total, out.total)
+		})
+	}
 }

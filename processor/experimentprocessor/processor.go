@@ -99,6 +99,9 @@ type experimentProcessor struct {
 	// handover ends, for a window after a switch in shadow mode, the series the variant that flowed sent
 	// and the one that flows now does not (nil when none).
 	handover atomic.Pointer[handover]
+	// continuity keeps the counters two variants both send with different values (other) continuous in
+	// what flows, across switches.
+	continuity *seriesend.Continuity
 	// inflight is held for reading by every batch: a removed variant's chain is shut down once the
 	// batches that may still run it are done.
 	inflight sync.RWMutex
@@ -141,7 +144,7 @@ func newExperimentProcessor(cfg *Config, set processor.Settings) (*experimentPro
 	if err != nil {
 		return nil, err
 	}
-	p := &experimentProcessor{id: set.ID, cfg: cfg, set: set, telemetry: tb, now: time.Now,
+	p := &experimentProcessor{id: set.ID, cfg: cfg, set: set, telemetry: tb, now: time.Now, continuity: seriesend.NewContinuity(),
 		opts: experiment.Options{SeriesCap: cfg.SeriesCap, Counters: cfg.Fidelity.Counters, Gauges: cfg.Fidelity.Gauges,
 			CriticalAttr: cfg.Critical.Attribute, CriticalPatterns: patterns, VolatileAttrs: cfg.Fidelity.VolatileAttributes,
 			Cost: cfg.costOptions()}}
@@ -551,6 +554,7 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 	for i, v := range vs.variants {
 		if v == active {
 			p.handOver(vs, outs, i, now)
+			p.continuity.Apply(outs[i], now)
 			if outs[i].ResourceMetrics().Len() == 0 {
 				return outs[i], processorhelper.ErrSkipProcessingData
 			}
@@ -737,13 +741,14 @@ func (p *experimentProcessor) handOver(vs *variantSet, outs []pmetric.Metrics, a
 	if !now.Before(h.until) {
 		if p.handover.CompareAndSwap(h, nil) {
 			p.set.Logger.Info("Switch handed over: the series only the previous variant sent were ended",
-				zap.String("from", h.from.name), zap.String("to", h.to.name), zap.Int("series_ended", h.ends.Ended()))
+				zap.String("from", h.from.name), zap.String("to", h.to.name), zap.Int("series_ended", h.ends.Ended()),
+				zap.Int("counters_rebased", p.continuity.Series()))
 		}
 		return
 	}
 	for i, v := range vs.variants {
 		if v == h.from && outs[i] != (pmetric.Metrics{}) { // zero: its chain failed on this batch
-			h.ends.End(outs[i], outs[active])
+			h.ends.End(outs[i], outs[active], now)
 		}
 	}
 }
@@ -761,7 +766,7 @@ func (p *experimentProcessor) SetActive(name string) error {
 		return fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, vs.names())
 	}
 	if v != vs.active && p.cfg.Mode == modeShadow {
-		p.handover.Store(&handover{from: vs.active, to: v, until: p.now().Add(p.cfg.Window), ends: seriesend.NewHandover()})
+		p.handover.Store(&handover{from: vs.active, to: v, until: p.now().Add(p.cfg.Window), ends: seriesend.NewHandover(p.continuity)})
 	}
 	p.state.Store(vs.with(vs.variants, v))
 	p.recordActive(context.Background())

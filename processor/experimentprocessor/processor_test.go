@@ -548,7 +548,7 @@ func TestAtomicSwitchUnderLoad(t *testing.T) {
 	seen := map[string]int{}
 	byVariant := map[bool]int{}
 	for _, md := range sink.AllMetrics() {
-		md = withoutEnds(md) // a switch ends the series only the previous variant sent (tagged or not)
+		md = withoutHandover(md) // a switch ends the series only the previous variant sent (tagged or not)
 		require.Equal(t, base.DataPointCount(), md.DataPointCount(), "a batch arrives whole")
 		rms := md.ResourceMetrics()
 		id, _ := rms.At(0).Resource().Attributes().Get("batch")

@@ -72,7 +72,7 @@ func TestControlExample(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(pids) > 30 {
+		if len(pids) > 50 { // top20 alone: its 20, the critical agents, those retained: 30-35
 			return fmt.Errorf("%d processes served after the switch to top20", len(pids))
 		}
 		return nil
