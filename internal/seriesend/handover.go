@@ -36,19 +36,49 @@ type Handover struct {
 // seriesState is a series' part in a handover.
 type seriesState struct {
 	step  uint8
+	res   uint64  // its resource's hash
 	shown float64 // lastValue: the value it flowed with
 }
 
 const (
 	unseen    uint8 = iota
 	lastValue       // a counter the new variant did not send flowed once more with the previous one's value
-	handled         // ended, rebased, or the new variant's own: it flows as the new variant sends it
+	handled         // rebased, or the new variant's own: it flows as the new variant sends it
+	ended           // its end flowed: nothing more until a variant that flows sends it again
 )
 
 // NewHandover starts the handover of one switch; counters both variants send are rebased in cont (nil:
 // not).
 func NewHandover(cont *Continuity) *Handover {
 	return &Handover{cont: cont, state: map[uint64]seriesState{}}
+}
+
+// Switch carries the handover on through a further switch made while it runs: what the new variant sends
+// is judged afresh against the variant that flowed before it, while the series already ended, and the
+// counters still showing a previous variant's last value, carry on as they were.
+func (h *Handover) Switch() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for key, st := range h.state {
+		if st.step == handled {
+			delete(h.state, key)
+		}
+	}
+}
+
+// Finish ends the handover: a counter still showing a previous variant's last value (its end never came:
+// no later batch had it) is remembered with that value, so it carries on from it if it comes back.
+func (h *Handover) Finish(now time.Time) {
+	if h.cont == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for key, st := range h.state {
+		if st.step == lastValue {
+			h.cont.end(st.res, key, st.shown, now)
+		}
+	}
 }
 
 // Ended is the number of series ended so far.
@@ -61,27 +91,73 @@ func (h *Handover) Ended() int {
 // sentPoint is what the new variant sent of a series: its value, if a counter's.
 type sentPoint struct {
 	counter bool
+	end     bool // a counter's end that says where it stopped (topk's do): v
 	v       float64
+	res     uint64
+	stale   pmetric.NumberDataPoint // a counter's end (any value), in out
 }
 
-// End hands over one batch: prev and out are the previous and the new variant's output of it. It appends
-// to out the series of prev that out does not have — a counter's last value, or an end (NoRecordedValue)
-// — and rebases, once, the counters both have onto the value that flowed. A series the new variant sends
-// without the previous one is its own from then on. Delta sums and delta histograms are left: an exporter turns
-// them into a running total that would restart when they come back. It returns the number of ends added.
-func (h *Handover) End(prev, out pmetric.Metrics, now time.Time) int {
+// End hands over one batch: prevs are the outputs of this batch of the variants that flowed before, the
+// latest first, and out the new variant's. It appends to out the series of prevs[0] that out does not
+// have — a counter's last value, or an end (NoRecordedValue) — and rebases, once, the counters both have
+// onto the value that flowed. Of the earlier variants' outputs (switches made while the handover ran)
+// only the counters still showing their last value are read: to end them, or to rebase them. A series
+// the new variant sends without the previous one is its own from then on. Delta sums and delta histograms
+// are left: an exporter turns them into a running total that would restart when they come back. It
+// returns the number of ends added.
+func (h *Handover) End(prevs []pmetric.Metrics, out pmetric.Metrics, now time.Time) int {
 	sent := map[uint64]sentPoint{}
 	orms := out.ResourceMetrics()
 	for r := 0; r < orms.Len(); r++ {
 		res := identity.Attrs(orms.At(r).Resource().Attributes())
 		eachMetric(orms.At(r), func(_ pmetric.ScopeMetrics, m pmetric.Metric) {
-			eachKey(m, res, func(k int, key uint64) { sent[key] = counterPoint(m, k) })
+			eachKey(m, res, func(k int, key uint64) {
+				p := counterPoint(m, k)
+				p.res = res
+				if isCumulative(m) && m.Sum().DataPoints().At(k).Flags().NoRecordedValue() {
+					p.stale = m.Sum().DataPoints().At(k)
+				}
+				sent[key] = p
+			})
 		})
 	}
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	added := pmetric.NewResourceMetricsSlice()
+	done := map[uint64]struct{}{} // this batch: a series two prevs have, or one twice, is handed over once
+	n := 0
+	for i, prev := range prevs {
+		n += h.endFrom(prev, i == 0, sent, done, added, now)
+	}
+	for key, p := range sent {
+		if _, ok := done[key]; ok {
+			continue
+		}
+		switch st := h.state[key]; st.step {
+		case unseen, ended:
+			h.state[key] = seriesState{step: handled}
+		case lastValue: // back in a variant that flows, none of prevs sent it: from the value it flowed with
+			if p.counter && h.cont != nil {
+				h.cont.rebaseTo(p.res, key, st.shown, p.v)
+			}
+			h.state[key] = seriesState{step: handled}
+		}
+	}
+	for r := 0; r < added.Len(); r++ {
+		sms := added.At(r).ScopeMetrics()
+		for s := 0; s < sms.Len(); s++ {
+			LastInMetric(sms.At(s).Metrics())
+		}
+	}
+	added.MoveAndAppendTo(orms)
+	h.ended += n
+	return n
+}
+
+// endFrom hands over what one previous variant's output has and out has not (see End); latest: it is the
+// output of the variant that flowed last, else only counters showing their last value are read.
+func (h *Handover) endFrom(prev pmetric.Metrics, latest bool, sent map[uint64]sentPoint, done map[uint64]struct{}, added pmetric.ResourceMetricsSlice, now time.Time) int {
 	n := 0
 	prms := prev.ResourceMetrics()
 	for r := 0; r < prms.Len(); r++ {
@@ -109,23 +185,38 @@ func (h *Handover) End(prev, out pmetric.Metrics, now time.Time) int {
 			var last, ends []int
 			eachKey(m, res, func(k int, key uint64) {
 				st := h.state[key]
-				if st.step == handled {
+				if _, twice := done[key]; twice || st.step == handled || st.step == ended || !latest && st.step != lastValue {
+					return
+				}
+				done[key] = struct{}{}
+				if st.step == unseen && h.cont != nil && h.cont.isEnded(res, key) {
+					// It did not flow since its end: nothing to hand over; if it flows, it carries on
+					// from its end (Continuity.Apply).
+					h.state[key] = seriesState{step: handled}
 					return
 				}
 				next, both := sent[key]
 				was := counterPoint(m, k)
-				if was.counter && st.step == unseen && h.cont != nil {
+				if (was.counter || was.end) && st.step == unseen && h.cont != nil {
 					was.v += h.cont.offset(res, key) // as it flowed
 				}
 				switch {
+				case both && next.stale != (pmetric.NumberDataPoint{}) && was.counter && st.step == unseen:
+					// The new variant ends a counter the previous one sent: it flows once more with the
+					// previous one's value instead, its growth up to the switch its own, and ends next time.
+					dp := m.Sum().DataPoints().At(k)
+					next.stale.SetFlags(pmetric.DefaultDataPointFlags)
+					next.stale.SetStartTimestamp(dp.StartTimestamp())
+					setValue(next.stale, value(dp))
+					h.state[key] = seriesState{step: lastValue, res: res, shown: was.v}
 				case !both && was.counter && st.step == unseen:
-					last, h.state[key] = append(last, k), seriesState{step: lastValue, shown: was.v}
+					last, h.state[key] = append(last, k), seriesState{step: lastValue, res: res, shown: was.v}
 				case !both:
-					ends, h.state[key] = append(ends, k), seriesState{step: handled}
+					ends, h.state[key] = append(ends, k), seriesState{step: ended}
 					if h.cont != nil && st.step == lastValue {
 						h.cont.end(res, key, st.shown, now)
 					}
-				case next.counter && (was.counter || st.step == lastValue):
+				case next.counter && (was.counter || was.end || st.step == lastValue):
 					if st.step == lastValue {
 						was.v = st.shown
 					}
@@ -146,31 +237,22 @@ func (h *Handover) End(prev, out pmetric.Metrics, now time.Time) int {
 			}
 		})
 	}
-	for key := range sent {
-		if h.state[key].step == unseen {
-			h.state[key] = seriesState{step: handled}
-		}
-	}
-	for r := 0; r < added.Len(); r++ {
-		sms := added.At(r).ScopeMetrics()
-		for s := 0; s < sms.Len(); s++ {
-			LastInMetric(sms.At(s).Metrics())
-		}
-	}
-	added.MoveAndAppendTo(orms)
-	h.ended += n
 	return n
 }
 
-// counterPoint is point k of m as a counter's sample: a cumulative monotonic sum's finite value.
+// counterPoint is point k of m as a counter's sample: a cumulative monotonic sum's finite value, or the
+// positive value its end carries.
 func counterPoint(m pmetric.Metric, k int) sentPoint {
 	if !isCumulative(m) {
 		return sentPoint{}
 	}
 	dp := m.Sum().DataPoints().At(k)
 	v := value(dp)
-	if dp.Flags().NoRecordedValue() || math.IsNaN(v) || math.IsInf(v, 0) {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
 		return sentPoint{}
+	case dp.Flags().NoRecordedValue():
+		return sentPoint{end: v > 0, v: v}
 	}
 	return sentPoint{counter: true, v: v}
 }

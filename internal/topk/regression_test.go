@@ -116,6 +116,25 @@ func (b *bkStore) increase(metric string, from, to pcommon.Timestamp) float64 {
 	return total
 }
 
+// assertEndsShowTheLastValue: a counter's end carries the value its series showed last (what a switch
+// carries on from), and there is at least one.
+func (b *bkStore) assertEndsShowTheLastValue(t *testing.T, metric string) {
+	n := 0
+	for key, s := range b.series {
+		for i := 1; i < len(s); i++ {
+			if b.kinds[key] == metric && s[i].stale && !s[i-1].stale {
+				n++
+				if s[i].v != s[i-1].v {
+					t.Errorf("%s ends at %v, showed %v last", key, s[i].v, s[i-1].v)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Errorf("no %s series ended", metric)
+	}
+}
+
 // gaugeSum at instant t with a lookback: last sample at or before t, within lookback, not stale.
 func (b *bkStore) gaugeSum(metric string, t, lookback pcommon.Timestamp) float64 {
 	total := 0.0
@@ -205,6 +224,7 @@ func gapScenario(t *testing.T, wholeHost bool) {
 		out.ingest(md)
 	}
 	end := base + 30*interval
+	out.assertEndsShowTheLastValue(t, "process.cpu.time")
 	a, b := in.increase("process.cpu.time", 0, end), out.increase("process.cpu.time", 0, end)
 	if math.Abs(a-b) > 1e-6 {
 		t.Errorf("whole-run sum(increase(process.cpu.time)): in %.1f out %.1f", a, b)

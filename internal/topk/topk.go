@@ -221,6 +221,7 @@ func (r *Reducer) reduceHost(h *host, rms pmetric.ResourceMetricsSlice, seen []s
 		default:
 			p.fold(rm, h.other, h.other, st)
 			if p.emitted {
+				p.showLast(rm)
 				markStale(rm) // its own series ends here; other carries it on
 				p.emitted = false
 			} else {
@@ -751,6 +752,22 @@ func (p *proc) fold(rm pmetric.ResourceMetrics, dest, other *aggregate, st *Stat
 		st.Dropped += pointCount(m)
 	})
 	p.dest, p.reported = dest, true
+}
+
+// showLast sets each counter of a report that ends the process's series to the value it showed last, so
+// the end says where the series stopped: a backend ignores it, a later switch carries on from it
+// (seriesend.Continuity).
+func (p *proc) showLast(rm pmetric.ResourceMetrics) {
+	forEachNumber(rm, func(m pmetric.Metric, dps pmetric.NumberDataPointSlice, kind seriesKind) {
+		if kind != kindCumulative {
+			return
+		}
+		for k := 0; k < dps.Len(); k++ {
+			if c, isNew := p.counterAt(k, seriesKeyOf(m.Name(), dps.At(k).Attributes())); !isNew {
+				c.show(dps.At(k))
+			}
+		}
+	}, nil)
 }
 
 // counterAt finds the series at position pos (where it was last time) or by key, adding it when new.

@@ -6,6 +6,7 @@ package experimentprocessor
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -182,33 +183,56 @@ func (g *growth) take(md pmetric.Metrics, metric string) {
 // variant that rolls processes up differently soon after (top20 → top5 → full: +5.4%; full → top20 → full:
 // +0.5%), and back-to-back switches.
 func TestSwitchKeepsCounterTotals(t *testing.T) {
-	for name, switches := range map[string]map[int]string{
+	named := map[string]map[int]string{
 		"top20 to top5":            {2: "top5"},
 		"top20 to top5, later":     {3: "top5"},
 		"top20 to full":            {2: "full"},
 		"top20 to full to top5":    {2: "full", 4: "top5"},
 		"full to top5, other ends": {0: "full", 3: "top5"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			host := newHost()
-			host.exts[component.MustNewID("phoenix_control")] = &fakeRegistry{}
-			cfg := config(t, map[string]any{"baseline": "full", "active": "top20", "window": "1m", "variants": map[string]any{
-				"full": map[string]any{}, "top20": map[string]any{"processors": chains["topk"]},
-				"top5": map[string]any{"processors": []any{map[string]any{"topk": map[string]any{"k": 5}}}}}})
-			cfg.Control = component.MustNewID("phoenix_control")
-			sink := &consumertest.MetricsSink{}
-			p := start(t, cfg, sink, host)
-			in, out := &growth{last: map[seriesID]float64{}}, &growth{last: map[seriesID]float64{}}
-			for i, md := range batches(t) {
-				if v := switches[i]; v != "" {
-					require.NoError(t, p.exp.SetActive(v))
-				}
-				in.take(md, "process.cpu.time")
-				require.NoError(t, p.ConsumeMetrics(context.Background(), md))
-				out.take(sink.AllMetrics()[len(sink.AllMetrics())-1], "process.cpu.time")
-			}
-			require.Positive(t, in.total)
-			assert.InEpsilon(t, in.total, out.total, 0.001, "CPU time a backend adds up: input %v, output %v", in.total, out.total)
-		})
+		"top20 to top5 to full":    {2: "top5", 4: "full"},
+		"full to top20 and back":   {0: "full", 2: "top20", 3: "full"},
+		"top20 to full and back":   {2: "full", 3: "top20"},
+		"full to top20 to top5":    {0: "full", 2: "top20", 3: "top5"},
 	}
+	for name, switches := range named {
+		t.Run(name, func(t *testing.T) { assertSwitchesKeepTotals(t, switches) })
+	}
+	// Switches at random batches, each made while the previous one is handed over (the window is 1m):
+	// topk's own ends before a switch, variants ending what another sent in the same batch, a variant
+	// coming back to one it left.
+	names := []string{"full", "top20", "top5"}
+	for seed := range 100 {
+		r := rand.New(rand.NewPCG(uint64(seed), 1))
+		switches := map[int]string{}
+		for i := range len(batches(t)) {
+			if r.IntN(2) == 0 {
+				switches[i] = names[r.IntN(len(names))]
+			}
+		}
+		t.Run(fmt.Sprint("random ", seed), func(t *testing.T) { assertSwitchesKeepTotals(t, switches) })
+	}
+}
+
+// assertSwitchesKeepTotals runs the chaos batches through top20 (full and top5 beside it) switched as
+// given before batch i, and compares the CPU time a backend adds up on the output with the input's.
+func assertSwitchesKeepTotals(t *testing.T, switches map[int]string) {
+	host := newHost()
+	host.exts[component.MustNewID("phoenix_control")] = &fakeRegistry{}
+	cfg := config(t, map[string]any{"baseline": "full", "active": "top20", "window": "1m", "variants": map[string]any{
+		"full": map[string]any{}, "top20": map[string]any{"processors": chains["topk"]},
+		"top5": map[string]any{"processors": []any{map[string]any{"topk": map[string]any{"k": 5}}}}}})
+	cfg.Control = component.MustNewID("phoenix_control")
+	sink := &consumertest.MetricsSink{}
+	p := start(t, cfg, sink, host)
+	in, out := &growth{last: map[seriesID]float64{}}, &growth{last: map[seriesID]float64{}}
+	for i, md := range batches(t) {
+		if v := switches[i]; v != "" {
+			require.NoError(t, p.exp.SetActive(v))
+		}
+		in.take(md, "process.cpu.time")
+		require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+		out.take(sink.AllMetrics()[len(sink.AllMetrics())-1], "process.cpu.time")
+	}
+	require.Positive(t, in.total)
+	assert.InEpsilon(t, in.total, out.total, 0.0001, "CPU time a backend adds up over %v: input %v, output %v", switches, in.total, out.total)
 }

@@ -128,11 +128,18 @@ type experimentProcessor struct {
 
 var _ control.Experiment = (*experimentProcessor)(nil)
 
-// handover is a switch being handed over: from the variant that flowed to the one that flows.
+// handover is a switch being handed over: from the variants that flowed (the latest first: a switch made
+// while one is handed over carries it on) to the one that flows.
 type handover struct {
-	from, to *variant
-	until    time.Time
-	ends     *seriesend.Handover
+	from  []*variant
+	to    *variant
+	until time.Time
+	ends  *seriesend.Handover
+}
+
+// readsInput: a variant handed over from is pass-through, so its output is the input.
+func (h *handover) readsInput() bool {
+	return slices.ContainsFunc(h.from, func(v *variant) bool { return v.first == nil })
 }
 
 func newExperimentProcessor(cfg *Config, set processor.Settings) (*experimentProcessor, error) {
@@ -598,7 +605,7 @@ func (p *experimentProcessor) inputOwner(vs *variantSet, md pmetric.Metrics) *va
 	case vs.active.first == nil:
 		return nil
 	}
-	if h := p.handingOver(vs); h != nil && h.from.first == nil {
+	if h := p.handingOver(vs); h != nil && h.readsInput() {
 		return nil // the input is the previous variant's output, which the handover reads
 	}
 	return vs.active
@@ -740,17 +747,49 @@ func (p *experimentProcessor) handOver(vs *variantSet, outs []pmetric.Metrics, a
 	}
 	if !now.Before(h.until) {
 		if p.handover.CompareAndSwap(h, nil) {
+			h.ends.Finish(now)
 			p.set.Logger.Info("Switch handed over: the series only the previous variant sent were ended",
-				zap.String("from", h.from.name), zap.String("to", h.to.name), zap.Int("series_ended", h.ends.Ended()),
-				zap.Int("counters_rebased", p.continuity.Series()))
+				zap.String("from", h.from[0].name), zap.String("to", h.to.name), zap.Int("series_ended", h.ends.Ended()),
+				zap.Int("counters_carried", p.continuity.Series()))
 		}
 		return
 	}
-	for i, v := range vs.variants {
-		if v == h.from && outs[i] != (pmetric.Metrics{}) { // zero: its chain failed on this batch
-			h.ends.End(outs[i], outs[active], now)
+	prevs := make([]pmetric.Metrics, 0, len(h.from))
+	for _, f := range h.from {
+		for i, v := range vs.variants {
+			if v == f && outs[i] != (pmetric.Metrics{}) { // zero: its chain failed on this batch
+				prevs = append(prevs, outs[i])
+			}
+		}
+		if len(prevs) == 0 {
+			return // the latest one failed: its series are read at the next batch
 		}
 	}
+	h.ends.End(prevs, outs[active], now)
+}
+
+// nextHandover is the handover of a switch from one variant to another. A switch made while one is handed
+// over carries it on: the series it has not ended yet, the counters still showing a variant's last value,
+// are ended or rebased in the same way.
+func (p *experimentProcessor) nextHandover(from, to *variant) *handover {
+	now := p.now()
+	h := &handover{from: []*variant{from}, to: to, until: now.Add(p.cfg.Window)}
+	prev := p.handover.Load()
+	switch {
+	case prev != nil && prev.to == from && now.Before(prev.until):
+		prev.ends.Switch()
+		h.ends = prev.ends
+		for _, f := range prev.from {
+			if f != from && f != to {
+				h.from = append(h.from, f)
+			}
+		}
+		return h
+	case prev != nil:
+		prev.ends.Finish(now)
+	}
+	h.ends = seriesend.NewHandover(p.continuity)
+	return h
 }
 
 // Name implements control.Experiment.
@@ -766,7 +805,7 @@ func (p *experimentProcessor) SetActive(name string) error {
 		return fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, vs.names())
 	}
 	if v != vs.active && p.cfg.Mode == modeShadow {
-		p.handover.Store(&handover{from: vs.active, to: v, until: p.now().Add(p.cfg.Window), ends: seriesend.NewHandover(p.continuity)})
+		p.handover.Store(p.nextHandover(vs.active, v))
 	}
 	p.state.Store(vs.with(vs.variants, v))
 	p.recordActive(context.Background())
