@@ -106,6 +106,16 @@ type sentPoint struct {
 // are left: an exporter turns them into a running total that would restart when they come back. It
 // returns the number of ends added.
 func (h *Handover) End(prevs []pmetric.Metrics, out pmetric.Metrics, now time.Time) int {
+	return h.end(prevs, out, now, true)
+}
+
+// EndPending is End for the last batch of the handover: only the counters still showing their last value
+// are ended (or rebased); nothing new starts to flow once more.
+func (h *Handover) EndPending(prevs []pmetric.Metrics, out pmetric.Metrics, now time.Time) int {
+	return h.end(prevs, out, now, false)
+}
+
+func (h *Handover) end(prevs []pmetric.Metrics, out pmetric.Metrics, now time.Time, latest bool) int {
 	sent := map[uint64]sentPoint{}
 	orms := out.ResourceMetrics()
 	for r := 0; r < orms.Len(); r++ {
@@ -128,7 +138,7 @@ func (h *Handover) End(prevs []pmetric.Metrics, out pmetric.Metrics, now time.Ti
 	done := map[uint64]struct{}{} // this batch: a series two prevs have, or one twice, is handed over once
 	n := 0
 	for i, prev := range prevs {
-		n += h.endFrom(prev, i == 0, sent, done, added, now)
+		n += h.endFrom(prev, latest && i == 0, sent, done, added, now)
 	}
 	for key, p := range sent {
 		if _, ok := done[key]; ok {

@@ -195,38 +195,44 @@ func TestSwitchKeepsCounterTotals(t *testing.T) {
 		"full to top20 to top5":    {0: "full", 2: "top20", 3: "top5"},
 	}
 	for name, switches := range named {
-		t.Run(name, func(t *testing.T) { assertSwitchesKeepTotals(t, switches) })
+		seq := map[int][]string{}
+		for i, v := range switches {
+			seq[i] = []string{v}
+		}
+		t.Run(name, func(t *testing.T) { assertSwitchesKeepTotals(t, seq) })
 	}
 	// Switches at random batches, each made while the previous one is handed over (the window is 1m):
 	// topk's own ends before a switch, variants ending what another sent in the same batch, a variant
 	// coming back to one it left.
-	names := []string{"full", "top20", "top5"}
+	names := []string{"full", "top20", "top5", "by_exe"}
 	for seed := range 100 {
 		r := rand.New(rand.NewPCG(uint64(seed), 1))
-		switches := map[int]string{}
+		switches := map[int][]string{}
 		for i := range len(batches(t)) {
-			if r.IntN(2) == 0 {
-				switches[i] = names[r.IntN(len(names))]
+			for range r.IntN(4) / 2 * r.IntN(4) { // none half the time, else up to 3
+				switches[i] = append(switches[i], names[r.IntN(len(names))])
 			}
 		}
 		t.Run(fmt.Sprint("random ", seed), func(t *testing.T) { assertSwitchesKeepTotals(t, switches) })
 	}
 }
 
-// assertSwitchesKeepTotals runs the chaos batches through top20 (full and top5 beside it) switched as
-// given before batch i, and compares the CPU time a backend adds up on the output with the input's.
-func assertSwitchesKeepTotals(t *testing.T, switches map[int]string) {
+// assertSwitchesKeepTotals runs the chaos batches through top20 (full, top5 and by_exe beside it)
+// switched as given before batch i (several switches: in turn, no batch between them), and compares the
+// CPU time a backend adds up on the output with the input's.
+func assertSwitchesKeepTotals(t *testing.T, switches map[int][]string) {
 	host := newHost()
 	host.exts[component.MustNewID("phoenix_control")] = &fakeRegistry{}
 	cfg := config(t, map[string]any{"baseline": "full", "active": "top20", "window": "1m", "variants": map[string]any{
 		"full": map[string]any{}, "top20": map[string]any{"processors": chains["topk"]},
-		"top5": map[string]any{"processors": []any{map[string]any{"topk": map[string]any{"k": 5}}}}}})
+		"top5":   map[string]any{"processors": []any{map[string]any{"topk": map[string]any{"k": 5}}}},
+		"by_exe": map[string]any{"processors": []any{map[string]any{"topk": map[string]any{"k": 3, "group_by": []any{"process.executable.name"}}}}}}})
 	cfg.Control = component.MustNewID("phoenix_control")
 	sink := &consumertest.MetricsSink{}
 	p := start(t, cfg, sink, host)
 	in, out := &growth{last: map[seriesID]float64{}}, &growth{last: map[seriesID]float64{}}
 	for i, md := range batches(t) {
-		if v := switches[i]; v != "" {
+		for _, v := range switches[i] {
 			require.NoError(t, p.exp.SetActive(v))
 		}
 		in.take(md, "process.cpu.time")

@@ -99,6 +99,9 @@ type experimentProcessor struct {
 	// handover ends, for a window after a switch in shadow mode, the series the variant that flowed sent
 	// and the one that flows now does not (nil when none).
 	handover atomic.Pointer[handover]
+	// flowed is the variant whose output flowed last (shadow mode): a switch hands over from it, not from
+	// an active variant no batch went through.
+	flowed atomic.Pointer[variant]
 	// continuity keeps the counters two variants both send with different values (other) continuous in
 	// what flows, across switches.
 	continuity *seriesend.Continuity
@@ -131,10 +134,19 @@ var _ control.Experiment = (*experimentProcessor)(nil)
 // handover is a switch being handed over: from the variants that flowed (the latest first: a switch made
 // while one is handed over carries it on) to the one that flows.
 type handover struct {
-	from  []*variant
-	to    *variant
-	until time.Time
-	ends  *seriesend.Handover
+	from   []*variant
+	latest bool // from[0] flowed last: what only it sends is handed over; of the others, what is pending
+	to     *variant
+	until  time.Time
+	ends   *seriesend.Handover
+}
+
+func (h *handover) fromNames() []string {
+	names := make([]string, len(h.from))
+	for i, v := range h.from {
+		names[i] = v.name
+	}
+	return names
 }
 
 // readsInput: a variant handed over from is pass-through, so its output is the input.
@@ -562,6 +574,7 @@ func (p *experimentProcessor) processMetrics(ctx context.Context, md pmetric.Met
 		if v == active {
 			p.handOver(vs, outs, i, now)
 			p.continuity.Apply(outs[i], now)
+			p.flowed.Store(v)
 			if outs[i].ResourceMetrics().Len() == 0 {
 				return outs[i], processorhelper.ErrSkipProcessingData
 			}
@@ -747,13 +760,29 @@ func (p *experimentProcessor) handOver(vs *variantSet, outs []pmetric.Metrics, a
 	}
 	if !now.Before(h.until) {
 		if p.handover.CompareAndSwap(h, nil) {
+			if prevs := p.handedOverFrom(h, vs, outs); prevs != nil {
+				h.ends.EndPending(prevs, outs[active], now) // the counters that flowed once more end
+			}
 			h.ends.Finish(now)
 			p.set.Logger.Info("Switch handed over: the series only the previous variant sent were ended",
-				zap.String("from", h.from[0].name), zap.String("to", h.to.name), zap.Int("series_ended", h.ends.Ended()),
+				zap.Strings("from", h.fromNames()), zap.String("to", h.to.name), zap.Int("series_ended", h.ends.Ended()),
 				zap.Int("counters_carried", p.continuity.Series()))
 		}
 		return
 	}
+	prevs := p.handedOverFrom(h, vs, outs)
+	switch {
+	case prevs == nil:
+	case h.latest:
+		h.ends.End(prevs, outs[active], now)
+	default:
+		h.ends.EndPending(prevs, outs[active], now)
+	}
+}
+
+// handedOverFrom is the outputs of this batch of the variants h hands over from, the latest first; nil
+// when the latest one's chain failed on it (its series are read at the next batch).
+func (p *experimentProcessor) handedOverFrom(h *handover, vs *variantSet, outs []pmetric.Metrics) []pmetric.Metrics {
 	prevs := make([]pmetric.Metrics, 0, len(h.from))
 	for _, f := range h.from {
 		for i, v := range vs.variants {
@@ -762,31 +791,39 @@ func (p *experimentProcessor) handOver(vs *variantSet, outs []pmetric.Metrics, a
 			}
 		}
 		if len(prevs) == 0 {
-			return // the latest one failed: its series are read at the next batch
+			return nil
 		}
 	}
-	h.ends.End(prevs, outs[active], now)
+	return prevs
 }
 
-// nextHandover is the handover of a switch from one variant to another. A switch made while one is handed
-// over carries it on: the series it has not ended yet, the counters still showing a variant's last value,
-// are ended or rebased in the same way.
-func (p *experimentProcessor) nextHandover(from, to *variant) *handover {
+// nextHandover is the handover of a switch from one variant to another, nil when there is nothing to hand
+// over. It hands over from the variant that flowed last, which is not the active one when no batch went
+// through it (switched away from before the next batch). A switch made while one is handed over carries
+// it on: the series it has not ended yet, the counters still showing a variant's last value, are ended or
+// rebased in the same way.
+func (p *experimentProcessor) nextHandover(to *variant) *handover {
 	now := p.now()
-	h := &handover{from: []*variant{from}, to: to, until: now.Add(p.cfg.Window)}
+	h := &handover{to: to, until: now.Add(p.cfg.Window)}
+	if flowed := p.flowed.Load(); flowed != nil && flowed != to {
+		h.from, h.latest = []*variant{flowed}, true
+	}
 	prev := p.handover.Load()
-	switch {
-	case prev != nil && prev.to == from && now.Before(prev.until):
+	if prev != nil && now.Before(prev.until) {
 		prev.ends.Switch()
 		h.ends = prev.ends
 		for _, f := range prev.from {
-			if f != from && f != to {
+			if !slices.Contains(h.from, f) && f != to {
 				h.from = append(h.from, f)
 			}
 		}
 		return h
-	case prev != nil:
+	}
+	if prev != nil {
 		prev.ends.Finish(now)
+	}
+	if !h.latest {
+		return nil
 	}
 	h.ends = seriesend.NewHandover(p.continuity)
 	return h
@@ -805,7 +842,7 @@ func (p *experimentProcessor) SetActive(name string) error {
 		return fmt.Errorf("%w %q: variants are %v", control.ErrUnknownVariant, name, vs.names())
 	}
 	if v != vs.active && p.cfg.Mode == modeShadow {
-		p.handover.Store(p.nextHandover(vs.active, v))
+		p.handover.Store(p.nextHandover(v))
 	}
 	p.state.Store(vs.with(vs.variants, v))
 	p.recordActive(context.Background())
