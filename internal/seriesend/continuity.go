@@ -151,17 +151,24 @@ func (c *Continuity) Apply(md pmetric.Metrics, now time.Time) {
 				return
 			}
 			dps := m.Sum().DataPoints()
+			var name uint64 // the metric name's hash, once per metric and only when a point needs its key
+			key := func(dp pmetric.NumberDataPoint) uint64 {
+				if name == 0 {
+					name = identity.String(m.Name())
+				}
+				return identity.Series(resource(), name, dp.Attributes())
+			}
 			for k := 0; k < dps.Len(); k++ {
 				dp := dps.At(k)
 				if dp.Flags().NoRecordedValue() {
-					c.endRead(resource(), identity.Series(resource(), identity.String(m.Name()), dp.Attributes()), value(dp), now)
+					c.endRead(resource(), key(dp), value(dp), now)
 					byKey = c.carries[resource()]
 					continue
 				}
 				if byKey == nil {
 					continue
 				}
-				key := identity.Series(res, identity.String(m.Name()), dp.Attributes())
+				key := key(dp)
 				x, ok := byKey[key]
 				p := counterPoint(m, k)
 				if !ok || !p.counter {
