@@ -386,7 +386,7 @@ func (t *agents) onMessage(_ context.Context, conn servertypes.Connection, msg *
 		return &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid, ErrorResponse: &protobufs.ServerErrorResponse{
 			Type: protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest, ErrorMessage: "instance_uid: want 16 bytes"}}
 	}
-	a := t.get(uid.String(), conn)
+	a, reattached := t.get(uid.String(), conn)
 	if a == nil {
 		return &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid, ErrorResponse: &protobufs.ServerErrorResponse{
 			Type:         protobufs.ServerErrorResponseType_ServerErrorResponseType_Unavailable,
@@ -419,9 +419,10 @@ func (t *agents) onMessage(_ context.Context, conn servertypes.Connection, msg *
 		}
 	}
 	out := &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid}
-	if a.service == "" && msg.AgentDescription == nil {
+	if msg.AgentDescription == nil && (a.service == "" || reattached) {
 		// Known by its UID only (this controller restarted; a reconnecting agent sends no description unless
-		// asked): ask for everything, or it stays nameless and unlabelled.
+		// asked), or on a connection whose first message was refused (its old one was not closed yet, and
+		// the description it carried may be a new name): ask for everything, or it stays as it was.
 		out.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
 	}
 	if a.desired != nil && !bytes.Equal(a.sentHash, a.desiredHash) {
@@ -472,17 +473,18 @@ func (a *agent) remoteConfig() *protobufs.AgentRemoteConfig {
 		ConfigMap: map[string]*protobufs.AgentConfigFile{fleet.DesiredStateFile: {Body: a.desired, ContentType: fleet.ContentType}}}}
 }
 
-// get finds or adds the agent of uid, now on conn (nil when the table is full).
-func (t *agents) get(uid string, conn servertypes.Connection) *agent {
+// get finds or adds the agent of uid, now on conn (nil when the table is full); reattached says that a
+// known agent came to conn with this message.
+func (t *agents) get(uid string, conn servertypes.Connection) (a *agent, reattached bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a, ok := t.byUID[uid]
 	if ok && a.conn != nil && a.conn != conn && !a.polling {
-		return nil // a live WebSocket agent has this UID: another connection may not take its identity over
+		return nil, false // a live WebSocket agent has this UID: another connection may not take its identity over
 	}
 	if !ok {
 		if len(t.byUID) >= t.max && !t.evictLocked() {
-			return nil
+			return nil, false
 		}
 		id := uuid.MustParse(uid)
 		a = &agent{uid: uid, uidBytes: id[:], labels: map[string]string{}}
@@ -493,8 +495,9 @@ func (t *agents) get(uid string, conn servertypes.Connection) *agent {
 		a.mu.Lock()
 		a.conn = conn
 		a.mu.Unlock()
+		reattached = ok && !isPolling(conn) // a poller comes on a new connection every time
 	}
-	return a
+	return a, reattached
 }
 
 // isPolling tells a plain-HTTP connection (one poll) from a WebSocket one: opamp-go exports neither type,
